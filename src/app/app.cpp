@@ -1,0 +1,20 @@
+#include "app/app.h"
+
+#include "app/demo_command.h"
+#include "app/rules_command.h"
+#include "app/scan_command.h"
+
+namespace medic::app {
+
+int run(const cli::Options& options) {
+  struct Visitor {
+    int operator()(const cli::ScanOptions& o) const { return run_scan(o); }
+    int operator()(const cli::RulesCheckOptions& o) const { return run_rules_check(o); }
+    int operator()(const cli::RulesTestOptions& o) const { return run_rules_test(o); }
+    int operator()(const cli::RulesExportOptions& o) const { return run_rules_export(o); }
+    int operator()(const cli::DemoOptions& o) const { return run_demo(o); }
+  };
+  return std::visit(Visitor{}, options.command);
+}
+
+}  // namespace medic::app

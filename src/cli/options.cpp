@@ -1,0 +1,65 @@
+#include "cli/options.h"
+
+#include <CLI/CLI.hpp>
+
+namespace medic::cli {
+
+ParseOutcome parse(int argc, char** argv) {
+  CLI::App app{"medic: turns AI-agent worker failures into recovery decisions", "medic"};
+  app.set_version_flag("--version", std::string("medic ") + MEDIC_VERSION);
+  app.require_subcommand(1);
+
+  ScanOptions scan;
+  auto* scan_cmd = app.add_subcommand("scan", "Classify log files offline");
+  scan_cmd->add_option("--rules", scan.rules_dir, "Rules directory (default: the shipped rules)");
+  scan_cmd->add_flag("--json", scan.json, "One JSON object per hit, one per line");
+  scan_cmd->add_flag("--summary", scan.summary,
+                     "Print counts per class and per rule (to stderr with --json)");
+  scan_cmd->add_option("--chunk-bytes", scan.chunk_bytes, "Read size per scan call")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->group("");  // hidden: for tests and benchmarks
+  scan_cmd->add_option("paths", scan.paths, "Log files; '-' reads stdin")->required();
+
+  auto* rules_cmd = app.add_subcommand("rules", "Check, test or export rule files");
+  rules_cmd->require_subcommand(1);
+  RulesCheckOptions check;
+  auto* check_cmd = rules_cmd->add_subcommand("check", "Validate rules; print file:line: message");
+  check_cmd->add_option("dir", check.rules_dir, "Rules directory (default: the shipped rules)");
+  RulesTestOptions test;
+  auto* test_cmd = rules_cmd->add_subcommand("test", "Run every rule's examples");
+  test_cmd->add_option("dir", test.rules_dir, "Rules directory (default: the shipped rules)");
+  RulesExportOptions exp;
+  auto* export_cmd =
+      rules_cmd->add_subcommand("export", "Print the patterns for rg -f or grep -E -f");
+  export_cmd->add_option("dir", exp.rules_dir, "Rules directory (default: the shipped rules)");
+  export_cmd->add_option("--format", exp.format, "rg or grep")
+      ->check(CLI::IsMember({"rg", "grep"}));
+
+  DemoOptions demo;
+  auto* demo_cmd = app.add_subcommand("demo", "Classify a sample Hermes worker log");
+  demo_cmd->add_option("--rules", demo.rules_dir, "Rules directory (default: the shipped rules)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    // CLI11 returns 0 for --help/--version; every real usage error is exit code 2.
+    return ParseOutcome{std::nullopt, rc == 0 ? 0 : 2};
+  }
+
+  Options options;
+  if (*scan_cmd) {
+    options.command = scan;
+  } else if (*check_cmd) {
+    options.command = check;
+  } else if (*test_cmd) {
+    options.command = test;
+  } else if (*export_cmd) {
+    options.command = exp;
+  } else {
+    options.command = demo;
+  }
+  return ParseOutcome{options, 0};
+}
+
+}  // namespace medic::cli

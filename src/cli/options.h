@@ -1,0 +1,53 @@
+#pragma once
+// Command-line options as plain values. cli/options.cpp is the only includer of CLI11
+// (it is slow to compile); everything else sees these structs.
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace medic::cli {
+
+struct ScanOptions {
+  std::optional<std::string> rules_dir;
+  bool json = false;
+  bool summary = false;
+  std::size_t chunk_bytes = 1 << 20;
+  std::vector<std::string> paths;
+};
+
+struct RulesCheckOptions {
+  std::optional<std::string> rules_dir;
+};
+
+struct RulesTestOptions {
+  std::optional<std::string> rules_dir;
+};
+
+struct RulesExportOptions {
+  std::optional<std::string> rules_dir;
+  std::string format = "rg";
+};
+
+struct DemoOptions {
+  std::optional<std::string> rules_dir;
+};
+
+using Command = std::variant<ScanOptions, RulesCheckOptions, RulesTestOptions,
+                             RulesExportOptions, DemoOptions>;
+
+struct Options {
+  Command command;
+};
+
+/// Either options to run, or an exit code after CLI11 printed help, a version or a
+/// usage error (2).
+struct ParseOutcome {
+  std::optional<Options> options;
+  int exit_code = 0;
+};
+
+ParseOutcome parse(int argc, char** argv);
+
+}  // namespace medic::cli

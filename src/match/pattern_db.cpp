@@ -1,0 +1,154 @@
+#include "match/pattern_db.h"
+
+#include "match/field_value.h"
+#include "match/matcher.h"
+
+namespace medic::match {
+namespace {
+
+using rules::Diagnostic;
+using rules::DiagnosticCode;
+
+unsigned hs_flags(const rules::Rule& r) {
+  // MULTILINE: `^` and `$` mean a line's start and end, as in the extractors, which
+  // run on one line. UTF8 stays off: logs are not guaranteed valid UTF-8, and Hyperscan's
+  // behaviour on invalid input in UTF8 mode is undefined.
+  unsigned f = HS_FLAG_MULTILINE;
+  if (r.caseless) f |= HS_FLAG_CASELESS;
+  if (r.dotall) f |= HS_FLAG_DOTALL;
+  return f;
+}
+
+std::string pcre2_message(int code) {
+  PCRE2_UCHAR buf[256];
+  pcre2_get_error_message(code, buf, sizeof buf);
+  return reinterpret_cast<const char*>(buf);
+}
+
+}  // namespace
+
+PatternDb::CompileResult PatternDb::compile(rules::RuleSet rules) {
+  CompileResult result;
+  auto& diags = result.diagnostics;
+  std::unique_ptr<PatternDb> db(new PatternDb());
+  db->extractors_.resize(rules.rules.size());
+
+  std::vector<const char*> expressions;
+  std::vector<unsigned> flags;
+  std::vector<unsigned> ids;
+  for (std::size_t i = 0; i < rules.rules.size(); ++i) {
+    const rules::Rule& r = rules.rules[i];
+    // Validate each pattern on its own: hs_compile_multi stops at the first bad one.
+    hs_expr_info_t* info_raw = nullptr;
+    hs_compile_error_t* err_raw = nullptr;
+    if (hs_expression_info(r.pattern.c_str(), hs_flags(r), &info_raw, &err_raw) != HS_SUCCESS) {
+      HsCompileErrorPtr err(err_raw);
+      diags.push_back(Diagnostic{r.pattern_where, DiagnosticCode::PatternRejected,
+                                 "rule '" + r.id + "': Hyperscan rejects the pattern: " +
+                                     (err ? err->message : "unknown error")});
+    } else {
+      HsExprInfoPtr info(info_raw);
+      if (info->min_width == 0) {
+        diags.push_back(Diagnostic{r.pattern_where, DiagnosticCode::PatternRejected,
+                                   "rule '" + r.id + "': the pattern can match an empty string"});
+      }
+    }
+    expressions.push_back(r.pattern.c_str());
+    flags.push_back(hs_flags(r));
+    ids.push_back(static_cast<unsigned>(i));
+
+    for (const rules::Extractor& ex : r.extract) {
+      CompiledExtractor ce{ex.field, {}};
+      for (std::size_t k = 0; k < ex.patterns.size(); ++k) {
+        int code = 0;
+        PCRE2_SIZE offset = 0;
+        Pcre2CodePtr re(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(ex.patterns[k].c_str()),
+                                      ex.patterns[k].size(), 0, &code, &offset, nullptr));
+        if (!re) {
+          diags.push_back(Diagnostic{ex.where[k], DiagnosticCode::ExtractorRejected,
+                                     "rule '" + r.id + "': extractor '" + ex.field +
+                                         "': PCRE2 rejects it at offset " +
+                                         std::to_string(offset) + ": " + pcre2_message(code)});
+          continue;
+        }
+        // JIT is optional: when it is unavailable pcre2_match interprets the pattern.
+        pcre2_jit_compile(re.get(), PCRE2_JIT_COMPLETE);
+        ce.patterns.push_back(std::move(re));
+      }
+      db->extractors_[i].push_back(std::move(ce));
+    }
+  }
+  if (!diags.empty()) return result;
+  if (rules.rules.empty()) {
+    Diagnostic d;
+    d.code = DiagnosticCode::MissingKey;
+    d.message = "the rule set holds no rules";
+    diags.push_back(std::move(d));
+    return result;
+  }
+
+  hs_database_t* raw = nullptr;
+  hs_compile_error_t* err_raw = nullptr;
+  const hs_error_t rc =
+      hs_compile_multi(expressions.data(), flags.data(), ids.data(),
+                       static_cast<unsigned>(expressions.size()), HS_MODE_STREAM, nullptr, &raw,
+                       &err_raw);
+  if (rc != HS_SUCCESS) {
+    HsCompileErrorPtr err(err_raw);
+    rules::SourceLocation where;
+    std::string who = "rule set";
+    if (err && err->expression >= 0 &&
+        static_cast<std::size_t>(err->expression) < rules.rules.size()) {
+      where = rules.rules[static_cast<std::size_t>(err->expression)].pattern_where;
+      who = "rule '" + rules.rules[static_cast<std::size_t>(err->expression)].id + "'";
+    }
+    diags.push_back(Diagnostic{where, DiagnosticCode::PatternRejected,
+                               who + ": Hyperscan compile failed: " +
+                                   (err ? err->message : "unknown error")});
+    return result;
+  }
+  db->db_.reset(raw);
+  db->rules_ = std::move(rules);
+  result.db = std::move(db);
+  return result;
+}
+
+std::size_t PatternDb::database_bytes() const {
+  std::size_t n = 0;
+  hs_database_size(db_.get(), &n);
+  return n;
+}
+
+std::size_t PatternDb::stream_state_bytes() const {
+  std::size_t n = 0;
+  hs_stream_size(db_.get(), &n);
+  return n;
+}
+
+void PatternDb::extract(std::uint32_t index, std::string_view line, Matcher& matcher,
+                        Fields& out) const {
+  pcre2_match_data* md = matcher.match_data();
+  for (const CompiledExtractor& ex : extractors_[index]) {
+    for (const Pcre2CodePtr& re : ex.patterns) {
+      const int rc = pcre2_match(re.get(), reinterpret_cast<PCRE2_SPTR>(line.data()), line.size(),
+                                 0, 0, md, nullptr);
+      if (rc <= 0) continue;  // no match (or an error such as a match limit): next pattern
+      const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+      // The first capture group that took part, else the whole match.
+      std::size_t group = 0;
+      for (int g = 1; g < rc; ++g) {
+        if (ov[2 * g] != PCRE2_UNSET) {
+          group = static_cast<std::size_t>(g);
+          break;
+        }
+      }
+      const std::string_view captured = line.substr(ov[2 * group], ov[2 * group + 1] - ov[2 * group]);
+      if (auto value = convert_field(ex.field, captured)) {
+        out.push_back(Field{ex.field, std::move(*value)});
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace medic::match

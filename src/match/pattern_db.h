@@ -1,0 +1,53 @@
+#pragma once
+// A rule set compiled for scanning: one Hyperscan stream-mode database holding every rule's
+// pattern (Hyperscan id = the rule's index, as Suricata maps ids back to rules) and each
+// rule's PCRE2 extractors. Immutable after compile, so one PatternDb may be read by the
+// loop thread while a reload compiles the next one elsewhere.
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "match/hit.h"
+#include "match/hs_ptr.h"
+#include "rules/diagnostic.h"
+#include "rules/rule.h"
+
+namespace medic::match {
+
+class Matcher;
+
+class PatternDb {
+ public:
+  struct CompileResult {
+    std::unique_ptr<PatternDb> db;  // null when diagnostics is non-empty
+    rules::Diagnostics diagnostics;
+  };
+
+  /// Validates every pattern and extractor (collecting all diagnostics with file:line),
+  /// then builds the database. Takes seconds for large sets: call it off the loop thread.
+  static CompileResult compile(rules::RuleSet rules);
+
+  const rules::RuleSet& rules() const { return rules_; }
+  const rules::Rule& rule(std::uint32_t index) const { return rules_.rules[index]; }
+  const hs_database_t* hs() const { return db_.get(); }
+  std::size_t database_bytes() const;
+  std::size_t stream_state_bytes() const;
+
+  /// Runs rule `index`'s extractors on one line and appends the typed fields found.
+  void extract(std::uint32_t index, std::string_view line, Matcher& matcher, Fields& out) const;
+
+ private:
+  struct CompiledExtractor {
+    std::string field;
+    std::vector<Pcre2CodePtr> patterns;
+  };
+
+  PatternDb() = default;
+
+  rules::RuleSet rules_;
+  HsDatabasePtr db_;
+  std::vector<std::vector<CompiledExtractor>> extractors_;  // per rule
+};
+
+}  // namespace medic::match

@@ -1,0 +1,143 @@
+// `medic scan` as a user runs it: the real binary on real files.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <sstream>
+
+#include "integration/process.h"
+
+namespace medic {
+namespace {
+
+using testing::run_process;
+using testing::TempDir;
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+TEST(ScanCliTest, JsonHitsCarryExactlyTheDocumentedKeys) {
+  TempDir dir;
+  const auto log = dir.file("t_1.log",
+                            "  ┊ 📋 kanban_show t_1\n"
+                            "   🔌 Provider: openai-codex  Model: gpt-5.5\n"
+                            "   📝 Error: HTTP 429: The usage limit has been reached. plan_type: team, resets_at: 1780861905\n");
+  const auto res = run_process({MEDIC_BINARY, "scan", "--json", "--rules", MEDIC_RULES_DIR, log});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  simdjson::dom::parser parser;
+  bool saw_failure = false;
+  for (const auto& line : lines_of(res.out)) {
+    simdjson::dom::object hit;
+    ASSERT_EQ(parser.parse(line).get(hit), simdjson::SUCCESS) << line;
+    std::vector<std::string> keys;
+    for (auto field : hit) keys.emplace_back(field.key);
+    EXPECT_EQ(keys, (std::vector<std::string>{"path", "line", "offset", "rule", "class",
+                                              "priority", "fields", "text"}));
+    if (std::string(hit["rule"].get_string().value()) != "codex-usage-limit-reached") continue;
+    saw_failure = true;
+    EXPECT_EQ(std::string(hit["path"].get_string().value()), log);
+    EXPECT_EQ(hit["line"].get_int64().value(), 3);
+    EXPECT_EQ(hit["offset"].get_int64().value(),
+              static_cast<std::int64_t>(std::string("  ┊ 📋 kanban_show t_1\n   🔌 Provider: openai-codex  Model: gpt-5.5\n").size()));
+    EXPECT_EQ(std::string(hit["class"].get_string().value()), "rate_limit");
+    EXPECT_EQ(hit["fields"]["resets_at"].get_int64().value(), 1780861905);
+    EXPECT_EQ(hit["fields"]["http_status"].get_int64().value(), 429);
+    EXPECT_EQ(std::string(hit["fields"]["provider"].get_string().value()), "openai-codex");
+    EXPECT_EQ(std::string(hit["fields"]["model"].get_string().value()), "gpt-5.5");
+  }
+  EXPECT_TRUE(saw_failure) << res.out;
+}
+
+TEST(ScanCliTest, ContextRuleHitsHaveNullClass) {
+  TempDir dir;
+  const auto log = dir.file("a.log", "   🔌 Provider: openai-codex  Model: gpt-5.5\n");
+  const auto res = run_process({MEDIC_BINARY, "scan", "--json", "--rules", MEDIC_RULES_DIR, log});
+  ASSERT_EQ(res.exit_code, 0);
+  simdjson::dom::parser parser;
+  simdjson::dom::element hit;
+  ASSERT_EQ(parser.parse(res.out).get(hit), simdjson::SUCCESS) << res.out;
+  EXPECT_TRUE(hit["class"].is_null());
+}
+
+TEST(ScanCliTest, InvalidUtf8InTheLogStillGivesValidJson) {
+  TempDir dir;
+  const auto log = dir.file("bin.log", std::string("\xff\xfe\x00garbage request timed out \xc3\x28\n", 36));
+  const auto res = run_process({MEDIC_BINARY, "scan", "--json", "--rules", MEDIC_RULES_DIR, log});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  const auto lines = lines_of(res.out);
+  ASSERT_EQ(lines.size(), 1u);
+  simdjson::dom::parser parser;
+  simdjson::dom::element hit;
+  ASSERT_EQ(parser.parse(lines[0]).get(hit), simdjson::SUCCESS) << lines[0];
+  EXPECT_EQ(std::string(hit["class"].get_string().value()), "timeout");
+}
+
+TEST(ScanCliTest, ReadsStdinWhenThePathIsADash) {
+  const auto res = run_process({MEDIC_BINARY, "scan", "--rules", MEDIC_RULES_DIR, "-"},
+                               "fine\nError: Unknown skill(s): kanban-worker\n");
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_NE(res.out.find("-:2: env_missing unknown-skill"), std::string::npos) << res.out;
+}
+
+TEST(ScanCliTest, ExitsZeroWhenTheInputHasNoHits) {
+  TempDir dir;
+  const auto res = run_process({MEDIC_BINARY, "scan", "--rules", MEDIC_RULES_DIR, dir.file("ok.log", "all fine\n")});
+  EXPECT_EQ(res.exit_code, 0);
+  EXPECT_EQ(res.out, "");
+}
+
+TEST(ScanCliTest, ExitsTwoForUnreadableInputButScansTheRest) {
+  TempDir dir;
+  const auto good = dir.file("g.log", "request timed out\n");
+  const auto res = run_process({MEDIC_BINARY, "scan", "--rules", MEDIC_RULES_DIR, dir.path() + "/missing.log", good});
+  EXPECT_EQ(res.exit_code, 2);
+  EXPECT_NE(res.err.find("missing.log: cannot open"), std::string::npos) << res.err;
+  EXPECT_NE(res.out.find("g.log:1: timeout"), std::string::npos) << res.out;
+}
+
+TEST(ScanCliTest, ExitsTwoForInvalidRulesAndNamesTheLine) {
+  TempDir dir;
+  dir.file("rules/bad.yaml", "- id: a\n  class: nope\n  pattern: x\n");
+  const auto res = run_process({MEDIC_BINARY, "scan", "--rules", dir.path() + "/rules", dir.file("x.log", "x\n")});
+  EXPECT_EQ(res.exit_code, 2);
+  EXPECT_NE(res.err.find("bad.yaml:2: rule 'a': unknown class 'nope'"), std::string::npos) << res.err;
+}
+
+TEST(ScanCliTest, ExitsTwoOnBadUsage) {
+  EXPECT_EQ(run_process({MEDIC_BINARY, "scan"}).exit_code, 2);
+  EXPECT_EQ(run_process({MEDIC_BINARY, "frobnicate"}).exit_code, 2);
+}
+
+TEST(ScanCliTest, SummaryCountsHitsPerClassAndRule) {
+  TempDir dir;
+  const auto log = dir.file("s.log", "request timed out\nrequest timed out\nHTTP 402: Payment Required\n");
+  const auto res = run_process({MEDIC_BINARY, "scan", "--summary", "--rules", MEDIC_RULES_DIR, log});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_NE(res.out.find("3 hits"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("timeout                       2"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("request-timed-out"), std::string::npos) << res.out;
+  EXPECT_EQ(res.out.find("s.log:1"), std::string::npos) << "summary alone prints no hits";
+}
+
+TEST(ScanCliTest, UsesTheBuiltInRulesWhenNoDirectoryIsGiven) {
+  TempDir dir;
+  const auto res = run_process({MEDIC_BINARY, "scan", dir.file("b.log", "Error: Unknown skill(s): kanban-worker\n")});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_NE(res.out.find("env_missing unknown-skill"), std::string::npos) << res.out;
+}
+
+TEST(ScanCliTest, DemoClassifiesTheSampleWorkerLogs) {
+  const auto res = run_process({MEDIC_BINARY, "demo"});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_NE(res.out.find("rate_limit         rule=codex-usage-limit-reached"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("resets_at=1780861905"), std::string::npos);
+  EXPECT_NE(res.out.find("env_missing"), std::string::npos);
+  EXPECT_NE(res.out.find("auth_region"), std::string::npos);
+  EXPECT_NE(res.out.find("auth_missing"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace medic
