@@ -81,10 +81,12 @@ void Stream::resolve(std::string_view chunk, std::uint64_t base, Matcher& matche
   const std::size_t n = chunk.size();
   const char* last = find_last_newline(d, n);
   // Chunk position of a match's last byte. Hyperscan counts `to` from the stream's
-  // start, which is origin_ in the source; a match reported while scanning this chunk
-  // ends inside it.
-  auto last_byte = [&](const RawMatch& m) -> std::size_t {
-    return static_cast<std::size_t>(origin_ + m.to - 1 - base);
+  // start, which is origin_ in the source. The position is negative for a match reported
+  // late: a pattern ending in \b or $ is only confirmed by the next byte, so a match that
+  // ends at a chunk's last byte arrives with the next chunk. Such a match lies in the
+  // line that was unterminated at that boundary, the line section 1 below completes.
+  auto last_byte = [&](const RawMatch& m) -> std::int64_t {
+    return static_cast<std::int64_t>(origin_ + m.to) - 1 - static_cast<std::int64_t>(base);
   };
   if (!last) {
     // No line ends in this chunk: everything extends the unterminated line.
@@ -115,8 +117,10 @@ void Stream::resolve(std::string_view chunk, std::uint64_t base, Matcher& matche
   //    first_nl: earlier pending hits plus matches ending in d[0, first_nl].
   line_rules = pending_;
   pending_.clear();
-  while (i < raw_.size() && last_byte(raw_[i]) <= first_nl) {
-    push_unique(line_rules, raw_[i].rule);
+  while (i < raw_.size() && last_byte(raw_[i]) <= static_cast<std::int64_t>(first_nl)) {
+    // A late match can only end before this line if it ended on a newline; that line
+    // was already reported, so it is not attributed here.
+    if (origin_ + raw_[i].to > carry_offset_) push_unique(line_rules, raw_[i].rule);
     ++i;
   }
   if (!line_rules.empty()) {
@@ -129,14 +133,14 @@ void Stream::resolve(std::string_view chunk, std::uint64_t base, Matcher& matche
   }
 
   // 2. Lines wholly inside this chunk.
-  while (i < raw_.size() && last_byte(raw_[i]) <= last_nl) {
+  while (i < raw_.size() && last_byte(raw_[i]) <= static_cast<std::int64_t>(last_nl)) {
     const std::size_t p = static_cast<std::size_t>(last_byte(raw_[i]));
     const char* start_nl = find_last_newline(d, p);  // p > first_nl, so one exists
     const std::size_t start = static_cast<std::size_t>(start_nl - d) + 1;
     const std::size_t end = static_cast<std::size_t>(
         static_cast<const char*>(std::memchr(d + p, '\n', last_nl + 1 - p)) - d);
     line_rules.clear();
-    while (i < raw_.size() && last_byte(raw_[i]) <= end) {
+    while (i < raw_.size() && last_byte(raw_[i]) <= static_cast<std::int64_t>(end)) {
       push_unique(line_rules, raw_[i].rule);
       ++i;
     }
@@ -163,7 +167,11 @@ void Stream::finish(Matcher& matcher, std::vector<Hit>& out) {
   raw_.clear();
   const hs_error_t rc = hs_close_stream(hs_.release(), matcher.scratch(), &Stream::on_match, this);
   if (rc != HS_SUCCESS) std::abort();
-  for (const RawMatch& m : raw_) add_pending(m.rule);
+  // End-of-data matches (\b or $ at the very end) belong to the unterminated last line;
+  // one ending on a newline before it belongs to a line already reported.
+  for (const RawMatch& m : raw_) {
+    if (origin_ + m.to > carry_offset_) add_pending(m.rule);
+  }
   if (!pending_.empty()) {
     std::vector<std::uint32_t> rules;
     rules.swap(pending_);

@@ -78,6 +78,44 @@ TEST_F(StreamTest, FindsASignatureSplitAcrossTwoChunks) {
   }
 }
 
+TEST_F(StreamTest, AttributesAMatchConfirmedByTheNextChunkToItsOwnLine) {
+  // "HTTP 429\b" is only confirmed by the byte after "429"; when that byte starts the
+  // next chunk, Hyperscan reports the match during that chunk's scan.
+  const std::string first = "a\nHTTP 429";
+  const std::string second = ": slow down\nb\nc\n";
+  auto s = Stream::open(*db_);
+  ASSERT_TRUE(s);
+  std::vector<Hit> hits;
+  s->feed(first, *matcher_, hits);
+  EXPECT_TRUE(hits.empty());
+  s->feed(second, *matcher_, hits);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(rule_id(hits[0]), "http-429");
+  EXPECT_EQ(hits[0].line, 2u);
+  EXPECT_EQ(hits[0].text, "HTTP 429: slow down");
+  s->finish(*matcher_, hits);
+  EXPECT_EQ(hits.size(), 1u);
+}
+
+TEST_F(StreamTest, ReportsTheSameHitsWhateverTheChunkSize) {
+  std::string text;
+  for (int i = 0; i < 200; ++i) {
+    text += "line " + std::to_string(i) + (i % 7 == 0 ? " HTTP 429" : "") +
+            (i % 11 == 0 ? " request timed out" : "") + "\n";
+  }
+  const auto reference = scan(text, text.size());
+  ASSERT_FALSE(reference.empty());
+  for (std::size_t chunk = 1; chunk < 64; ++chunk) {
+    const auto hits = scan(text, chunk);
+    ASSERT_EQ(hits.size(), reference.size()) << "chunk=" << chunk;
+    for (std::size_t k = 0; k < hits.size(); ++k) {
+      EXPECT_EQ(hits[k].line, reference[k].line) << "chunk=" << chunk;
+      EXPECT_EQ(hits[k].rule, reference[k].rule) << "chunk=" << chunk;
+      EXPECT_EQ(hits[k].text, reference[k].text) << "chunk=" << chunk;
+    }
+  }
+}
+
 TEST_F(StreamTest, RecoversALineLongerThanAChunk) {
   const std::string filler(5000, 'x');
   const std::string line = filler + " request timed out " + filler;
