@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 namespace medic::app {
 
 // Generated from rules/*.yaml by cmake/embed_files.cmake.
@@ -66,6 +68,63 @@ std::vector<rules::RuleSource> builtin_rule_sources() {
   return sources;
 }
 
+namespace {
+
+// Compiled databases are cached like Suricata's util-mpm-hs-cache: one file per rule-set
+// fingerprint under $MEDIC_CACHE_DIR, else $XDG_CACHE_HOME/medic, else ~/.cache/medic.
+// MEDIC_CACHE_DIR set to an empty string turns the cache off. Every failure here only
+// means compiling again, so none is reported.
+std::optional<fs::path> cache_dir() {
+  if (const char* d = std::getenv("MEDIC_CACHE_DIR")) {
+    if (!*d) return std::nullopt;
+    return fs::path(d);
+  }
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "medic";
+  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "medic";
+  return std::nullopt;
+}
+
+fs::path cache_file(const fs::path& dir, std::uint64_t fingerprint) {
+  char name[40];
+  std::snprintf(name, sizeof name, "rules-%016llx.hsdb", static_cast<unsigned long long>(fingerprint));
+  return dir / name;
+}
+
+std::string read_cache(const rules::RuleSet& set) {
+  const auto dir = cache_dir();
+  if (!dir) return {};
+  std::ifstream in(cache_file(*dir, match::PatternDb::fingerprint(set)), std::ios::binary);
+  if (!in) return {};
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+void write_cache(const match::PatternDb& db) {
+  const auto dir = cache_dir();
+  if (!dir) return;
+  const std::string bytes = db.serialized();
+  if (bytes.empty()) return;
+  std::error_code ec;
+  fs::create_directories(*dir, ec);
+  if (ec) return;
+  // Write then rename, so a concurrent reader never sees half a database.
+  const fs::path final_path = cache_file(*dir, match::PatternDb::fingerprint(db.rules()));
+  const fs::path tmp = final_path.string() + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) {
+      fs::remove(tmp, ec);
+      return;
+    }
+  }
+  fs::rename(tmp, final_path, ec);
+  if (ec) fs::remove(tmp, ec);
+}
+
+}  // namespace
+
 LoadedRules load_rules(const std::optional<std::string>& dir) {
   LoadedRules loaded;
   std::optional<std::string> chosen = dir ? dir : default_rules_dir();
@@ -82,10 +141,16 @@ LoadedRules load_rules(const std::optional<std::string>& dir) {
                             read.diagnostics.end());
   // Compile what was read even when some rules were bad, so every pattern error is
   // reported in the same run; the set is only usable when nothing was wrong.
-  auto compiled = match::PatternDb::compile(std::move(read.rules));
+  // The cache is only consulted for a rule set that read cleanly, so a bad set is always
+  // fully validated and every one of its problems is reported.
+  const std::string cached = loaded.diagnostics.empty() ? read_cache(read.rules) : std::string();
+  auto compiled = match::PatternDb::compile(std::move(read.rules), cached);
   loaded.diagnostics.insert(loaded.diagnostics.end(), compiled.diagnostics.begin(),
                             compiled.diagnostics.end());
-  if (loaded.diagnostics.empty()) loaded.db = std::move(compiled.db);
+  if (loaded.diagnostics.empty()) {
+    loaded.db = std::move(compiled.db);
+    if (!loaded.db->from_cache()) write_cache(*loaded.db);
+  }
   return loaded;
 }
 

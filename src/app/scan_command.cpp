@@ -3,22 +3,30 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <map>
+#include <thread>
 
 #include "app/rule_loading.h"
 #include "core/json_writer.h"
 #include "match/matcher.h"
 #include "match/rule_tester.h"
+#include "match/context_tracker.h"
 #include "match/stream.h"
 
 namespace medic::app {
 namespace {
 
 constexpr std::size_t kFlushBytes = 1 << 16;
+// Below this a file is scanned by one thread: splitting costs more than it saves.
+constexpr std::uint64_t kParallelMinBytes = 16u << 20;
 
 void write_out(std::string& buf, bool force = false) {
   if (buf.size() >= kFlushBytes || (force && !buf.empty())) {
@@ -34,40 +42,71 @@ struct Totals {
   std::map<std::uint32_t, std::uint64_t> by_rule;
 };
 
-// Scans one source; returns false (with a message on stderr) when it cannot be read.
-bool scan_fd(int fd, const std::string& path, const cli::ScanOptions& options,
-             const match::PatternDb& db, match::Matcher& matcher, Totals& totals,
-             std::string& out) {
-  match::StreamOptions stream_options;
+// Counts and prints hits in source order.
+class HitSink {
+ public:
+  HitSink(const cli::ScanOptions& options, const match::PatternDb& db, Totals& totals,
+          std::string& out)
+      : options_(options), db_(db), totals_(totals), out_(out) {}
+
+  void consume(const std::string& path, std::vector<match::Hit>& hits) {
+    const bool print_hits = options_.json || !options_.summary;
+    for (const match::Hit& h : hits) {
+      ++totals_.hits;
+      const rules::Rule& r = db_.rule(h.rule);
+      ++totals_.by_class[r.failure_class ? std::string(rules::to_string(*r.failure_class))
+                                         : std::string("(context)")];
+      ++totals_.by_rule[h.rule];
+      if (!print_hits) continue;
+      if (options_.json) {
+        append_hit_json(out_, path, db_, h);
+      } else {
+        append_hit_text(out_, path, db_, h);
+      }
+      out_ += '\n';
+      write_out(out_);
+    }
+    hits.clear();
+  }
+
+ private:
+  const cli::ScanOptions& options_;
+  const match::PatternDb& db_;
+  Totals& totals_;
+  std::string& out_;
+};
+
+match::StreamOptions stream_options_for(const cli::ScanOptions& options) {
+  match::StreamOptions o;
   // Line numbers are part of every printed hit; a pure summary needs none.
-  stream_options.count_lines = !options.summary || options.json;
-  auto stream = match::Stream::open(db, stream_options);
+  o.count_lines = !options.summary || options.json;
+  return o;
+}
+
+// Feeds [begin, end) of a mapped regular file to `stream`. Scanning the page cache in
+// place saves the copy a read() makes, a quarter of the time of a 200 MiB scan. Like rg,
+// this trades safety against a file truncated during the scan (SIGBUS) for speed; the
+// daemon's tailer, which follows files that do change, reads with read().
+void scan_mapped(const char* base, std::uint64_t begin, std::uint64_t end, std::size_t chunk_bytes,
+                 match::Stream& stream, match::Matcher& matcher, std::vector<match::Hit>& hits) {
+  for (std::uint64_t pos = begin; pos < end; pos += chunk_bytes) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, end - pos));
+    stream.feed(std::string_view(base + pos, n), matcher, hits);
+  }
+  stream.finish(matcher, hits);
+}
+
+// A pipe or stdin: one stream, read() until EOF.
+bool scan_sequential(int fd, const std::string& path, const cli::ScanOptions& options,
+                     const match::PatternDb& db, match::Matcher& matcher, HitSink& sink,
+                     Totals& totals) {
+  auto stream = match::Stream::open(db, stream_options_for(options));
   if (!stream) {
     std::fprintf(stderr, "medic: %s: %s\n", path.c_str(), stream.error().message.c_str());
     return false;
   }
   std::vector<char> buf(options.chunk_bytes);
   std::vector<match::Hit> hits;
-  const bool print_hits = options.json || !options.summary;
-  auto consume = [&] {
-    for (const match::Hit& h : hits) {
-      ++totals.hits;
-      const rules::Rule& r = db.rule(h.rule);
-      ++totals.by_class[r.failure_class ? std::string(rules::to_string(*r.failure_class))
-                                        : std::string("(context)")];
-      ++totals.by_rule[h.rule];
-      if (print_hits) {
-        if (options.json) {
-          append_hit_json(out, path, db, h);
-        } else {
-          append_hit_text(out, path, db, h);
-        }
-        out += '\n';
-        write_out(out);
-      }
-    }
-    hits.clear();
-  };
   for (;;) {
     const ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) {
@@ -78,10 +117,82 @@ bool scan_fd(int fd, const std::string& path, const cli::ScanOptions& options,
     if (n == 0) break;
     totals.bytes += static_cast<std::uint64_t>(n);
     stream->feed(std::string_view(buf.data(), static_cast<std::size_t>(n)), matcher, hits);
-    consume();
+    sink.consume(path, hits);
   }
   stream->finish(matcher, hits);
-  consume();
+  sink.consume(path, hits);
+  return true;
+}
+
+// Start of the line after `pos` (one past its newline), or `size` when none follows.
+std::uint64_t next_line_start(const char* base, std::uint64_t pos, std::uint64_t size) {
+  const void* nl = std::memchr(base + pos, '\n', static_cast<std::size_t>(size - pos));
+  return nl ? static_cast<std::uint64_t>(static_cast<const char*>(nl) - base) + 1 : size;
+}
+
+// A regular file, mapped and scanned by several threads. Hits belong to lines, so
+// segments cut at line starts scan to exactly the hits of one stream; each thread has
+// its own Matcher (scratch). Segments go in batches of one per thread, and each batch's
+// hits are merged in source order (line numbers shifted, context fields carried across
+// segments) before the next, so memory stays bounded by one batch.
+bool scan_file(int fd, std::uint64_t size, const std::string& path,
+               const cli::ScanOptions& options, const match::PatternDb& db,
+               std::vector<match::Matcher>& matchers, HitSink& sink, Totals& totals) {
+  if (size == 0) return true;
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (map == MAP_FAILED) {
+    std::fprintf(stderr, "medic: %s: mmap failed: %s\n", path.c_str(), std::strerror(errno));
+    return false;
+  }
+  ::madvise(map, size, MADV_SEQUENTIAL);
+  const char* base = static_cast<const char*>(map);
+  // Small files, or one thread: a single segment, one stream.
+  const std::uint64_t segment_bytes =
+      matchers.size() > 1 && size >= kParallelMinBytes ? (32u << 20) : size;
+  std::vector<std::uint64_t> cuts{0};
+  while (cuts.back() < size) {
+    cuts.push_back(next_line_start(base, std::min(size, cuts.back() + segment_bytes) - 1, size));
+  }
+  match::StreamOptions stream_options = stream_options_for(options);
+  stream_options.apply_context = false;
+  match::ContextTracker context;
+  std::uint64_t lines_before = 0;
+  const std::size_t threads = matchers.size();
+  for (std::size_t first = 0; first + 1 < cuts.size(); first += threads) {
+    const std::size_t count = std::min(threads, cuts.size() - 1 - first);
+    std::vector<std::vector<match::Hit>> hits(count);
+    std::vector<std::string> errors(count);
+    std::vector<std::uint64_t> newlines(count, 0);
+    std::vector<std::thread> workers;
+    for (std::size_t k = 0; k < count; ++k) {
+      workers.emplace_back([&, k] {
+        auto stream = match::Stream::open(db, stream_options);
+        if (!stream || !stream->restart(db, cuts[first + k], 1)) {
+          errors[k] = "cannot open a Hyperscan stream";
+          return;
+        }
+        scan_mapped(base, cuts[first + k], cuts[first + k + 1], options.chunk_bytes, *stream,
+                    matchers[k], hits[k]);
+        newlines[k] = stream->next_line() - 1;
+      });
+    }
+    for (auto& w : workers) w.join();
+    for (std::size_t k = 0; k < count; ++k) {
+      if (!errors[k].empty()) {
+        std::fprintf(stderr, "medic: %s: %s\n", path.c_str(), errors[k].c_str());
+        ::munmap(map, size);
+        return false;
+      }
+      for (match::Hit& h : hits[k]) {
+        if (h.line != 0) h.line += lines_before;
+        context.apply(db, h);
+      }
+      lines_before += newlines[k];
+      sink.consume(path, hits[k]);
+    }
+  }
+  ::munmap(map, size);
+  totals.bytes += size;
   return true;
 }
 
@@ -171,16 +282,24 @@ int run_scan(const cli::ScanOptions& options) {
     std::fprintf(stderr, "medic: %s: invalid rules\n", loaded.origin.c_str());
     return 2;
   }
-  auto matcher = match::Matcher::create(*loaded.db);
-  if (!matcher) {
-    std::fprintf(stderr, "medic: %s\n", matcher.error().message.c_str());
-    return 2;
+  const std::size_t threads =
+      options.threads > 0 ? options.threads
+                          : std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8);
+  std::vector<match::Matcher> matchers;
+  for (std::size_t t = 0; t < threads; ++t) {
+    auto matcher = match::Matcher::create(*loaded.db);
+    if (!matcher) {
+      std::fprintf(stderr, "medic: %s\n", matcher.error().message.c_str());
+      return 2;
+    }
+    matchers.push_back(std::move(*matcher));
   }
   static char stdout_buf[1 << 16];
   std::setvbuf(stdout, stdout_buf, _IOFBF, sizeof stdout_buf);
 
   Totals totals;
   std::string out;
+  HitSink sink(options, *loaded.db, totals, out);
   bool all_read = true;
   const auto start = std::chrono::steady_clock::now();
   for (const std::string& path : options.paths) {
@@ -194,7 +313,16 @@ int run_scan(const cli::ScanOptions& options) {
       }
       posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
-    if (!scan_fd(fd, path, options, *loaded.db, *matcher, totals, out)) all_read = false;
+    struct stat st {};
+    const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    bool ok = false;
+    if (regular) {
+      ok = scan_file(fd, static_cast<std::uint64_t>(st.st_size), path, options, *loaded.db,
+                     matchers, sink, totals);
+    } else {
+      ok = scan_sequential(fd, path, options, *loaded.db, matchers[0], sink, totals);
+    }
+    all_read = all_read && ok;
     if (fd != 0) ::close(fd);
   }
   write_out(out, true);

@@ -18,6 +18,9 @@ ParseOutcome parse(int argc, char** argv) {
   scan_cmd->add_option("--chunk-bytes", scan.chunk_bytes, "Read size per scan call")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->group("");  // hidden: for tests and benchmarks
+  scan_cmd->add_option("--threads", scan.threads,
+                       "Threads per large file (default: one per core, at most 8; 1: one stream)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
   scan_cmd->add_option("paths", scan.paths, "Log files; '-' reads stdin")->required();
 
   auto* rules_cmd = app.add_subcommand("rules", "Check, test or export rule files");

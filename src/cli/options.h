@@ -14,6 +14,7 @@ struct ScanOptions {
   bool json = false;
   bool summary = false;
   std::size_t chunk_bytes = 1 << 20;
+  std::size_t threads = 0;  // 0: one per core (at most 8)
   std::vector<std::string> paths;
 };
 

@@ -1,5 +1,7 @@
 #include "match/pattern_db.h"
 
+#include <cstdlib>
+
 #include "match/field_value.h"
 #include "match/matcher.h"
 
@@ -27,11 +29,60 @@ std::string pcre2_message(int code) {
 
 }  // namespace
 
-PatternDb::CompileResult PatternDb::compile(rules::RuleSet rules) {
+std::uint64_t PatternDb::fingerprint(const rules::RuleSet& rules) {
+  // FNV-1a: stable across runs and builds, unlike std::hash.
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;  // separator, so ("ab","c") and ("a","bc") differ
+    h *= 1099511628211ull;
+  };
+  mix(hs_version());
+  mix(std::to_string(HS_MODE_STREAM));
+  hs_platform_info_t platform{};
+  if (hs_populate_platform(&platform) == HS_SUCCESS) {
+    mix(std::to_string(platform.tune) + "/" + std::to_string(platform.cpu_features));
+  }
+  for (std::size_t i = 0; i < rules.rules.size(); ++i) {
+    mix(rules.rules[i].pattern);
+    mix(std::to_string(hs_flags(rules.rules[i])) + ":" + std::to_string(i));
+  }
+  return h;
+}
+
+std::string PatternDb::serialized() const {
+  char* bytes = nullptr;
+  std::size_t length = 0;
+  if (hs_serialize_database(db_.get(), &bytes, &length) != HS_SUCCESS) return {};
+  std::string out(bytes, length);
+  std::free(bytes);  // allocated by Hyperscan's misc allocator, malloc by default
+  return out;
+}
+
+PatternDb::CompileResult PatternDb::compile(rules::RuleSet rules, std::string_view cached) {
   CompileResult result;
   auto& diags = result.diagnostics;
   std::unique_ptr<PatternDb> db(new PatternDb());
   db->extractors_.resize(rules.rules.size());
+
+  // A cached database of the same rule set: it was validated when it was written.
+  if (!cached.empty() && !rules.rules.empty()) {
+    hs_database_t* raw = nullptr;
+    if (hs_deserialize_database(cached.data(), cached.size(), &raw) == HS_SUCCESS) {
+      db->db_.reset(raw);
+      // A database built for another CPU fails here (HS_DB_PLATFORM_ERROR): compile.
+      hs_scratch_t* probe = nullptr;
+      if (hs_alloc_scratch(raw, &probe) == HS_SUCCESS) {
+        hs_free_scratch(probe);
+        db->from_cache_ = true;
+      } else {
+        db->db_.reset();
+      }
+    }
+  }
 
   std::vector<const char*> expressions;
   std::vector<unsigned> flags;
@@ -41,7 +92,9 @@ PatternDb::CompileResult PatternDb::compile(rules::RuleSet rules) {
     // Validate each pattern on its own: hs_compile_multi stops at the first bad one.
     hs_expr_info_t* info_raw = nullptr;
     hs_compile_error_t* err_raw = nullptr;
-    if (hs_expression_info(r.pattern.c_str(), hs_flags(r), &info_raw, &err_raw) != HS_SUCCESS) {
+    if (db->from_cache_) {
+      // validated when the cache was written
+    } else if (hs_expression_info(r.pattern.c_str(), hs_flags(r), &info_raw, &err_raw) != HS_SUCCESS) {
       HsCompileErrorPtr err(err_raw);
       diags.push_back(Diagnostic{r.pattern_where, DiagnosticCode::PatternRejected,
                                  "rule '" + r.id + "': Hyperscan rejects the pattern: " +
@@ -79,6 +132,11 @@ PatternDb::CompileResult PatternDb::compile(rules::RuleSet rules) {
     }
   }
   if (!diags.empty()) return result;
+  if (db->from_cache_) {
+    db->rules_ = std::move(rules);
+    result.db = std::move(db);
+    return result;
+  }
   if (rules.rules.empty()) {
     Diagnostic d;
     d.code = DiagnosticCode::MissingKey;

@@ -26,7 +26,20 @@ class PatternDb {
 
   /// Validates every pattern and extractor (collecting all diagnostics with file:line),
   /// then builds the database. Takes seconds for large sets: call it off the loop thread.
-  static CompileResult compile(rules::RuleSet rules);
+  ///
+  /// `cached` may hold a database that serialized() wrote for a rule set with the same
+  /// fingerprint(); when it deserializes on this CPU, pattern validation and the
+  /// Hyperscan compile (most of the time) are skipped. Anything else is ignored.
+  static CompileResult compile(rules::RuleSet rules, std::string_view cached = {});
+
+  /// A hash of everything the Hyperscan database depends on: the Hyperscan version and
+  /// each rule's pattern, flags and index. Equal fingerprints mean an equal database.
+  static std::uint64_t fingerprint(const rules::RuleSet& rules);
+
+  /// The database in Hyperscan's serialized form (for a cache), or empty on failure.
+  std::string serialized() const;
+  /// Whether compile() reused the cached database instead of compiling.
+  bool from_cache() const { return from_cache_; }
 
   const rules::RuleSet& rules() const { return rules_; }
   const rules::Rule& rule(std::uint32_t index) const { return rules_.rules[index]; }
@@ -47,6 +60,7 @@ class PatternDb {
 
   rules::RuleSet rules_;
   HsDatabasePtr db_;
+  bool from_cache_ = false;
   std::vector<std::vector<CompiledExtractor>> extractors_;  // per rule
 };
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "match/context_tracker.h"
 #include "match/hit.h"
 #include "match/hs_ptr.h"
 #include "match/matcher.h"
@@ -32,6 +33,9 @@ struct StreamOptions {
   bool count_lines = true;
   /// Longest line text kept for a hit; longer lines are reported truncated.
   std::size_t max_line_bytes = 64 * 1024;
+  /// Add context fields to failure hits here. Off when the caller scans one source in
+  /// parallel segments and applies a ContextTracker to the merged hits itself.
+  bool apply_context = true;
 };
 
 class Stream {
@@ -86,7 +90,7 @@ class Stream {
   std::uint64_t carry_offset_ = 0;        // where that line starts in the source
   std::uint64_t lines_before_carry_ = 0;  // newlines before carry_offset_
   std::vector<std::uint32_t> pending_;    // rules that hit the unterminated line
-  Fields context_;                        // latest context fields (provider, model)
+  ContextTracker context_;                // latest context fields (provider, model)
 };
 
 }  // namespace medic::match

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "integration/process.h"
@@ -64,7 +67,8 @@ TEST(ScanCliTest, ContextRuleHitsHaveNullClass) {
 
 TEST(ScanCliTest, InvalidUtf8InTheLogStillGivesValidJson) {
   TempDir dir;
-  const auto log = dir.file("bin.log", std::string("\xff\xfe\x00garbage request timed out \xc3\x28\n", 36));
+  static const char kBytes[] = "\xff\xfe\x00garbage request timed out \xc3\x28\n";
+  const auto log = dir.file("bin.log", std::string(kBytes, sizeof kBytes - 1));  // keeps the NUL
   const auto res = run_process({MEDIC_BINARY, "scan", "--json", "--rules", MEDIC_RULES_DIR, log});
   ASSERT_EQ(res.exit_code, 0) << res.err;
   const auto lines = lines_of(res.out);
@@ -137,6 +141,66 @@ TEST(ScanCliTest, DemoClassifiesTheSampleWorkerLogs) {
   EXPECT_NE(res.out.find("env_missing"), std::string::npos);
   EXPECT_NE(res.out.find("auth_region"), std::string::npos);
   EXPECT_NE(res.out.find("auth_missing"), std::string::npos);
+}
+
+TEST(ScanCliTest, ParallelScanOfALargeFileEqualsOneStream) {
+  // Over 16 MiB, scan splits a file at line starts across threads; the hits, their line
+  // numbers and the context fields carried across segments must not change.
+  TempDir dir;
+  std::string text;
+  text.reserve(40u << 20);
+  const std::string filler(200, 'x');
+  int n = 0;
+  while (text.size() < (40u << 20)) {
+    ++n;
+    if (n % 5000 == 0) {
+      text += "   🔌 Provider: openai-codex  Model: gpt-5." + std::to_string(n) + "\n";
+    } else if (n % 5000 == 1 && n > 1) {
+      text += "HTTP 429: The usage limit has been reached. resets_at: 1780861905\n";
+    } else {
+      text += filler + "\n";
+    }
+  }
+  const auto log = dir.file("big.log", text);
+  const auto one = run_process({MEDIC_BINARY, "scan", "--json", "--threads", "1", "--rules", MEDIC_RULES_DIR, log});
+  const auto four = run_process({MEDIC_BINARY, "scan", "--json", "--threads", "4", "--rules", MEDIC_RULES_DIR, log});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  ASSERT_EQ(four.exit_code, 0) << four.err;
+  EXPECT_GT(std::count(one.out.begin(), one.out.end(), '\n'), 100);
+  EXPECT_EQ(one.out, four.out);
+}
+
+TEST(ScanCliTest, SecondRunLoadsTheCompiledRulesFromTheCache) {
+  TempDir dir;
+  const std::string cache = dir.path() + "/cache";
+  setenv("MEDIC_CACHE_DIR", cache.c_str(), 1);
+  const auto log = dir.file("a.log", "request timed out\n");
+  const auto first = run_process({MEDIC_BINARY, "scan", "--rules", MEDIC_RULES_DIR, log});
+  const auto second = run_process({MEDIC_BINARY, "scan", "--rules", MEDIC_RULES_DIR, log});
+  unsetenv("MEDIC_CACHE_DIR");
+  ASSERT_EQ(first.exit_code, 0);
+  EXPECT_EQ(first.out, second.out);
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(cache)) {
+    EXPECT_EQ(e.path().extension(), ".hsdb");
+    ++files;
+  }
+  EXPECT_EQ(files, 1);
+}
+
+TEST(ScanCliTest, ACorruptCacheFileIsIgnored) {
+  TempDir dir;
+  const std::string cache = dir.path() + "/cache";
+  setenv("MEDIC_CACHE_DIR", cache.c_str(), 1);
+  const auto log = dir.file("a.log", "request timed out\n");
+  ASSERT_EQ(run_process({MEDIC_BINARY, "scan", "--rules", MEDIC_RULES_DIR, log}).exit_code, 0);
+  for (const auto& e : std::filesystem::directory_iterator(cache)) {
+    std::ofstream(e.path(), std::ios::binary | std::ios::trunc) << "not a database";
+  }
+  const auto res = run_process({MEDIC_BINARY, "scan", "--rules", MEDIC_RULES_DIR, log});
+  unsetenv("MEDIC_CACHE_DIR");
+  EXPECT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_NE(res.out.find("a.log:1: timeout"), std::string::npos) << res.out;
 }
 
 }  // namespace
