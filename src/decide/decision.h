@@ -1,0 +1,79 @@
+#pragma once
+// The facts about one run's end, and the decision medic publishes for it (DESIGN.md §6).
+// Plain values: decide/ computes them, publish/ serialises them.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "match/hit.h"
+#include "rules/failure_class.h"
+#include "rules/policy.h"
+
+namespace medic::decide {
+
+/// How the worker's exit was seen: its log's `[kanban-worker-exit] rc=N` trailer, its
+/// pid dying, or one of Hermes's own events (crashed, protocol_violation, ...).
+enum class ExitSource { Trailer, Pid, Event };
+std::string_view to_string(ExitSource s);
+
+struct ExitInfo {
+  std::optional<int> rc;
+  ExitSource seen_by = ExitSource::Trailer;
+  std::string event_kind;  // for ExitSource::Event: "crashed", "timed_out", ...
+  core::EpochSeconds at = 0;
+};
+
+/// One failure-signature hit in the run's own bytes of the worker log.
+struct Evidence {
+  std::string rule;
+  std::optional<rules::FailureClass> failure_class;  // empty: a context rule
+  int priority = 0;
+  std::string path;
+  std::uint64_t line = 0;
+  std::string text;
+  match::Fields fields;
+};
+
+/// Everything known about a run when its worker exits.
+struct RunFacts {
+  std::string board = "default";
+  std::string task_id;
+  std::int64_t run_id = 0;
+  ExitInfo exit;
+  std::vector<Evidence> evidence;
+  std::string provider;  // from the log's context lines or the task's provider_override
+  std::optional<int> task_max_retries;
+};
+
+struct Decision {
+  std::string id;  // "<board>/<task>/<run>": the same failure never gets two ids
+  std::string board;
+  std::string task_id;
+  std::int64_t run_id = 0;
+  std::optional<rules::FailureClass> failure_class;  // empty: unexplained exit
+  rules::Action action = rules::Action::Block;
+  std::optional<core::EpochSeconds> retry_at;
+  std::optional<double> backoff_s;
+  std::string provider;
+  std::string use_provider;
+  int attempt = 1;
+  int max_attempts = 1;
+  std::vector<std::string> missing;
+  std::string next_command;
+  std::string reason;
+  std::optional<Evidence> evidence;
+  ExitInfo exit;
+  core::EpochSeconds decided_at = 0;
+};
+
+/// A provider marked unhealthy (published as a `provider_health` message).
+struct ProviderHealth {
+  std::string provider;
+  core::EpochSeconds unhealthy_until = 0;
+  std::string reason;
+};
+
+}  // namespace medic::decide

@@ -1,0 +1,338 @@
+#include "decide/engine.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace medic::decide {
+namespace {
+
+using rules::Action;
+using rules::FailureClass;
+
+std::int64_t field_int(const Evidence* e, std::string_view name) {
+  if (!e) return 0;
+  if (const auto* v = match::find_field(e->fields, name)) {
+    if (const auto* i = std::get_if<std::int64_t>(v)) return *i;
+    if (const auto* d = std::get_if<double>(v)) return static_cast<std::int64_t>(std::ceil(*d));
+  }
+  return 0;
+}
+
+std::string field_text(const Evidence* e, std::string_view name) {
+  if (!e) return {};
+  if (const auto* v = match::find_field(e->fields, name)) {
+    if (const auto* s = std::get_if<std::string>(v)) return *s;
+  }
+  return {};
+}
+
+// Deterministic jitter in [-1, 1] from the decision id, so a retry storm spreads out but
+// the same failure always gets the same delay (tests and replays agree).
+double unit_jitter(const std::string& id) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return static_cast<double>(h % 20001) / 10000.0 - 1.0;
+}
+
+double backoff_delay(const rules::Backoff& b, int attempt, const std::string& id) {
+  double d = b.base_s * std::pow(b.factor, std::max(0, attempt - 1));
+  d = std::min(d, b.cap_s);
+  d *= 1.0 + b.jitter * unit_jitter(id);
+  return std::max(0.0, std::round(d));
+}
+
+std::string board_flag(const std::string& board) {
+  return board.empty() || board == "default" ? std::string() : " --board " + board;
+}
+
+bool healthy(const EngineState& s, const std::string& provider, core::EpochSeconds now) {
+  auto it = s.unhealthy_until.find(provider);
+  return it == s.unhealthy_until.end() || it->second <= now;
+}
+
+// First healthy provider of `provider`'s fallback chain, or empty.
+std::string healthy_fallback(const rules::Policy& p, const EngineState& s,
+                             const std::string& provider, core::EpochSeconds now) {
+  auto it = p.fallback_providers.find(provider);
+  if (it == p.fallback_providers.end()) return {};
+  for (const std::string& f : it->second) {
+    if (f != provider && healthy(s, f, now)) return f;
+  }
+  return {};
+}
+
+// Counts this attempt against the class's budget in its window; returns the attempt
+// number (1-based), after forgetting attempts older than the window.
+int count_attempt(EngineState& s, const std::string& key, core::EpochSeconds now, double window_s) {
+  auto& times = s.attempts[key];
+  std::erase_if(times, [&](core::EpochSeconds t) { return static_cast<double>(now - t) > window_s; });
+  times.push_back(now);
+  return static_cast<int>(times.size());
+}
+
+std::string describe_exit(const ExitInfo& e) {
+  std::string s = "the worker exited";
+  if (e.rc) s += " with rc=" + std::to_string(*e.rc);
+  if (e.seen_by == ExitSource::Event && !e.event_kind.empty()) s += " (Hermes event " + e.event_kind + ")";
+  return s;
+}
+
+// The class Hermes's own exit classification implies when the log shows nothing.
+std::optional<FailureClass> class_from_exit(const ExitInfo& e) {
+  if (e.event_kind == "rate_limited" || e.rc == 75) return FailureClass::RateLimit;
+  if (e.event_kind == "timed_out") return FailureClass::Timeout;
+  if (e.event_kind == "protocol_violation" || e.rc == 0) return FailureClass::ProtocolViolation;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view to_string(ExitSource s) {
+  switch (s) {
+    case ExitSource::Trailer: return "trailer";
+    case ExitSource::Pid: return "pid";
+    case ExitSource::Event: return "event";
+  }
+  return "unknown";
+}
+
+const Evidence* strongest(const std::vector<Evidence>& evidence) {
+  const Evidence* best = nullptr;
+  const Evidence* auxiliary = nullptr;
+  for (const Evidence& e : evidence) {
+    if (!e.failure_class) continue;
+    if (*e.failure_class == FailureClass::AuthAuxiliary) {
+      if (!auxiliary || e.priority > auxiliary->priority) auxiliary = &e;
+      continue;
+    }
+    if (!best || e.priority > best->priority) best = &e;
+  }
+  return best ? best : auxiliary;
+}
+
+Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& state,
+               core::EpochSeconds now) {
+  Outcome out;
+  Decision& d = out.decision;
+  d.id = facts.board + "/" + facts.task_id + "/" + std::to_string(facts.run_id);
+  d.board = facts.board;
+  d.task_id = facts.task_id;
+  d.run_id = facts.run_id;
+  d.exit = facts.exit;
+  d.decided_at = now;
+
+  // Log evidence outranks the exit code: rc=0 with a 429 in the log is a rate limit.
+  const Evidence* ev = strongest(facts.evidence);
+  if (ev) {
+    d.evidence = *ev;
+    d.failure_class = ev->failure_class;
+  } else {
+    d.failure_class = class_from_exit(facts.exit);
+  }
+  d.provider = facts.provider.empty() ? field_text(ev, "provider") : facts.provider;
+  const std::string bf = board_flag(facts.board);
+  const std::string exit_text = describe_exit(facts.exit);
+
+  // An auxiliary call's 401 explains nothing about the task when the worker exited
+  // cleanly after it; with no other failure, the exit itself decides.
+  if (d.failure_class == FailureClass::AuthAuxiliary && facts.exit.rc && *facts.exit.rc != 0) {
+    d.failure_class = class_from_exit(facts.exit);
+  }
+
+  if (!d.failure_class) {
+    // Non-zero exit, nothing recognisable in the log.
+    const rules::ClassPolicy& cp = policy.unexplained;
+    if (facts.exit.rc == 78) {
+      d.action = Action::Block;
+      d.reason = exit_text + " (Hermes's terminal provider error) and its log names no cause: "
+                 "fix the profile's credential or model, then unblock.";
+      d.next_command = "hermes kanban unblock" + bf + " " + facts.task_id;
+      return out;
+    }
+    d.max_attempts = facts.task_max_retries.value_or(cp.max_attempts);
+    d.attempt = count_attempt(state, facts.board + "/" + facts.task_id + "/unexplained", now,
+                              policy.attempt_window_s);
+    if (d.attempt > d.max_attempts) {
+      d.action = Action::Block;
+      d.reason = exit_text + " with no failure signature in its log, " +
+                 std::to_string(d.attempt) + " times within the retry window; blocking for a human.";
+      d.next_command = "hermes kanban log" + bf + " " + facts.task_id;
+      return out;
+    }
+    d.action = Action::Retry;
+    d.backoff_s = backoff_delay(cp.backoff, d.attempt, d.id);
+    d.retry_at = now + static_cast<core::EpochSeconds>(*d.backoff_s);
+    d.reason = exit_text + " with no failure signature in its log; retrying with backoff.";
+    return out;
+  }
+
+  const FailureClass cls = *d.failure_class;
+  const rules::ClassPolicy& cp = policy.for_class(cls);
+  const double window = cls == FailureClass::RateLimit
+                            ? policy.attempt_window_s * policy.rate_limit_window_factor
+                            : policy.attempt_window_s;
+  d.max_attempts = facts.task_max_retries.value_or(cp.max_attempts);
+  d.attempt = count_attempt(state,
+                            facts.board + "/" + facts.task_id + "/" + std::string(rules::to_string(cls)),
+                            now, window);
+  const std::string what = ev ? "its log shows " + std::string(rules::to_string(cls)) +
+                                    " (rule " + ev->rule + ")"
+                              : std::string(rules::to_string(cls)) + " by its exit";
+  d.action = cp.action;
+
+  switch (cp.action) {
+    case Action::RetryAt: {
+      // Rate limits: the provider is unhealthy until its reset; retry then, or now on a
+      // healthy fallback provider.
+      core::EpochSeconds until = field_int(ev, "resets_at");
+      std::string when = "its reset time";
+      if (until <= now) {
+        const std::int64_t after = field_int(ev, "retry_after_s");
+        if (after > 0) {
+          until = now + after;
+          when = "the " + std::to_string(after) + " s it asked for";
+        } else {
+          until = now + static_cast<core::EpochSeconds>(policy.rate_limit_default_delay_s);
+          when = "the default " + std::to_string(static_cast<long long>(policy.rate_limit_default_delay_s)) +
+                 " s (no reset time in the log)";
+        }
+      }
+      if (!d.provider.empty()) {
+        auto& u = state.unhealthy_until[d.provider];
+        u = std::max(u, until);
+        out.health.push_back(ProviderHealth{d.provider, u, "rule " + (ev ? ev->rule : std::string("exit 75"))});
+      }
+      if (d.attempt > d.max_attempts) {
+        d.action = Action::Block;
+        d.reason = exit_text + "; " + what + " again (attempt " + std::to_string(d.attempt) +
+                   ", max " + std::to_string(d.max_attempts) +
+                   " within the window); blocking instead of retrying again.";
+        d.next_command = "hermes kanban unblock" + bf + " " + facts.task_id;
+        break;
+      }
+      d.use_provider = healthy_fallback(policy, state, d.provider, now);
+      if (!d.use_provider.empty()) {
+        d.retry_at = now;
+        d.reason = exit_text + "; " + what + ": " + d.provider + " is unhealthy until " +
+                   std::to_string(until) + ", so retry now on the fallback " + d.use_provider + ".";
+        d.next_command = "hermes kanban set-model" + bf + " " + facts.task_id + " <model> --provider " + d.use_provider;
+      } else {
+        d.retry_at = until;
+        d.reason = exit_text + "; " + what + ": retry at " + when + " (" + std::to_string(until) +
+                   ")" + (d.provider.empty() ? "" : " when " + d.provider + " is healthy again") + ".";
+        d.next_command = "hermes kanban schedule" + bf + " " + facts.task_id;
+      }
+      break;
+    }
+    case Action::Retry:
+    case Action::Resume: {
+      if (d.attempt > d.max_attempts) {
+        d.action = Action::Block;
+        d.reason = exit_text + "; " + what + ", " + std::to_string(d.attempt) +
+                   " times within the retry window (max " + std::to_string(d.max_attempts) +
+                   "); blocking for a human.";
+        d.next_command = "hermes kanban log" + bf + " " + facts.task_id;
+        break;
+      }
+      d.backoff_s = backoff_delay(cp.backoff, d.attempt, d.id);
+      d.retry_at = now + static_cast<core::EpochSeconds>(*d.backoff_s);
+      // A task on a provider that is still unhealthy moves to a fallback, else waits.
+      if (!d.provider.empty() && !healthy(state, d.provider, now)) {
+        d.use_provider = healthy_fallback(policy, state, d.provider, now);
+        if (d.use_provider.empty()) {
+          d.retry_at = std::max(*d.retry_at, state.unhealthy_until[d.provider]);
+        }
+      }
+      d.reason = exit_text + "; " + what + ": retry " + std::to_string(d.attempt) + " of " +
+                 std::to_string(d.max_attempts) + " after " +
+                 std::to_string(static_cast<long long>(*d.backoff_s)) + " s" +
+                 (d.use_provider.empty() ? "" : " on " + d.use_provider + " (" + d.provider + " is unhealthy)") + ".";
+      break;
+    }
+    case Action::RepairAuth: {
+      if (d.attempt > d.max_attempts) {
+        d.action = Action::Block;
+        d.reason = exit_text + "; " + what + " again after a repair: re-login to Codex for this profile.";
+        d.next_command = "codex login";
+        break;
+      }
+      d.reason = exit_text + "; " + what + ": link the main user's ~/.codex/auth.json into the "
+                 "profile's HOME and re-check `codex login status` before retrying.";
+      d.next_command = "medic preflight --profile-home <profile HOME>";
+      break;
+    }
+    case Action::RepairEnv: {
+      if (d.attempt > d.max_attempts) {
+        d.action = Action::Block;
+        d.reason = exit_text + "; " + what + " again after a repair; the environment needs a human.";
+        d.next_command = "hermes kanban log" + bf + " " + facts.task_id;
+        break;
+      }
+      const std::string skill = field_text(ev, "skill");
+      if (!skill.empty()) {
+        d.reason = exit_text + "; " + what + ": the skill(s) " + skill +
+                   " are not installed; install the bundled skills, then retry.";
+        d.next_command = "hermes kanban init";
+      } else {
+        d.reason = exit_text + "; " + what + ": install what is missing, then retry.";
+        d.next_command = "hermes kanban log" + bf + " " + facts.task_id;
+      }
+      break;
+    }
+    case Action::Ignore:
+      d.reason = exit_text + "; " + what + " in a side call only; nothing to do for the task.";
+      break;
+    case Action::Block:
+    case Action::Complete: {
+      d.action = Action::Block;
+      switch (cls) {
+        case FailureClass::QuotaExhausted:
+          d.use_provider = healthy_fallback(policy, state, d.provider, now);
+          if (!d.use_provider.empty()) {
+            d.action = Action::Retry;
+            d.backoff_s = 0;
+            d.retry_at = now;
+            d.reason = exit_text + "; " + what + ": " + d.provider +
+                       " needs credits or a plan change, so retry now on " + d.use_provider + ".";
+            d.next_command = "hermes kanban set-model" + bf + " " + facts.task_id + " <model> --provider " + d.use_provider;
+          } else {
+            d.reason = exit_text + "; " + what + ": " + (d.provider.empty() ? "the provider" : d.provider) +
+                       " needs credits or a plan change (capability); never retried as is.";
+            d.next_command = "hermes kanban block" + bf + " " + facts.task_id + " \"provider quota exhausted\" --kind capability";
+          }
+          break;
+        case FailureClass::AuthRegion:
+          d.reason = exit_text + "; " + what + ": the request lacks the residency header "
+                     "x-openai-internal-codex-residency (or the region is not served); not retryable as is.";
+          d.next_command = "hermes kanban block" + bf + " " + facts.task_id + " \"region/residency\" --kind capability";
+          break;
+        case FailureClass::ContextLength:
+          if (policy.context_length_model) {
+            d.action = Action::Retry;
+            d.backoff_s = 0;
+            d.retry_at = now;
+            d.use_provider = *policy.context_length_model;
+            d.reason = exit_text + "; " + what + ": retry with the larger-context model " + d.use_provider + ".";
+          } else {
+            d.reason = exit_text + "; " + what + ": the input does not fit the model; it needs input.";
+            d.next_command = "hermes kanban block" + bf + " " + facts.task_id + " \"context too long\" --kind needs_input";
+          }
+          break;
+        case FailureClass::ProtocolViolation:
+          d.reason = exit_text + " without a terminal Kanban call (protocol violation); artifacts not checked.";
+          d.next_command = "hermes kanban show" + bf + " " + facts.task_id;
+          break;
+        default:
+          d.reason = exit_text + "; " + what + ".";
+          d.next_command = "hermes kanban show" + bf + " " + facts.task_id;
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace medic::decide
