@@ -1,0 +1,148 @@
+#include "kanban/board_reader.h"
+
+#include <simdjson.h>
+
+#include <array>
+
+namespace medic::kanban {
+namespace {
+
+using core::ErrorCode;
+
+struct StmtFinalize {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+std::string text_col(sqlite3_stmt* s, int i) {
+  const auto* p = sqlite3_column_text(s, i);
+  return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+           : std::string();
+}
+
+std::optional<std::int64_t> int_col(sqlite3_stmt* s, int i) {
+  if (sqlite3_column_type(s, i) == SQLITE_NULL) return std::nullopt;
+  return sqlite3_column_int64(s, i);
+}
+
+// Fills the payload fields medic reads; false when the payload is not a JSON object.
+// The DOM parser validates the whole document (ondemand would accept trailing garbage
+// it never reaches) and picks the CPU kernel at run time; payloads are small.
+bool parse_payload(simdjson::dom::parser& parser, const std::string& text, KanbanEvent& e) {
+  simdjson::dom::element doc;
+  if (parser.parse(text).get(doc) != simdjson::SUCCESS) return false;
+  simdjson::dom::object obj;
+  if (doc.get_object().get(obj) != simdjson::SUCCESS) return false;
+  std::int64_t n = 0;
+  if (obj["pid"].get_int64().get(n) == simdjson::SUCCESS) e.pid = n;
+  if (obj["exit_code"].get_int64().get(n) == simdjson::SUCCESS) e.exit_code = static_cast<int>(n);
+  if (obj["started_at"].get_int64().get(n) == simdjson::SUCCESS) e.started_at = n;
+  return true;
+}
+
+}  // namespace
+
+bool is_exit_kind(std::string_view kind) {
+  static constexpr std::array<std::string_view, 5> kinds = {
+      "crashed", "protocol_violation", "rate_limited", "timed_out", "gave_up"};
+  for (auto k : kinds) {
+    if (k == kind) return true;
+  }
+  return false;
+}
+
+core::Result<BoardReader> BoardReader::open(const std::string& db_path) {
+  BoardReader r;
+  r.path_ = db_path;
+  sqlite3* raw = nullptr;
+  // Read-only: medic never writes the board. WAL readers still need the -shm file,
+  // which Hermes creates; the busy timeout rides out Hermes's checkpoints.
+  const int rc = sqlite3_open_v2(db_path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  r.db_.reset(raw);
+  if (rc != SQLITE_OK) {
+    return core::fail(ErrorCode::Io, db_path + ": cannot open read-only: " +
+                                         (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  }
+  sqlite3_busy_timeout(raw, 2000);
+  return r;
+}
+
+core::Result<std::int64_t> BoardReader::last_event_id() {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_.get(), "SELECT COALESCE(MAX(id), 0) FROM task_events", -1, &raw, nullptr) != SQLITE_OK) {
+    Stmt guard(raw);
+    return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  }
+  Stmt stmt(raw);
+  if (sqlite3_step(raw) != SQLITE_ROW) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  return sqlite3_column_int64(raw, 0);
+}
+
+core::Result<std::vector<KanbanEvent>> BoardReader::events_after(std::int64_t cursor, int limit) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_.get(),
+                         "SELECT id, task_id, run_id, kind, payload, created_at FROM task_events "
+                         "WHERE id > ?1 ORDER BY id LIMIT ?2",
+                         -1, &raw, nullptr) != SQLITE_OK) {
+    Stmt guard(raw);
+    return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  }
+  Stmt stmt(raw);
+  sqlite3_bind_int64(raw, 1, cursor);
+  sqlite3_bind_int(raw, 2, limit);
+  std::vector<KanbanEvent> out;
+  simdjson::dom::parser parser;
+  std::string buf;
+  int rc = 0;
+  while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+    KanbanEvent e;
+    e.id = sqlite3_column_int64(raw, 0);
+    e.task_id = text_col(raw, 1);
+    e.run_id = int_col(raw, 2);
+    e.kind = text_col(raw, 3);
+    e.created_at = sqlite3_column_int64(raw, 5);
+    if (sqlite3_column_type(raw, 4) != SQLITE_NULL) {
+      buf = text_col(raw, 4);
+      if (!buf.empty() && !parse_payload(parser, buf, e)) {
+        ++bad_payloads_;
+        // The cursor still moves past it: a bad row must not be read forever.
+        e.kind = "(malformed)";
+      }
+    }
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  return out;
+}
+
+core::Result<std::optional<TaskRow>> BoardReader::task(const std::string& id) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_.get(),
+                         "SELECT id, title, assignee, status, workspace_path, provider_override, "
+                         "model_override, current_run_id, worker_pid, max_retries, "
+                         "consecutive_failures FROM tasks WHERE id = ?1",
+                         -1, &raw, nullptr) != SQLITE_OK) {
+    Stmt guard(raw);
+    return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  }
+  Stmt stmt(raw);
+  sqlite3_bind_text(raw, 1, id.c_str(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+  const int rc = sqlite3_step(raw);
+  if (rc == SQLITE_DONE) return std::optional<TaskRow>{};
+  if (rc != SQLITE_ROW) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  TaskRow t;
+  t.id = text_col(raw, 0);
+  t.title = text_col(raw, 1);
+  t.assignee = text_col(raw, 2);
+  t.status = text_col(raw, 3);
+  t.workspace_path = text_col(raw, 4);
+  t.provider_override = text_col(raw, 5);
+  t.model_override = text_col(raw, 6);
+  t.current_run_id = int_col(raw, 7);
+  t.worker_pid = int_col(raw, 8);
+  if (auto m = int_col(raw, 9)) t.max_retries = static_cast<int>(*m);
+  t.consecutive_failures = static_cast<int>(sqlite3_column_int64(raw, 10));
+  return std::optional<TaskRow>{std::move(t)};
+}
+
+}  // namespace medic::kanban

@@ -1,0 +1,74 @@
+#pragma once
+// Reads one Hermes Kanban board (SQLite, WAL) read-only: the task_events after a cursor
+// (id is monotonic, so it is the cursor) and the task rows they refer to. medic never
+// writes Hermes's database; Hermes's own CLI is its only writer.
+// Thread: one owner (the loop thread). Errors: Result; a payload that is not valid JSON
+// is counted and its event skipped.
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace medic::kanban {
+
+/// The event kinds that mean a worker's run ended (DESIGN.md §3 exit (c)).
+bool is_exit_kind(std::string_view kind);
+
+struct KanbanEvent {
+  std::int64_t id = 0;
+  std::string task_id;
+  std::optional<std::int64_t> run_id;
+  std::string kind;
+  std::int64_t created_at = 0;
+  // Payload fields medic uses (absent when the payload lacks them).
+  std::optional<std::int64_t> pid;
+  std::optional<int> exit_code;
+  std::optional<std::int64_t> started_at;
+};
+
+struct TaskRow {
+  std::string id;
+  std::string title;
+  std::string assignee;
+  std::string status;
+  std::string workspace_path;
+  std::string provider_override;
+  std::string model_override;
+  std::optional<std::int64_t> current_run_id;
+  std::optional<std::int64_t> worker_pid;
+  std::optional<int> max_retries;
+  int consecutive_failures = 0;
+};
+
+class BoardReader {
+ public:
+  [[nodiscard]] static core::Result<BoardReader> open(const std::string& db_path);
+
+  /// Events with id > cursor, oldest first, at most `limit`.
+  [[nodiscard]] core::Result<std::vector<KanbanEvent>> events_after(std::int64_t cursor,
+                                                                    int limit = 1000);
+  [[nodiscard]] core::Result<std::optional<TaskRow>> task(const std::string& id);
+  /// The highest event id now on the board (where a first start begins).
+  [[nodiscard]] core::Result<std::int64_t> last_event_id();
+
+  const std::string& path() const { return path_; }
+  std::uint64_t bad_payloads() const { return bad_payloads_; }
+
+ private:
+  struct DbClose {
+    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+  };
+  BoardReader() = default;
+
+  std::unique_ptr<sqlite3, DbClose> db_;
+  std::string path_;
+  std::uint64_t bad_payloads_ = 0;
+};
+
+}  // namespace medic::kanban

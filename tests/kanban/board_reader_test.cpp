@@ -1,0 +1,95 @@
+#include "kanban/board_reader.h"
+
+#include <gtest/gtest.h>
+
+#include "integration/process.h"
+#include "support/hermes_board.h"
+
+namespace medic::kanban {
+namespace {
+
+class BoardReaderTest : public ::testing::Test {
+ protected:
+  testing::TempDir dir_;
+  std::string db_ = dir_.path() + "/kanban.db";
+};
+
+TEST_F(BoardReaderTest, ReadsEventsAfterTheCursorInIdOrder) {
+  testing::HermesBoard board(db_);
+  board.create_task("t_1", "research", "researcher");
+  const auto run = board.claim("t_1", 100);
+  board.event("t_1", run, "spawned", R"({"pid":4242,"started_at":101})", 101);
+  board.event("t_1", run, "crashed", R"({"pid":4242,"claimer":"h:1","exit_code":1})", 150);
+  auto reader = BoardReader::open(db_);
+  ASSERT_TRUE(reader) << reader.error().message;
+  auto all = reader->events_after(0);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].kind, "claimed");
+  EXPECT_EQ((*all)[1].kind, "spawned");
+  EXPECT_EQ((*all)[1].pid, 4242);
+  EXPECT_EQ((*all)[1].started_at, 101);
+  EXPECT_EQ((*all)[2].exit_code, 1);
+  EXPECT_EQ((*all)[2].run_id, run);
+  auto later = reader->events_after((*all)[1].id);
+  ASSERT_TRUE(later);
+  ASSERT_EQ(later->size(), 1u);
+  EXPECT_EQ((*later)[0].kind, "crashed");
+  EXPECT_TRUE(is_exit_kind("crashed"));
+  EXPECT_FALSE(is_exit_kind("heartbeat"));
+}
+
+TEST_F(BoardReaderTest, CountsAndSkipsAMalformedPayloadButMovesPastIt) {
+  testing::HermesBoard board(db_);
+  board.create_task("t_1", "x", "p");
+  board.event("t_1", std::nullopt, "crashed", "{not json", 1);
+  board.event("t_1", std::nullopt, "heartbeat", "", 2);
+  auto reader = BoardReader::open(db_);
+  ASSERT_TRUE(reader);
+  auto events = reader->events_after(0);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].kind, "(malformed)");
+  EXPECT_EQ((*events)[1].kind, "heartbeat");
+  EXPECT_EQ(reader->bad_payloads(), 1u);
+}
+
+TEST_F(BoardReaderTest, ReadsTheTaskRow) {
+  testing::HermesBoard board(db_);
+  board.create_task("t_1", "research", "researcher", "/w/t_1", "openai-codex");
+  const auto run = board.claim("t_1", 100);
+  auto reader = BoardReader::open(db_);
+  ASSERT_TRUE(reader);
+  auto t = reader->task("t_1");
+  ASSERT_TRUE(t && *t);
+  EXPECT_EQ((*t)->assignee, "researcher");
+  EXPECT_EQ((*t)->workspace_path, "/w/t_1");
+  EXPECT_EQ((*t)->provider_override, "openai-codex");
+  EXPECT_EQ((*t)->current_run_id, run);
+  EXPECT_EQ((*t)->status, "running");
+  auto none = reader->task("t_missing");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+}
+
+TEST_F(BoardReaderTest, NeverWritesTheBoard) {
+  { testing::HermesBoard board(db_); }
+  auto reader = BoardReader::open(db_);
+  ASSERT_TRUE(reader);
+  ASSERT_TRUE(reader->events_after(0));
+  // A read-only handle cannot write even if asked to.
+  sqlite3* raw = nullptr;
+  sqlite3_open_v2(db_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  EXPECT_NE(sqlite3_exec(raw, "INSERT INTO task_events (task_id, kind, created_at) VALUES ('x','y',1)",
+                         nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+}
+
+TEST_F(BoardReaderTest, FailsClearlyOnAMissingBoard) {
+  auto reader = BoardReader::open(dir_.path() + "/nope.db");
+  ASSERT_FALSE(reader);
+  EXPECT_NE(reader.error().message.find("nope.db"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace medic::kanban
