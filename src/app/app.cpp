@@ -1,6 +1,11 @@
 #include "app/app.h"
 
+#include <cstdio>
+
+#include "app/config.h"
+#include "app/daemon.h"
 #include "app/demo_command.h"
+#include "app/subscribe_command.h"
 #include "app/rules_command.h"
 #include "app/scan_command.h"
 
@@ -13,6 +18,14 @@ int run(const cli::Options& options) {
     int operator()(const cli::RulesTestOptions& o) const { return run_rules_test(o); }
     int operator()(const cli::RulesExportOptions& o) const { return run_rules_export(o); }
     int operator()(const cli::DemoOptions& o) const { return run_demo(o); }
+    int operator()(const cli::SubscribeOptions& o) const { return run_subscribe(o); }
+    int operator()(const cli::RunOptions& o) const {
+      rules::Diagnostics diags;
+      DaemonOptions d = resolve_run_options(o, diags);
+      for (const auto& x : diags) std::fprintf(stderr, "%s\n", rules::format(x).c_str());
+      if (!diags.empty()) return 2;
+      return run_daemon(d);
+    }
   };
   return std::visit(Visitor{}, options.command);
 }

@@ -38,6 +38,21 @@ ParseOutcome parse(int argc, char** argv) {
   export_cmd->add_option("--format", exp.format, "rg or grep")
       ->check(CLI::IsMember({"rg", "grep"}));
 
+  RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "The daemon: watch Hermes boards and logs, publish decisions");
+  run_cmd->add_option("--config", run.config, "YAML config file");
+  run_cmd->add_option("--hermes-root", run.hermes_root,
+                      "Hermes root (default: $HERMES_KANBAN_HOME, $HERMES_HOME, ~/.hermes)");
+  run_cmd->add_option("--state-dir", run.state_dir, "State directory (default: ~/.local/state/medic)");
+  run_cmd->add_option("--socket", run.socket, "Socket path (default: $XDG_RUNTIME_DIR/medic.sock)");
+  run_cmd->add_option("--rules", run.rules_dir, "Rules directory (default: the shipped rules)");
+
+  SubscribeOptions sub;
+  auto* sub_cmd = app.add_subcommand("subscribe", "Print the daemon's messages, one JSON line each");
+  sub_cmd->add_option("--socket", sub.socket, "Socket path (default: the daemon's)");
+  sub_cmd->add_option("--since", sub.since, "Replay every message after this seq first");
+  sub_cmd->add_option("--count", sub.count, "Exit after this many lines");
+
   DemoOptions demo;
   auto* demo_cmd = app.add_subcommand("demo", "Classify a sample Hermes worker log");
   demo_cmd->add_option("--rules", demo.rules_dir, "Rules directory (default: the shipped rules)");
@@ -59,6 +74,10 @@ ParseOutcome parse(int argc, char** argv) {
     options.command = test;
   } else if (*export_cmd) {
     options.command = exp;
+  } else if (*run_cmd) {
+    options.command = run;
+  } else if (*sub_cmd) {
+    options.command = sub;
   } else {
     options.command = demo;
   }

@@ -2,6 +2,7 @@
 // Command-line options as plain values. cli/options.cpp is the only includer of CLI11
 // (it is slow to compile); everything else sees these structs.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <variant>
@@ -35,8 +36,22 @@ struct DemoOptions {
   std::optional<std::string> rules_dir;
 };
 
+struct RunOptions {
+  std::optional<std::string> config;
+  std::optional<std::string> hermes_root;
+  std::optional<std::string> state_dir;
+  std::optional<std::string> socket;
+  std::optional<std::string> rules_dir;
+};
+
+struct SubscribeOptions {
+  std::optional<std::string> socket;
+  std::optional<std::uint64_t> since;
+  std::optional<std::uint64_t> count;  // exit after this many lines (scripts, tests)
+};
+
 using Command = std::variant<ScanOptions, RulesCheckOptions, RulesTestOptions,
-                             RulesExportOptions, DemoOptions>;
+                             RulesExportOptions, DemoOptions, RunOptions, SubscribeOptions>;
 
 struct Options {
   Command command;

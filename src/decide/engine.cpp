@@ -187,9 +187,14 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
     case Action::RetryAt: {
       // Rate limits: the provider is unhealthy until its reset; retry then, or now on a
       // healthy fallback provider.
-      core::EpochSeconds until = field_int(ev, "resets_at");
+      const core::EpochSeconds resets_at = field_int(ev, "resets_at");
+      core::EpochSeconds until = resets_at;
       std::string when = "its reset time";
-      if (until <= now) {
+      if (resets_at > 0 && resets_at <= now) {
+        // The window named in the log has already reset: nothing to wait for.
+        until = now;
+        when = "once (its reset time " + std::to_string(resets_at) + " has passed)";
+      } else if (until <= now) {
         const std::int64_t after = field_int(ev, "retry_after_s");
         if (after > 0) {
           until = now + after;
@@ -200,7 +205,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
                  " s (no reset time in the log)";
         }
       }
-      if (!d.provider.empty()) {
+      if (!d.provider.empty() && until > now) {
         auto& u = state.unhealthy_until[d.provider];
         u = std::max(u, until);
         out.health.push_back(ProviderHealth{d.provider, u, "rule " + (ev ? ev->rule : std::string("exit 75"))});

@@ -83,6 +83,11 @@ std::optional<FieldValue> convert_field(std::string_view name, std::string_view 
     if (!v || *v < 100 || *v > 599) return std::nullopt;
     return FieldValue{*v};
   }
+  if (name == "rc") {  // an exit code (the Hermes exit trailer)
+    auto v = parse_int(captured);
+    if (!v) return std::nullopt;
+    return FieldValue{*v};
+  }
   if (name == "retry_after_s") {
     auto v = parse_duration_s(captured);
     if (!v || *v < 0) return std::nullopt;

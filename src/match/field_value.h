@@ -13,8 +13,8 @@ namespace medic::match {
 std::optional<double> parse_duration_s(std::string_view text);
 
 /// Converts a captured value by field name: resets_at (epoch seconds; epoch milliseconds
-/// are scaled down), http_status (100..599), retry_after_s (a duration); anything else is
-/// kept as text. Returns nullopt when a typed field's text does not parse.
+/// are scaled down), http_status (100..599), rc (an exit code), retry_after_s (a
+/// duration); anything else is kept as text. Returns nullopt when a typed field's text does not parse.
 std::optional<FieldValue> convert_field(std::string_view name, std::string_view captured);
 
 }  // namespace medic::match

@@ -62,6 +62,14 @@ TEST_F(EngineTest, RateLimitWithoutResetWaitsRetryAfterOrTheDefault) {
   EXPECT_EQ(out.decision.retry_at, kNow + 300);
 }
 
+TEST_F(EngineTest, RateLimitWhoseResetHasPassedRetriesNowAndLeavesTheProviderHealthy) {
+  const auto out = decide_run(run(0, {hit(FailureClass::RateLimit, "r", 80, {{"resets_at", kNow - 60}})}));
+  EXPECT_EQ(out.decision.action, Action::RetryAt);
+  EXPECT_EQ(out.decision.retry_at, kNow);
+  EXPECT_TRUE(out.health.empty());
+  EXPECT_NE(out.decision.reason.find("has passed"), std::string::npos);
+}
+
 TEST_F(EngineTest, RateLimitMovesToAHealthyFallbackProvider) {
   policy_.fallback_providers["openai-codex"] = {"xai"};
   const auto out = decide_run(run(0, {hit(FailureClass::RateLimit, "r", 80,

@@ -33,6 +33,7 @@ TEST(FieldValueTest, TypesFieldsByName) {
   EXPECT_EQ(*convert_field("retry_after_s", "3.89s"), FieldValue{3.89});
   EXPECT_EQ(*convert_field("provider", " openai-codex "), FieldValue{std::string("openai-codex")});
   EXPECT_FALSE(convert_field("retry_after_s", "later"));
+  EXPECT_EQ(*convert_field("rc", "-9"), FieldValue{std::int64_t{-9}});
 }
 
 }  // namespace

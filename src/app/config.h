@@ -1,0 +1,21 @@
+#pragma once
+// The daemon's configuration: the YAML config file (--config) under the command line.
+// Defaults (issue 3): Hermes root $HERMES_KANBAN_HOME, else $HERMES_HOME, else ~/.hermes;
+// state dir ~/.local/state/medic; socket $XDG_RUNTIME_DIR/medic.sock, else in the state dir.
+
+#include <optional>
+#include <string>
+
+#include "app/daemon.h"
+#include "cli/options.h"
+#include "rules/diagnostic.h"
+
+namespace medic::app {
+
+/// Builds daemon options; problems in the config file are collected as file:line.
+DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics& diags);
+
+/// The socket path `medic subscribe` uses when none is given (the daemon's default).
+std::string default_socket_path();
+
+}  // namespace medic::app

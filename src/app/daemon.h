@@ -1,0 +1,31 @@
+#pragma once
+// `medic run`: the daemon (DESIGN.md §2). One libuv loop thread watches the Hermes root's
+// boards and worker logs, tails every log through a Hyperscan stream, reads each board's
+// task_events after its cursor, and when a worker exits (its log's exit trailer or a
+// Hermes exit event, whichever comes first) decides once per run and publishes the
+// decision on the Unix socket. Rule reloads compile on the threadpool and swap on the
+// loop. State (offsets by file identity, cursors, engine state, in-flight evidence) is
+// checkpointed, so a restart misses nothing and repeats nothing.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/result.h"
+#include "rules/policy.h"
+
+namespace medic::app {
+
+struct DaemonOptions {
+  std::string hermes_root;
+  std::string state_dir;
+  std::string socket_path;
+  std::optional<std::string> rules_dir;
+  std::size_t max_client_queue_bytes = 4u << 20;
+  rules::Policy policy = rules::Policy::defaults();
+};
+
+/// Runs until SIGINT or SIGTERM; returns the process exit code.
+int run_daemon(const DaemonOptions& options);
+
+}  // namespace medic::app

@@ -1,0 +1,238 @@
+#include "publish/unix_socket_publisher.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <simdjson.h>
+
+#include <vector>
+
+#include "core/json_writer.h"
+
+namespace medic::publish {
+
+struct UnixSocketPublisher::Client {
+  UnixSocketPublisher* owner = nullptr;
+  loop::UvHandle<uv_pipe_t> pipe;
+  std::string inbuf;
+  std::size_t pending_bytes = 0;   // handed to libuv, not yet written
+  bool replaying = false;
+  std::uint64_t replay_next = 0;   // next seq to replay
+  bool dead = false;
+};
+
+namespace {
+
+struct WriteReq {
+  uv_write_t req;
+  std::string data;
+};
+
+// Peers with our uid, root, or in our group (primary or supplementary) are served.
+bool peer_allowed(int fd) {
+  struct ucred cred {};
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+  if (cred.uid == geteuid() || cred.uid == 0 || cred.gid == getegid()) return true;
+  struct passwd* pw = getpwuid(cred.uid);
+  if (!pw) return false;
+  int n = 64;
+  std::vector<gid_t> groups(static_cast<std::size_t>(n));
+  if (getgrouplist(pw->pw_name, pw->pw_gid, groups.data(), &n) < 0) return false;
+  for (int i = 0; i < n; ++i) {
+    if (groups[static_cast<std::size_t>(i)] == getegid()) return true;
+  }
+  return false;
+}
+
+std::string error_line(std::string_view reason) {
+  std::string out;
+  core::JsonWriter w(out);
+  w.begin_object().key("type").value("error").key("reason").value(reason).end_object();
+  return out;
+}
+
+}  // namespace
+
+core::Result<std::unique_ptr<UnixSocketPublisher>> UnixSocketPublisher::create(
+    uv_loop_t* loop, const std::string& path, Journal& journal, PublisherOptions options,
+    std::function<std::string()> hello) {
+  // libuv 1.44 silently truncates longer paths (reference/deps.md), binding elsewhere.
+  if (path.size() >= 108) {
+    return core::fail(core::ErrorCode::InvalidArgument,
+                      "socket path is " + std::to_string(path.size()) + " bytes, the limit is 107: " + path);
+  }
+  std::unique_ptr<UnixSocketPublisher> p(new UnixSocketPublisher(loop, journal, options));
+  p->hello_ = std::move(hello);
+  p->path_ = path;
+  p->server_ = loop::UvHandle<uv_pipe_t>(p.get());
+  if (int rc = uv_pipe_init(loop, p->server_.get(), 0); rc != 0) {
+    return core::fail(core::ErrorCode::Io, "uv_pipe_init: " + std::string(uv_strerror(rc)));
+  }
+  p->server_.mark_initialized();
+  ::unlink(path.c_str());  // a stale socket from a previous run
+  if (int rc = uv_pipe_bind(p->server_.get(), path.c_str()); rc != 0) {
+    return core::fail(core::ErrorCode::Io, path + ": bind: " + uv_strerror(rc));
+  }
+  ::chmod(path.c_str(), options.mode);
+  if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(p->server_.get()), 64, &on_connection); rc != 0) {
+    return core::fail(core::ErrorCode::Io, path + ": listen: " + uv_strerror(rc));
+  }
+  return p;
+}
+
+UnixSocketPublisher::UnixSocketPublisher(uv_loop_t* loop, Journal& journal, PublisherOptions options)
+    : loop_(loop), journal_(journal), options_(options) {}
+
+UnixSocketPublisher::~UnixSocketPublisher() { close(); }
+
+void UnixSocketPublisher::close() {
+  for (auto& c : clients_) {
+    if (c->pipe) c->pipe.get()->data = nullptr;
+  }
+  clients_.clear();
+  if (server_) {
+    server_.reset();
+    ::unlink(path_.c_str());
+  }
+}
+
+void UnixSocketPublisher::on_connection(uv_stream_t* server, int status) {
+  auto* self = static_cast<UnixSocketPublisher*>(server->data);
+  if (status < 0) return;
+  auto c = std::make_unique<Client>();
+  c->owner = self;
+  c->pipe = loop::UvHandle<uv_pipe_t>(c.get());
+  uv_pipe_init(self->loop_, c->pipe.get(), 0);
+  c->pipe.mark_initialized();
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(c->pipe.get())) != 0) return;
+  uv_os_fd_t fd = -1;
+  uv_fileno(c->pipe.handle(), &fd);
+  if (!peer_allowed(fd)) {
+    ++self->refused_;
+    return;  // the UvHandle closes it
+  }
+  Client& ref = *c;
+  self->clients_.push_back(std::move(c));
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(ref.pipe.get()),
+      [](uv_handle_t*, size_t, uv_buf_t* buf) {
+        static char slab[4096];  // the loop is single-threaded and reads complete at once
+        *buf = uv_buf_init(slab, sizeof slab);
+      },
+      [](uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
+        auto* cl = static_cast<Client*>(stream->data);
+        if (!cl) return;
+        if (n < 0) {
+          cl->owner->drop(*cl);
+          return;
+        }
+        cl->inbuf.append(buf->base, static_cast<std::size_t>(n));
+        if (cl->inbuf.size() > 64 * 1024) {
+          cl->owner->drop(*cl);  // nobody sends 64 KiB of requests
+          return;
+        }
+        std::size_t nl;
+        while (!cl->dead && (nl = cl->inbuf.find('\n')) != std::string::npos) {
+          std::string line = cl->inbuf.substr(0, nl);
+          cl->inbuf.erase(0, nl + 1);
+          cl->owner->handle_line(*cl, line);
+        }
+      });
+  self->send(ref, self->hello_());
+}
+
+void UnixSocketPublisher::handle_line(Client& c, std::string_view line) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view op;
+  if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS ||
+      doc["op"].get_string().get(op) != simdjson::SUCCESS || op != "subscribe") {
+    send(c, error_line("unknown request; send {\"op\":\"subscribe\",\"since\":N}"));
+    return;
+  }
+  std::uint64_t since = 0;
+  if (doc["since"].get_uint64().get(since) != simdjson::SUCCESS) since = 0;
+  c.replaying = true;
+  c.replay_next = since + 1;
+  send(c, std::string());  // kicks the paced replay
+}
+
+void UnixSocketPublisher::send(Client& c, const std::string& line) {
+  if (c.dead) return;
+  // Paced replay: hand libuv journal lines while the queue is under half its bound;
+  // write completions call back here for more.
+  if (c.replaying) {
+    while (c.pending_bytes < options_.max_client_queue_bytes / 2 && c.replay_next <= journal_.last_seq()) {
+      journal_.replay(c.replay_next - 1, [&](const std::string& l) {
+        if (c.pending_bytes >= options_.max_client_queue_bytes / 2) return;
+        ++c.replay_next;
+        auto* req = new WriteReq{};
+        req->data = l + "\n";
+        c.pending_bytes += req->data.size();
+        uv_buf_t b = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+        uv_write(&req->req, reinterpret_cast<uv_stream_t*>(c.pipe.get()), &b, 1, [](uv_write_t* r, int) {
+          auto* wr = reinterpret_cast<WriteReq*>(r);
+          auto* cl = static_cast<Client*>(r->handle->data);
+          if (cl) {
+            cl->pending_bytes -= wr->data.size();
+            if (cl->replaying) cl->owner->send(*cl, std::string());
+          }
+          delete wr;
+        });
+      });
+    }
+    if (c.replay_next > journal_.last_seq()) c.replaying = false;  // caught up: live from now
+    if (line.empty()) return;
+  }
+  if (line.empty()) return;
+  if (c.pending_bytes + line.size() > options_.max_client_queue_bytes) {
+    // Too slow: stop queueing, say why, and let the client reconnect with `since`.
+    ++cut_off_;
+    c.dead = true;
+    auto* req = new WriteReq{};
+    req->data = error_line("client too slow: queue over " + std::to_string(options_.max_client_queue_bytes) +
+                           " bytes; reconnect and subscribe with since") + "\n";
+    uv_buf_t b = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+    uv_write(&req->req, reinterpret_cast<uv_stream_t*>(c.pipe.get()), &b, 1,
+             [](uv_write_t* r, int) { delete reinterpret_cast<WriteReq*>(r); });
+    auto* sd = new uv_shutdown_t{};
+    uv_shutdown(sd, reinterpret_cast<uv_stream_t*>(c.pipe.get()), [](uv_shutdown_t* s, int) {
+      auto* cl = static_cast<Client*>(s->handle->data);
+      delete s;
+      if (cl) cl->owner->drop(*cl);
+    });
+    return;
+  }
+  auto* req = new WriteReq{};
+  req->data = line + "\n";
+  c.pending_bytes += req->data.size();
+  uv_buf_t b = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+  uv_write(&req->req, reinterpret_cast<uv_stream_t*>(c.pipe.get()), &b, 1, [](uv_write_t* r, int) {
+    auto* wr = reinterpret_cast<WriteReq*>(r);
+    if (auto* cl = static_cast<Client*>(r->handle->data)) cl->pending_bytes -= wr->data.size();
+    delete wr;
+  });
+}
+
+void UnixSocketPublisher::publish(const std::string& line) {
+  for (auto& c : clients_) {
+    if (c->dead) continue;
+    if (c->replaying) {
+      send(*c, std::string());  // the line is in the journal; the replay will reach it
+    } else {
+      send(*c, line);
+    }
+  }
+}
+
+void UnixSocketPublisher::drop(Client& c) {
+  c.dead = true;
+  if (c.pipe) c.pipe.get()->data = nullptr;  // pending write callbacks must not touch it
+  clients_.remove_if([&](const std::unique_ptr<Client>& p) { return p.get() == &c; });
+}
+
+}  // namespace medic::publish
