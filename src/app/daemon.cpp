@@ -2,6 +2,10 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <csignal>
 #include <unistd.h>
 
 #include <simdjson.h>
@@ -151,6 +155,12 @@ class Daemon {
     std::string logs_dir;
     std::optional<kanban::BoardReader> reader;
     std::int64_t cursor = -1;  // -1: not started (first start begins at the end)
+    bool opened_with_shm = false;
+    // SQLite commits by appending to -wal (inotify sees it) and then updating the WAL
+    // index in the mmapped -shm (inotify does not): a read woken by the last -wal write
+    // can run before the commit is visible. So every notification also arms one read
+    // shortly after; a one-shot per burst, not a polling loop.
+    loop::UvHandle<uv_timer_t> settle;
     loop::UvHandle<uv_fs_event_t> db_watch;
     loop::UvHandle<uv_fs_event_t> logs_watch;
   };
@@ -165,10 +175,14 @@ class Daemon {
     std::string provider;
     std::vector<decide::Evidence> evidence;
   };
+  // What a watched directory is, so each event is matched against the names that
+  // matter there and nothing else: reading a board touches its -shm file, and reacting
+  // to that would loop.
+  enum class WatchKind { Root, KanbanDir, BoardsDir, BoardDir, Logs, Rules };
   struct Watch {
     Daemon* self;
-    std::string board;  // empty: a root directory
-    bool logs = false;
+    WatchKind kind;
+    std::string board;
   };
 
   void start_watches();
@@ -176,6 +190,7 @@ class Daemon {
   void watch_dir(loop::UvHandle<uv_fs_event_t>& h, const std::string& dir, Watch* ctx);
   static void on_fs_event(uv_fs_event_t* h, const char* name, int events, int status);
   void on_board_change(Board& b);
+  void board_notified(Board& b);
   void on_log_change(Board& b, const std::string& name);
   void read_log(LogFile& f);
   void on_hits(LogFile& f, std::vector<match::Hit>& hits);
@@ -237,16 +252,13 @@ void Daemon::watch_dir(loop::UvHandle<uv_fs_event_t>& h, const std::string& dir,
 }
 
 void Daemon::start_watches() {
-  auto root_ctx = std::make_unique<Watch>(Watch{this, "", false});
-  watch_dir(root_watch_, options_.hermes_root, root_ctx.get());
-  watch_dir(kanban_watch_, options_.hermes_root + "/kanban", root_ctx.get());
-  watch_dir(boards_watch_, options_.hermes_root + "/kanban/boards", root_ctx.get());
-  watch_ctx_.push_back(std::move(root_ctx));
-  if (options_.rules_dir) {
-    auto rules_ctx = std::make_unique<Watch>(Watch{this, "\x01rules", false});
-    watch_dir(rules_watch_, *options_.rules_dir, rules_ctx.get());
-    watch_ctx_.push_back(std::move(rules_ctx));
+  for (auto kind : {WatchKind::Root, WatchKind::KanbanDir, WatchKind::BoardsDir, WatchKind::Rules}) {
+    watch_ctx_.push_back(std::make_unique<Watch>(Watch{this, kind, "default"}));
   }
+  watch_dir(root_watch_, options_.hermes_root, watch_ctx_[0].get());
+  watch_dir(kanban_watch_, options_.hermes_root + "/kanban", watch_ctx_[1].get());
+  watch_dir(boards_watch_, options_.hermes_root + "/kanban/boards", watch_ctx_[2].get());
+  if (options_.rules_dir) watch_dir(rules_watch_, *options_.rules_dir, watch_ctx_[3].get());
 }
 
 void Daemon::rescan_boards() {
@@ -264,8 +276,8 @@ void Daemon::rescan_boards() {
     }
   }
   // Directories created since the start (kanban/, kanban/boards/).
-  watch_dir(kanban_watch_, options_.hermes_root + "/kanban", watch_ctx_[0].get());
-  watch_dir(boards_watch_, boards_root, watch_ctx_[0].get());
+  watch_dir(kanban_watch_, options_.hermes_root + "/kanban", watch_ctx_[1].get());
+  watch_dir(boards_watch_, boards_root, watch_ctx_[2].get());
   for (const auto& [slug, dir, logs] : found) {
     auto& slot = boards_[slug];
     if (!slot) {
@@ -278,14 +290,14 @@ void Daemon::rescan_boards() {
     }
     Board& b = *slot;
     if (b.slug != "default") {
-      auto ctx = std::make_unique<Watch>(Watch{this, slug, false});
+      auto ctx = std::make_unique<Watch>(Watch{this, WatchKind::BoardDir, slug});
       if (!b.db_watch) {
         watch_dir(b.db_watch, b.dir, ctx.get());
         watch_ctx_.push_back(std::move(ctx));
       }
     }
     if (!b.logs_watch) {
-      auto ctx = std::make_unique<Watch>(Watch{this, slug, true});
+      auto ctx = std::make_unique<Watch>(Watch{this, WatchKind::Logs, slug});
       watch_dir(b.logs_watch, b.logs_dir, ctx.get());
       if (b.logs_watch) watch_ctx_.push_back(std::move(ctx));
     }
@@ -310,35 +322,69 @@ void Daemon::on_fs_event(uv_fs_event_t* h, const char* name, int /*events*/, int
     return;
   }
   const std::string file = name ? name : "";
-  if (ctx->board == "\x01rules") {
-    // Debounce: editors write several files in a burst.
-    uv_timer_start(self.reload_timer_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->reload_rules(); },
-                   200, 0);
-    return;
-  }
-  if (ctx->board.empty()) {
-    auto it = self.boards_.find("default");
-    if ((file == "kanban.db" || file == "kanban.db-wal") && it != self.boards_.end()) {
-      self.on_board_change(*it->second);
-    } else {
-      self.rescan_boards();  // kanban/, kanban/boards/<slug>, kanban/logs appeared
+  spdlog::trace("fs event kind={} board={} name={}", static_cast<int>(ctx->kind), ctx->board, file);
+  const bool db_file = file == "kanban.db" || file == "kanban.db-wal";
+  switch (ctx->kind) {
+    case WatchKind::Rules:
+      // Debounce: editors write several files in a burst.
+      uv_timer_start(self.reload_timer_.get(),
+                     [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->reload_rules(); }, 200, 0);
+      return;
+    case WatchKind::Root:
+      if (db_file) {
+        if (auto it = self.boards_.find("default"); it != self.boards_.end()) self.board_notified(*it->second);
+      } else if (file == "kanban") {
+        self.rescan_boards();
+      }
+      return;
+    case WatchKind::KanbanDir:
+      if (file == "logs" || file == "boards") self.rescan_boards();
+      return;
+    case WatchKind::BoardsDir:
+      self.rescan_boards();  // a board directory appeared or went
+      return;
+    case WatchKind::BoardDir:
+    case WatchKind::Logs: {
+      auto it = self.boards_.find(ctx->board);
+      if (it == self.boards_.end()) return;
+      if (ctx->kind == WatchKind::Logs) {
+        self.on_log_change(*it->second, file);
+      } else if (db_file) {
+        self.board_notified(*it->second);
+      } else if (file == "logs") {
+        self.rescan_boards();
+      }
+      return;
     }
-    return;
   }
-  auto it = self.boards_.find(ctx->board);
-  if (it == self.boards_.end()) return;
-  if (ctx->logs) {
-    self.on_log_change(*it->second, file);
-  } else if (file == "kanban.db" || file == "kanban.db-wal") {
-    self.on_board_change(*it->second);
-  } else if (file == "logs") {
-    self.rescan_boards();
+}
+
+void Daemon::board_notified(Board& b) {
+  on_board_change(b);
+  if (!b.settle) {
+    b.settle = loop::UvHandle<uv_timer_t>(this);
+    uv_timer_init(loop_, b.settle.get());
+    b.settle.mark_initialized();
   }
+  // The timer's data is the daemon; the callback finds its board by the timer.
+  b.settle.get()->data = this;
+  uv_timer_start(b.settle.get(), [](uv_timer_t* t) {
+    auto* self = static_cast<Daemon*>(t->data);
+    for (auto& [slug, board] : self->boards_) {
+      if (board->settle.get() == t) self->on_board_change(*board);
+    }
+  }, 5, 0);
 }
 
 void Daemon::on_board_change(Board& b) {
   std::error_code ec;
+  // One connection per board, kept open: opening one as root makes SQLite chown the
+  // -wal/-shm files, and reopening per change would feed those attribute events back.
+  // A read-only connection opened while no -shm file existed keeps its WAL index in its
+  // own heap and never sees later commits; reopen it once Hermes has created the file.
+  if (b.reader && !b.opened_with_shm && ::access((b.db_path + "-shm").c_str(), F_OK) == 0) b.reader.reset();
   if (!b.reader) {
+    b.opened_with_shm = ::access((b.db_path + "-shm").c_str(), F_OK) == 0;
     if (!fs::exists(b.db_path, ec)) return;
     auto r = kanban::BoardReader::open(b.db_path);
     if (!r) {
@@ -352,7 +398,7 @@ void Daemon::on_board_change(Board& b) {
       b.cursor = last ? *last : 0;
       state_dirty_ = true;
     }
-    spdlog::info("board={} db={} cursor={}", b.slug, b.db_path, b.cursor);
+    spdlog::debug("board={} db={} cursor={}", b.slug, b.db_path, b.cursor);
   }
   for (;;) {
     auto events = b.reader->events_after(b.cursor);
@@ -458,6 +504,12 @@ void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
         if (const auto* s = std::get_if<std::string>(p)) run.provider = *s;
       }
       continue;
+    }
+    // A line's label is its strongest hit (as in `medic scan`): a weaker hit on the same
+    // line, such as the "User not found" inside an auxiliary call's 401, is not evidence.
+    if (!run.evidence.empty() && run.evidence.back().line == h.line && run.evidence.back().path == f.tailer->path()) {
+      if (rule.priority <= run.evidence.back().priority) continue;
+      run.evidence.pop_back();
     }
     if (run.evidence.size() >= kMaxEvidencePerRun) continue;
     decide::Evidence e;
@@ -806,6 +858,9 @@ int Daemon::run() {
 }  // namespace
 
 int run_daemon(const DaemonOptions& options) {
+  // A subscriber that disconnects mid-write must cost an EPIPE on its socket, not the
+  // daemon: libuv leaves SIGPIPE at its default (terminate).
+  ::signal(SIGPIPE, SIG_IGN);
   auto logger = spdlog::stderr_color_mt("medic");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");

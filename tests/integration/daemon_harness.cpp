@@ -1,0 +1,171 @@
+#include "integration/daemon_harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace medic::testing {
+
+std::string Message::str(const char* key) const {
+  std::string_view v;
+  if (doc[key].get_string().get(v) != simdjson::SUCCESS) return {};
+  return std::string(v);
+}
+
+std::int64_t Message::num(const char* key) const {
+  std::int64_t v = 0;
+  if (doc[key].get_int64().get(v) == simdjson::SUCCESS) return v;
+  double d = 0;
+  if (doc[key].get_double().get(d) == simdjson::SUCCESS) return static_cast<std::int64_t>(d);
+  return -1;
+}
+
+bool Message::is_null(const char* key) const { return doc[key].is_null(); }
+
+SocketClient::SocketClient(const std::string& path, std::optional<std::uint64_t> since) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    return;
+  }
+  if (since) {
+    const std::string req = "{\"op\":\"subscribe\",\"since\":" + std::to_string(*since) + "}\n";
+    (void)!::write(fd_, req.data(), req.size());
+  }
+}
+
+SocketClient::~SocketClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::optional<Message> SocketClient::next(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (auto nl = buf_.find('\n'); nl != std::string::npos) {
+      Message m;
+      m.raw = buf_.substr(0, nl);
+      buf_.erase(0, nl + 1);
+      m.parser = std::make_shared<simdjson::dom::parser>();
+      if (m.parser->parse(m.raw).get(m.doc) != simdjson::SUCCESS) {
+        throw std::runtime_error("daemon sent invalid JSON: " + m.raw);
+      }
+      m.type = m.str("type");
+      return m;
+    }
+    if (fd_ < 0) return std::nullopt;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+    char chunk[65536];
+    const ssize_t n = ::read(fd_, chunk, sizeof chunk);
+    if (n <= 0) {
+      ::close(fd_);
+      fd_ = -1;
+      continue;
+    }
+    buf_.append(chunk, static_cast<std::size_t>(n));
+  }
+}
+
+std::optional<Message> SocketClient::next_of(const std::string& type, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    auto m = next(left);
+    if (!m) return std::nullopt;
+    if (m->type == type) return m;
+  }
+}
+
+DaemonHarness::DaemonHarness(const std::string& config_yaml) : config_(config_yaml) {
+  std::filesystem::create_directories(root() + "/kanban/logs");
+  board_ = std::make_unique<HermesBoard>(root() + "/kanban.db");
+}
+
+DaemonHarness::~DaemonHarness() { stop(); }
+
+std::int64_t DaemonHarness::now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+void DaemonHarness::start() {
+  std::vector<std::string> argv{MEDIC_BINARY, "run", "--hermes-root", root(), "--state-dir", state(),
+                                "--socket", socket(), "--rules", MEDIC_RULES_DIR};
+  if (!config_.empty()) {
+    argv.push_back("--config");
+    argv.push_back(dir_.file("medic.yaml", config_));
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  const std::string log = dir_.path() + "/daemon.log";
+  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  if (posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ) != 0) throw std::runtime_error("spawn medic");
+  posix_spawn_file_actions_destroy(&fa);
+  // Ready when the socket accepts a connection (bounded wait).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    SocketClient probe(socket());
+    if (probe.connected()) return;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("medic run exited at start: " + daemon_log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  throw std::runtime_error("medic run did not open its socket: " + daemon_log());
+}
+
+void DaemonHarness::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+std::string DaemonHarness::daemon_log() const {
+  std::ifstream in(dir_.path() + "/daemon.log");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void DaemonHarness::append(const std::string& task, const std::string& text) const {
+  const int fd = ::open(log_path(task).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  (void)!::write(fd, text.data(), text.size());
+  ::close(fd);
+}
+
+std::int64_t DaemonHarness::start_task(const std::string& task, const std::string& provider) {
+  board_->create_task(task, "task " + task, "researcher", {}, provider);
+  const auto run = board_->claim(task, now());
+  board_->event(task, run, "spawned", "{\"pid\":999999,\"started_at\":" + std::to_string(now()) + "}", now());
+  return run;
+}
+
+}  // namespace medic::testing

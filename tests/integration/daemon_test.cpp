@@ -1,0 +1,257 @@
+// medic run end to end: the real binary, a real Hermes board, real log files, a real
+// Unix socket. Each test states the behaviour DESIGN.md §3-§6 and issue 3 ask for.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "integration/daemon_harness.h"
+
+namespace medic {
+namespace {
+
+using testing::DaemonHarness;
+using testing::Message;
+using testing::SocketClient;
+using namespace std::chrono_literals;
+
+constexpr const char* kProviderLine = "   🔌 Provider: openai-codex  Model: gpt-5.5\n";
+
+std::string codex_429(std::int64_t resets_at) {
+  return "   📝 Error: HTTP 429: The usage limit has been reached. plan_type: team, resets_at: " +
+         std::to_string(resets_at) + "\n";
+}
+
+TEST(DaemonTest, SeedRateLimitWithCleanExitIsRetriedAtTheResetNeverBlocked) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket());
+  auto hello = client.next();
+  ASSERT_TRUE(hello) << h.daemon_log();
+  EXPECT_EQ(hello->type, "hello");
+  const auto run = h.start_task("t_77ac35a7");
+  const auto resets_at = DaemonHarness::now() + 3600;
+  h.append("t_77ac35a7", kProviderLine + codex_429(resets_at) + "[kanban-worker-exit] rc=0\n");
+
+  auto health = client.next_of("provider_health");
+  ASSERT_TRUE(health) << h.daemon_log();
+  EXPECT_EQ(health->str("provider"), "openai-codex");
+  EXPECT_EQ(health->num("unhealthy_until"), resets_at);
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("action"), "retry_at");
+  EXPECT_EQ(d->num("retry_at"), resets_at);
+  EXPECT_EQ(d->str("class"), "rate_limit");
+  EXPECT_EQ(d->str("id"), "default/t_77ac35a7/" + std::to_string(run));
+  EXPECT_EQ(d->num("run_id"), run);
+  EXPECT_EQ(d->doc["exit"]["rc"].get_int64().value(), 0);
+  EXPECT_EQ(std::string(d->doc["exit"]["seen_by"].get_string().value()), "trailer");
+  EXPECT_EQ(std::string(d->doc["evidence"]["rule"].get_string().value()), "codex-usage-limit-reached");
+  EXPECT_EQ(d->doc["evidence"]["line"].get_int64().value(), 2);
+
+  // Hermes's own protocol_violation for the same run, a minute later: no second decision.
+  h.board().event("t_77ac35a7", run, "protocol_violation",
+                  R"({"pid":999999,"claimer":"h:1","exit_code":0,"protocol_violation":true})", DaemonHarness::now());
+  EXPECT_FALSE(client.next_of("decision", 700ms)) << "one decision per run";
+}
+
+TEST(DaemonTest, ASecondTaskOnTheSameProviderMovesToTheFallback) {
+  DaemonHarness h("policy:\n  fallback_providers:\n    openai-codex: [xai]\n");
+  h.start();
+  SocketClient client(h.socket());
+  h.start_task("t_a");
+  h.append("t_a", kProviderLine + codex_429(DaemonHarness::now() + 3600) + "[kanban-worker-exit] rc=0\n");
+  auto first = client.next_of("decision");
+  ASSERT_TRUE(first) << h.daemon_log();
+  EXPECT_EQ(first->str("use_provider"), "xai");
+  // Task b still runs on openai-codex and drops its connection: it moves too.
+  h.start_task("t_b");
+  h.append("t_b", std::string(kProviderLine) + "   📝 Error: Connection error.\n[kanban-worker-exit] rc=1\n");
+  auto second = client.next_of("decision");
+  ASSERT_TRUE(second) << h.daemon_log();
+  EXPECT_EQ(second->str("task_id"), "t_b");
+  EXPECT_EQ(second->str("class"), "connection");
+  EXPECT_EQ(second->str("provider"), "openai-codex");
+  EXPECT_EQ(second->str("use_provider"), "xai");
+}
+
+struct Row {
+  const char* name;
+  const char* log;
+  int rc;
+  const char* klass;
+  const char* action;
+};
+
+class DesignTableTest : public ::testing::TestWithParam<Row> {};
+
+TEST_P(DesignTableTest, DecidesTheRowsAction) {
+  const Row& row = GetParam();
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket());
+  h.start_task("t_1");
+  h.append("t_1", std::string(row.log) + "\n[kanban-worker-exit] rc=" + std::to_string(row.rc) + "\n");
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  if (std::string(row.klass).empty()) {
+    EXPECT_TRUE(d->is_null("class")) << d->raw;
+  } else {
+    EXPECT_EQ(d->str("class"), row.klass) << d->raw;
+  }
+  EXPECT_EQ(d->str("action"), row.action) << d->raw;
+  EXPECT_FALSE(d->str("reason").empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rows, DesignTableTest,
+    ::testing::Values(
+        Row{"QuotaExhausted", "Error: insufficient_quota: You exceeded your current quota, please check your plan and billing details.", 1, "quota_exhausted", "block"},
+        Row{"Overloaded", "API Error: 529 Overloaded. This is a server-side issue, usually temporary.", 1, "overloaded", "retry"},
+        Row{"Timeout", "⚠️  API call failed (attempt 3/3): APITimeoutError\n   📝 Error: Request timed out.", 1, "timeout", "retry"},
+        Row{"Connection", "❌ API failed after 3 retries — Connection error.", 1, "connection", "retry"},
+        Row{"AuthMissing", "DEBUG request headers: Authorization: Bearer None", 0, "auth_missing", "repair_auth"},
+        Row{"AuthExpired", "Your access token could not be refreshed because your refresh token was already used. Please log out and sign in again.", 1, "auth_expired", "repair_auth"},
+        Row{"AuthRegion", "   📝 Error: HTTP 401: Workspace is not authorized in this region.", 78, "auth_region", "block"},
+        Row{"AuthAuxiliary", "⚠️ Compression summary failed: Error code: 401 - {'error': {'message': 'User not found.', 'code': 401}}. Inserted a fallback context marker.", 0, "auth_auxiliary", "ignore"},
+        Row{"ContextLength", "   📝 Error: Your input exceeds the context window of this model. Please adjust your input and try again.", 1, "context_length", "block"},
+        Row{"EnvMissing", "Error: Unknown skill(s): kanban-worker", 1, "env_missing", "repair_env"},
+        Row{"ProtocolViolation", "  ┊ 📋 kanban_show t_1", 0, "protocol_violation", "block"},
+        Row{"UnexplainedCrash", "Traceback (most recent call last): something odd", 1, "", "retry"}),
+    [](const ::testing::TestParamInfo<Row>& info) { return std::string(info.param.name); });
+
+TEST(DaemonTest, DecidesOnHermesExitEventWhenThereIsNoTrailer) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket(), 0);
+  const auto run = h.start_task("t_old");
+  h.append("t_old", "⚠️  API call failed (attempt 1/3): APIConnectionError\n   📝 Error: Connection error.\n");
+  h.board().event("t_old", run, "crashed", R"({"pid":999999,"claimer":"h:1","exit_kind":"nonzero_exit","exit_code":1})",
+                  DaemonHarness::now());
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("class"), "connection");
+  EXPECT_EQ(std::string(d->doc["exit"]["seen_by"].get_string().value()), "event");
+  EXPECT_EQ(std::string(d->doc["exit"]["event"].get_string().value()), "crashed");
+  EXPECT_EQ(d->doc["exit"]["rc"].get_int64().value(), 1);
+}
+
+TEST(DaemonTest, CountsAndSkipsAMalformedPayload) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket(), 0);  // replay too: the decision may precede the accept
+  const auto run = h.start_task("t_bad");
+  h.board().event("t_bad", run, "crashed", "{this is not json", DaemonHarness::now());
+  h.board().event("t_bad", run, "timed_out", R"({"pid":999999,"elapsed_seconds":700,"limit_seconds":600})",
+                  DaemonHarness::now());
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("class"), "timeout");
+  EXPECT_EQ(std::string(d->doc["exit"]["event"].get_string().value()), "timed_out");
+  h.stop();
+  EXPECT_NE(h.daemon_log().find("malformed payload skipped"), std::string::npos);
+  EXPECT_NE(h.daemon_log().find("malformed_events=1"), std::string::npos);
+}
+
+TEST(DaemonTest, ARestartInTheMiddleLosesNoEvidenceAndRepeatsNoDecision) {
+  DaemonHarness h;
+  h.start();
+  const auto run1 = h.start_task("t_r");
+  h.append("t_r", "   📝 Error: Request timed out.\n[kanban-worker-exit] rc=1\n");
+  {
+    SocketClient c(h.socket(), 0);
+    ASSERT_TRUE(c.next_of("decision")) << h.daemon_log();
+  }
+  // Run 2 starts; its failure is written, then medic restarts, then the worker exits.
+  const auto run2 = h.board().claim("t_r", DaemonHarness::now());
+  h.append("t_r", std::string(kProviderLine) + codex_429(DaemonHarness::now() + 900));
+  std::this_thread::sleep_for(300ms);  // let medic read it before it stops
+  h.stop();
+  h.append("t_r", "more output written while medic was down\n[kanban-worker-exit] rc=0\n");
+  h.start();
+  SocketClient all(h.socket(), 0);
+  std::vector<Message> decisions;
+  std::int64_t expected_seq = 1;
+  while (auto m = all.next(1500ms)) {
+    if (m->type == "hello") continue;
+    EXPECT_EQ(m->num("seq"), expected_seq++) << "gap-free seq across the restart";
+    if (m->type == "decision") decisions.push_back(*m);
+  }
+  ASSERT_EQ(decisions.size(), 2u) << h.daemon_log();
+  EXPECT_EQ(decisions[0].num("run_id"), run1);
+  EXPECT_EQ(decisions[1].num("run_id"), run2);
+  EXPECT_EQ(decisions[1].str("class"), "rate_limit") << decisions[1].raw;
+}
+
+TEST(DaemonTest, RotationDuringARunKeepsTheOldFilesEvidence) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket());
+  h.start_task("t_rot");
+  h.append("t_rot", std::string(kProviderLine) + codex_429(DaemonHarness::now() + 600));
+  std::this_thread::sleep_for(200ms);
+  std::filesystem::rename(h.log_path("t_rot"), h.log_path("t_rot") + ".1");
+  h.append("t_rot", "new log after rotation\n[kanban-worker-exit] rc=0\n");
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("class"), "rate_limit") << d->raw;
+}
+
+TEST(DaemonTest, ASubscriberThatReconnectsWithSinceGetsEverythingInOrder) {
+  DaemonHarness h;
+  h.start();
+  std::int64_t last = 0;
+  {
+    SocketClient c(h.socket());
+    h.start_task("t_1");
+    h.append("t_1", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
+    auto d = c.next_of("decision");
+    ASSERT_TRUE(d) << h.daemon_log();
+    last = d->num("seq");
+  }
+  for (const char* t : {"t_2", "t_3"}) {
+    h.start_task(t);
+    h.append(t, "openai.APITimeoutError: Request timed out.\n[kanban-worker-exit] rc=1\n");
+  }
+  std::this_thread::sleep_for(500ms);
+  SocketClient again(h.socket(), static_cast<std::uint64_t>(last));
+  std::vector<std::string> tasks;
+  std::int64_t expected = last + 1;
+  while (auto m = again.next(1000ms)) {
+    if (m->type == "hello") continue;
+    EXPECT_EQ(m->num("seq"), expected++);
+    tasks.push_back(m->str("task_id"));
+  }
+  EXPECT_EQ(tasks, (std::vector<std::string>{"t_2", "t_3"}));
+}
+
+TEST(DaemonTest, ASlowSubscriberIsCutOffWithAReasonAndTheDaemonGoesOn) {
+  DaemonHarness h("max_client_queue_bytes: 8192\n");
+  h.start();
+  SocketClient slow(h.socket());  // connects, then does not read
+  SocketClient fast(h.socket());
+  // Enough decisions to overflow 8 KiB in the slow client's socket plus queue; the
+  // fast client reads each one as it comes.
+  int seen = 0;
+  for (int i = 0; i < 400; ++i) {
+    const std::string t = "t_" + std::to_string(i);
+    h.start_task(t);
+    h.append(t, "openai.APITimeoutError: Request timed out.\n[kanban-worker-exit] rc=1\n");
+    if (fast.next_of("decision", 5s)) ++seen;
+  }
+  EXPECT_EQ(seen, 400) << h.daemon_log();
+  // The slow client finds, after what was queued for it, the reason it was cut off.
+  std::optional<Message> last;
+  while (auto m = slow.next(2s)) last = m;
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->type, "error") << last->raw;
+  EXPECT_NE(last->str("reason").find("too slow"), std::string::npos);
+  EXPECT_FALSE(slow.connected());
+  // Still serving.
+  SocketClient later(h.socket(), 399);
+  EXPECT_TRUE(later.next_of("decision"));
+}
+
+}  // namespace
+}  // namespace medic
