@@ -1,66 +1,281 @@
 #include "app/demo_command.h"
 
-#include <cstdio>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#include "app/rule_loading.h"
-#include "app/scan_command.h"
-#include "match/classify.h"
-#include "match/matcher.h"
-#include "match/rule_tester.h"
+#include <simdjson.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
 
 namespace medic::app {
 
-// Generated from src/app/demo/*.log by cmake/embed_files.cmake.
+// Generated from src/app/demo/ by cmake/embed_files.cmake: the worker logs of the
+// incidents (templates) and Hermes's schema.
 const std::vector<std::pair<std::string_view, std::string_view>>& embedded_demo_files();
 
-int run_demo(const cli::DemoOptions& options) {
-  LoadedRules loaded = load_rules(options.rules_dir);
-  if (!loaded.db) {
-    for (const auto& d : loaded.diagnostics) std::fprintf(stderr, "%s\n", rules::format(d).c_str());
-    return 2;
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Incident {
+  const char* task;
+  const char* title;
+  const char* assignee;
+  const char* what;
+};
+
+// The seed incidents (seeds/ and reference/hermes-kanban.md §4), in the order played.
+constexpr Incident kIncidents[] = {
+    {"t_77ac35a7", "Block C re-review", "tony", "Codex 429 usage limit, then rc=0 (seed 003)"},
+    {"t_41f0d2aa", "Weekly digest", "writer", "kanban-worker skill missing (#23725)"},
+    {"t_52cac9ce", "Market research: agent dispatchers", "researcher", "Codex timeout, then connection error"},
+    {"t_23896aa1", "Draft the EU launch note", "editor", "HTTP 401 without the residency header (#23896)"},
+    {"t_55539bb0", "Summarise the incident log", "analyst", "profile without Codex auth: Bearer None, rc=0"},
+};
+
+std::string_view embedded(std::string_view name) {
+  for (const auto& [n, text] : embedded_demo_files()) {
+    if (n == name) return text;
   }
-  auto matcher = match::Matcher::create(*loaded.db);
-  if (!matcher) return 2;
-  const auto& db = *loaded.db;
-  std::printf("medic demo: %zu rules from %s\n", db.rules().rules.size(), loaded.origin.c_str());
-  for (const auto& [name, text] : embedded_demo_files()) {
-    // A worker log holds several runs, each closed by Hermes's exit trailer; label each
-    // run by its strongest failure hit, as the daemon will at the worker's exit.
-    std::printf("\n== %s (%zu bytes)\n", std::string(name).c_str(), text.size());
-    std::size_t run_start = 0;
-    int run = 0;
-    while (run_start < text.size()) {
-      const std::size_t trailer = text.find("[kanban-worker-exit] rc=", run_start);
-      const std::size_t run_end =
-          trailer == std::string_view::npos ? text.size() : text.find('\n', trailer);
-      const std::string_view run_text =
-          text.substr(run_start, (run_end == std::string_view::npos ? text.size() : run_end + 1) - run_start);
-      run_start = run_end == std::string_view::npos ? text.size() : run_end + 1;
-      ++run;
-      const std::vector<match::Hit> hits = match::scan_text(db, *matcher, run_text);
-      std::string exit_line = "no exit trailer";
-      if (trailer != std::string_view::npos) {
-        exit_line = std::string(text.substr(trailer, run_end - trailer));
+  return {};
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+  }
+  return s;
+}
+
+class Board {
+ public:
+  explicit Board(const std::string& path) {
+    sqlite3_open(path.c_str(), &db_);
+    sqlite3_busy_timeout(db_, 5000);
+    exec("PRAGMA journal_mode=WAL");
+    exec(std::string(embedded("hermes_schema.sql")));
+  }
+  ~Board() { sqlite3_close(db_); }
+  bool exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::fprintf(stderr, "medic demo: sqlite: %s\n", err ? err : "?");
+      sqlite3_free(err);
+      return false;
+    }
+    return true;
+  }
+  std::int64_t last_id() const { return sqlite3_last_insert_rowid(db_); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+std::int64_t epoch_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string clock_time(std::int64_t epoch) {
+  std::time_t t = static_cast<std::time_t>(epoch);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", std::localtime(&t));
+  return buf;
+}
+
+class Client {
+ public:
+  bool connect(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return true;
+    ::close(fd_);
+    fd_ = -1;
+    return false;
+  }
+  ~Client() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  std::optional<std::string> next(int timeout_ms) {
+    for (;;) {
+      if (auto nl = buf_.find('\n'); nl != std::string::npos) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return line;
       }
-      const auto best = match::strongest_failure(db, hits);
-      if (best) {
-        const auto& r = db.rule(hits[*best].rule);
-        std::string fields;
-        for (const auto& f : hits[*best].fields) fields += " " + f.name + "=" + match::field_text(f.value);
-        std::printf("run %d: %-18s rule=%s%s  (%s)\n", run,
-                    std::string(rules::to_string(*r.failure_class)).c_str(), r.id.c_str(),
-                    fields.c_str(), exit_line.c_str());
-      } else {
-        std::printf("run %d: %-18s (%s)\n", run, "no failure found", exit_line.c_str());
-      }
-      for (const match::Hit& h : hits) {
-        std::string line;
-        append_hit_text(line, "  line", db, h);
-        std::printf("%s\n", line.c_str());
-      }
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, timeout_ms) <= 0) return std::nullopt;
+      char chunk[8192];
+      const ssize_t n = ::read(fd_, chunk, sizeof chunk);
+      if (n <= 0) return std::nullopt;
+      buf_.append(chunk, static_cast<std::size_t>(n));
     }
   }
-  return 0;
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
+};
+
+void append(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  (void)!::write(fd, text.data(), text.size());
+  ::close(fd);
+}
+
+std::string str(simdjson::dom::element e, const char* key) {
+  std::string_view v;
+  return e[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+}
+
+}  // namespace
+
+int run_demo(const cli::DemoOptions& options) {
+  char tmpl[] = "/tmp/medic-demo-XXXXXX";
+  if (!::mkdtemp(tmpl)) {
+    std::perror("medic demo: mkdtemp");
+    return 2;
+  }
+  const std::string dir = tmpl;
+  const std::string root = dir + "/hermes";
+  const std::string logs = root + "/kanban/logs";
+  fs::create_directories(logs);
+  Board board(root + "/kanban.db");
+
+  // The real daemon, as a child process of this binary.
+  const std::string socket = dir + "/medic.sock";
+  std::vector<std::string> argv{"/proc/self/exe", "run", "--hermes-root", root, "--state-dir",
+                                dir + "/state", "--socket", socket};
+  if (options.rules_dir) {
+    argv.push_back("--rules");
+    argv.push_back(*options.rules_dir);
+  }
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  const std::string daemon_log = dir + "/medic.log";
+  posix_spawn_file_actions_addopen(&fa, 2, daemon_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, "/proc/self/exe", &fa, nullptr, args.data(), environ) != 0) {
+    std::fprintf(stderr, "medic demo: cannot start the daemon\n");
+    return 2;
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  auto stop = [&] {
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+  };
+
+  Client client;
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (!client.connect(socket)) {
+    if (Clock::now() > deadline) {
+      std::fprintf(stderr, "medic demo: the daemon did not start; its log is %s\n", daemon_log.c_str());
+      stop();
+      return 2;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  client.next(2000);  // hello
+
+  std::printf("medic demo: a throw-away Hermes root at %s\n", root.c_str());
+  std::printf("  board %s/kanban.db (Hermes's schema), daemon pid %d, socket %s\n\n", root.c_str(), pid,
+              socket.c_str());
+  const std::int64_t resets_at = epoch_now() + 3600;
+  int decided = 0;
+  simdjson::dom::parser parser;
+  for (const Incident& inc : kIncidents) {
+    const std::string task = inc.task;
+    board.exec("INSERT INTO tasks (id, title, assignee, status, created_at) VALUES ('" + task + "','" +
+               inc.title + "','" + inc.assignee + "','ready'," + std::to_string(epoch_now()) + ")");
+    board.exec("INSERT INTO task_runs (task_id, profile, status, started_at) VALUES ('" + task + "','" +
+               inc.assignee + "','running'," + std::to_string(epoch_now()) + ")");
+    const std::string run = std::to_string(board.last_id());
+    board.exec("UPDATE tasks SET status='running', current_run_id=" + run + " WHERE id='" + task + "'");
+    board.exec("INSERT INTO task_events (task_id, run_id, kind, payload, created_at) VALUES ('" + task + "'," +
+               run + ",'claimed','{\"run_id\":" + run + "}'," + std::to_string(epoch_now()) + ")");
+    std::printf("▶ %s  %s\n  %s\n", inc.task, inc.title, inc.what);
+    // The worker writes its console output line by line; the last line is the exit
+    // trailer. The delay is measured from that write to the decision read here.
+    const std::string text = replace_all(std::string(embedded(task + ".log")), "{resets_at}", std::to_string(resets_at));
+    const std::string path = logs + "/" + task + ".log";
+    std::size_t start = 0;
+    Clock::time_point exited{};
+    while (start < text.size()) {
+      const std::size_t nl = text.find('\n', start);
+      const std::string line = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start + 1);
+      start = nl == std::string::npos ? text.size() : nl + 1;
+      if (line.rfind("[kanban-worker-exit]", 0) == 0) {
+        exited = Clock::now();
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(15));
+      }
+      append(path, line);
+    }
+    std::optional<std::string> line;
+    while ((line = client.next(5000))) {
+      simdjson::dom::element msg;
+      if (parser.parse(*line).get(msg) != simdjson::SUCCESS) continue;
+      const std::string type = str(msg, "type");
+      if (type == "provider_health") {
+        std::int64_t until = 0;
+        if (msg["unhealthy_until"].get_int64().get(until) != simdjson::SUCCESS) until = 0;
+        std::printf("  ⚕ provider %s unhealthy until %s\n", str(msg, "provider").c_str(), clock_time(until).c_str());
+        continue;
+      }
+      if (type != "decision") continue;
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - exited).count();
+      std::string when;
+      std::int64_t at = 0;
+      if (msg["retry_at"].get_int64().get(at) == simdjson::SUCCESS) {
+        when = " at " + clock_time(at) + " (in " + std::to_string(at - epoch_now()) + " s)";
+      }
+      const std::string use = str(msg, "use_provider");
+      const std::string next = str(msg, "next_command");
+      std::printf("  ⇒ %s → %s%s%s   [%.2f ms after the worker's exit]\n", str(msg, "class").c_str(),
+                  str(msg, "action").c_str(), when.c_str(), use.empty() ? "" : (" on " + use).c_str(), ms);
+      std::printf("    %s\n", str(msg, "reason").c_str());
+      std::string_view rule;
+      if (msg["evidence"]["rule"].get_string().get(rule) == simdjson::SUCCESS) {
+        std::int64_t ln = 0;
+        if (msg["evidence"]["line"].get_int64().get(ln) != simdjson::SUCCESS) ln = 0;
+        std::printf("    evidence: %s, %s.log line %lld\n", std::string(rule).c_str(), inc.task,
+                    static_cast<long long>(ln));
+      }
+      if (!next.empty()) std::printf("    next: %s\n", next.c_str());
+      std::printf("\n");
+      ++decided;
+      break;
+    }
+  }
+  stop();
+  std::printf("%d of %zu incidents decided. The daemon's log: %s\n", decided, std::size(kIncidents),
+              daemon_log.c_str());
+  return decided == static_cast<int>(std::size(kIncidents)) ? 0 : 1;
 }
 
 }  // namespace medic::app

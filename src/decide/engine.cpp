@@ -187,7 +187,16 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
     case Action::RetryAt: {
       // Rate limits: the provider is unhealthy until its reset; retry then, or now on a
       // healthy fallback provider.
-      const core::EpochSeconds resets_at = field_int(ev, "resets_at");
+      // The class comes from the strongest hit; the reset time and wait from any hit of
+      // that class in the run (Hermes prints "RateLimitError [HTTP 429]" before the
+      // line that carries resets_at).
+      core::EpochSeconds resets_at = 0;
+      std::int64_t retry_after = 0;
+      for (const Evidence& e : facts.evidence) {
+        if (e.failure_class != cls) continue;
+        resets_at = std::max<core::EpochSeconds>(resets_at, field_int(&e, "resets_at"));
+        retry_after = std::max(retry_after, field_int(&e, "retry_after_s"));
+      }
       core::EpochSeconds until = resets_at;
       std::string when = "its reset time";
       if (resets_at > 0 && resets_at <= now) {
@@ -195,7 +204,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
         until = now;
         when = "once (its reset time " + std::to_string(resets_at) + " has passed)";
       } else if (until <= now) {
-        const std::int64_t after = field_int(ev, "retry_after_s");
+        const std::int64_t after = retry_after;
         if (after > 0) {
           until = now + after;
           when = "the " + std::to_string(after) + " s it asked for";
@@ -244,17 +253,21 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
       }
       d.backoff_s = backoff_delay(cp.backoff, d.attempt, d.id);
       d.retry_at = now + static_cast<core::EpochSeconds>(*d.backoff_s);
+      std::string where;
       // A task on a provider that is still unhealthy moves to a fallback, else waits.
       if (!d.provider.empty() && !healthy(state, d.provider, now)) {
         d.use_provider = healthy_fallback(policy, state, d.provider, now);
-        if (d.use_provider.empty()) {
-          d.retry_at = std::max(*d.retry_at, state.unhealthy_until[d.provider]);
+        if (!d.use_provider.empty()) {
+          where = " on " + d.use_provider + " (" + d.provider + " is unhealthy)";
+        } else if (state.unhealthy_until[d.provider] > *d.retry_at) {
+          d.retry_at = state.unhealthy_until[d.provider];
+          where = ", waiting until " + std::to_string(*d.retry_at) + " when " + d.provider +
+                  " is healthy again (no fallback provider configured)";
         }
       }
       d.reason = exit_text + "; " + what + ": retry " + std::to_string(d.attempt) + " of " +
-                 std::to_string(d.max_attempts) + " after " +
-                 std::to_string(static_cast<long long>(*d.backoff_s)) + " s" +
-                 (d.use_provider.empty() ? "" : " on " + d.use_provider + " (" + d.provider + " is unhealthy)") + ".";
+                 std::to_string(d.max_attempts) + " after a " +
+                 std::to_string(static_cast<long long>(*d.backoff_s)) + " s backoff" + where + ".";
       break;
     }
     case Action::RepairAuth: {

@@ -53,6 +53,14 @@ TEST_F(EngineTest, RateLimitWithResetsAtRetriesAtTheResetAndMarksTheProviderUnhe
   EXPECT_EQ(state_.unhealthy_until["openai-codex"], 1780861905);
 }
 
+TEST_F(EngineTest, RateLimitTakesTheResetTimeFromAnyHitOfTheClass) {
+  const auto out = decide_run(run(0, {hit(FailureClass::RateLimit, "rate-limit-error-code", 80),
+                                      hit(FailureClass::RateLimit, "codex-usage-limit-reached", 80,
+                                          {{"resets_at", std::int64_t{1780861905}}})}));
+  EXPECT_EQ(out.decision.evidence->rule, "rate-limit-error-code");
+  EXPECT_EQ(out.decision.retry_at, 1780861905);
+}
+
 TEST_F(EngineTest, RateLimitWithoutResetWaitsRetryAfterOrTheDefault) {
   auto out = decide_run(run(1, {hit(FailureClass::RateLimit, "r", 65, {{"retry_after_s", 3.89}})}));
   EXPECT_EQ(out.decision.retry_at, kNow + 4);
@@ -94,6 +102,7 @@ TEST_F(EngineTest, RetryOnAnUnhealthyProviderWithoutFallbackWaitsForItsReset) {
   const auto out = decide_run(run(1, {hit(FailureClass::Timeout, "request-timed-out", 60)}));
   EXPECT_EQ(out.decision.action, Action::Retry);
   EXPECT_EQ(out.decision.retry_at, kNow + 6000);
+  EXPECT_NE(out.decision.reason.find("healthy again"), std::string::npos) << out.decision.reason;
 }
 
 TEST_F(EngineTest, RateLimitsThatRunOutOfAttemptsBlockWithTheReason) {

@@ -133,14 +133,16 @@ TEST(ScanCliTest, UsesTheBuiltInRulesWhenNoDirectoryIsGiven) {
   EXPECT_NE(res.out.find("env_missing unknown-skill"), std::string::npos) << res.out;
 }
 
-TEST(ScanCliTest, DemoClassifiesTheSampleWorkerLogs) {
+TEST(ScanCliTest, DemoDecidesEverySeedIncidentThroughTheDaemon) {
   const auto res = run_process({MEDIC_BINARY, "demo"});
-  ASSERT_EQ(res.exit_code, 0) << res.err;
-  EXPECT_NE(res.out.find("rate_limit         rule=codex-usage-limit-reached"), std::string::npos) << res.out;
-  EXPECT_NE(res.out.find("resets_at=1780861905"), std::string::npos);
-  EXPECT_NE(res.out.find("env_missing"), std::string::npos);
-  EXPECT_NE(res.out.find("auth_region"), std::string::npos);
-  EXPECT_NE(res.out.find("auth_missing"), std::string::npos);
+  ASSERT_EQ(res.exit_code, 0) << res.out << res.err;
+  EXPECT_NE(res.out.find("5 of 5 incidents decided"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("rate_limit → retry_at"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("(in 3600 s)"), std::string::npos) << "retry at the provider's reset: " << res.out;
+  EXPECT_NE(res.out.find("env_missing → repair_env"), std::string::npos);
+  EXPECT_NE(res.out.find("auth_region → block"), std::string::npos);
+  EXPECT_NE(res.out.find("auth_missing → repair_auth"), std::string::npos);
+  EXPECT_NE(res.out.find("ms after the worker's exit"), std::string::npos);
 }
 
 TEST(ScanCliTest, ParallelScanOfALargeFileEqualsOneStream) {

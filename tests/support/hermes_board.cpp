@@ -10,7 +10,7 @@ HermesBoard::HermesBoard(const std::string& db_path) {
   if (sqlite3_open(db_path.c_str(), &db_) != SQLITE_OK) throw std::runtime_error("open " + db_path);
   sqlite3_busy_timeout(db_, 5000);
   exec("PRAGMA journal_mode=WAL");
-  std::ifstream in(std::string(MEDIC_TEST_DATA_DIR) + "/hermes/schema.sql");
+  std::ifstream in(std::string(MEDIC_SOURCE_DIR) + "/src/app/demo/hermes_schema.sql");
   std::stringstream schema;
   schema << in.rdbuf();
   exec(schema.str());
