@@ -2,6 +2,7 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <array>
@@ -174,6 +175,8 @@ class Daemon {
     std::int64_t run_id = 0;
     std::string provider;
     std::vector<decide::Evidence> evidence;
+    // The task row, read when the run was claimed: off the exit-to-decision path.
+    std::optional<kanban::TaskRow> row;
   };
   // What a watched directory is, so each event is matched against the names that
   // matter there and nothing else: reading a board touches its -shm file, and reacting
@@ -417,7 +420,10 @@ void Daemon::on_board_change(Board& b) {
         continue;
       }
       if ((e.kind == "claimed" || e.kind == "spawned") && e.run_id) {
-        if (*e.run_id != run.run_id) run.run_id = *e.run_id;
+        if (*e.run_id != run.run_id || !run.row) {
+          run.run_id = *e.run_id;
+          if (auto r = b.reader->task(e.task_id); r && *r) run.row = std::move(**r);
+        }
         continue;
       }
       if (kanban::is_exit_kind(e.kind)) {
@@ -494,8 +500,11 @@ void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
       if (const auto* rc = match::find_field(h.fields, "rc")) {
         if (const auto* i = std::get_if<std::int64_t>(rc)) exit.rc = static_cast<int>(*i);
       }
-      // Learn the run id from the board before deciding.
-      if (auto b = boards_.find(f.board); b != boards_.end()) on_board_change(*b->second);
+      // The run id normally came with Hermes's claimed event; read the board only when
+      // it has not (the event may still be unread).
+      if (run.run_id == 0) {
+        if (auto b = boards_.find(f.board); b != boards_.end()) on_board_change(*b->second);
+      }
       decide_run(f.board, f.task_id, exit);
       continue;
     }
@@ -532,9 +541,11 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   facts.board = board;
   facts.task_id = task;
   facts.exit = exit;
-  std::optional<kanban::TaskRow> row;
-  if (auto b = boards_.find(board); b != boards_.end() && b->second->reader) {
-    if (auto r = b->second->reader->task(task); r) row = *r;
+  std::optional<kanban::TaskRow> row = run.row;
+  if (!row) {
+    if (auto b = boards_.find(board); b != boards_.end() && b->second->reader) {
+      if (auto r = b->second->reader->task(task); r) row = *r;
+    }
   }
   if (run.run_id == 0 && row && row->current_run_id) run.run_id = *row->current_run_id;
   facts.run_id = run.run_id;
@@ -550,6 +561,7 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   }
   facts.evidence = std::move(run.evidence);
   run.evidence.clear();
+  run.row.reset();  // the next run reads it afresh
   const EpochSeconds now = clock_.now();
   decide::Outcome out = decide::decide(facts, options_.policy, engine_, now);
   for (const auto& h : out.health) {
@@ -861,6 +873,13 @@ int run_daemon(const DaemonOptions& options) {
   // A subscriber that disconnects mid-write must cost an EPIPE on its socket, not the
   // daemon: libuv leaves SIGPIPE at its default (terminate).
   ::signal(SIGPIPE, SIG_IGN);
+  // One descriptor per followed log: raise the soft limit to the hard one so a host with
+  // a thousand workers does not run out at the default 1024.
+  struct rlimit nofile {};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   auto logger = spdlog::stderr_color_mt("medic");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
