@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 
 #include <array>
@@ -177,6 +178,11 @@ class Daemon {
     std::vector<decide::Evidence> evidence;
     // The task row, read when the run was claimed: off the exit-to-decision path.
     std::optional<kanban::TaskRow> row;
+    // The worker process, from the spawned event: a pidfd polled for its death.
+    loop::UvHandle<uv_poll_t> pid_watch;
+    int pidfd = -1;
+    std::string board;
+    std::string task;
   };
   // What a watched directory is, so each event is matched against the names that
   // matter there and nothing else: reading a board touches its -shm file, and reacting
@@ -194,6 +200,8 @@ class Daemon {
   static void on_fs_event(uv_fs_event_t* h, const char* name, int events, int status);
   void on_board_change(Board& b);
   void board_notified(Board& b);
+  void watch_pid(const std::string& board, const std::string& task, std::int64_t pid, std::int64_t started_at);
+  void stop_pid_watch(TaskRun& run);
   void on_log_change(Board& b, const std::string& name);
   void read_log(LogFile& f);
   void on_hits(LogFile& f, std::vector<match::Hit>& hits);
@@ -362,6 +370,78 @@ void Daemon::on_fs_event(uv_fs_event_t* h, const char* name, int /*events*/, int
   }
 }
 
+// Seconds since the epoch at which `pid` started, from /proc (boot time + start ticks),
+// or -1. Hermes fingerprints workers the same way, because pids are reused.
+std::int64_t process_start_epoch(std::int64_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string content((std::istreambuf_iterator<char>(stat)), {});
+  const auto close = content.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(content.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i == 22) {
+      std::ifstream up("/proc/stat");
+      std::string key;
+      long long btime = 0;
+      while (up >> key) {
+        if (key == "btime") {
+          up >> btime;
+          break;
+        }
+      }
+      return btime + std::stoll(field) / sysconf(_SC_CLK_TCK);
+    }
+  }
+  return -1;
+}
+
+void Daemon::watch_pid(const std::string& board, const std::string& task, std::int64_t pid, std::int64_t started_at) {
+  TaskRun& run = runs_[run_key(board, task)];
+  stop_pid_watch(run);
+  const std::int64_t started = process_start_epoch(pid);
+  // A pid that is gone already, belongs to another host's worker, or started at another
+  // time (reused) is not this worker: the trailer and Hermes's events still cover it.
+  if (started < 0 || std::llabs(started - started_at) > 2) {
+    spdlog::debug("task={} pid={} not a live local worker (started={} expected={})", task, pid, started, started_at);
+    return;
+  }
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+  if (fd < 0) return;  // kernel without pidfd (before 5.3): no pid exit detection
+  run.pidfd = fd;
+  run.board = board;
+  run.task = task;
+  run.pid_watch = loop::UvHandle<uv_poll_t>(this);
+  uv_poll_init(loop_, run.pid_watch.get(), fd);
+  run.pid_watch.mark_initialized();
+  run.pid_watch.get()->data = &run;
+  // std::map nodes do not move, so the TaskRun pointer stays valid while it is watched.
+  uv_poll_start(run.pid_watch.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
+    auto* r = static_cast<TaskRun*>(h->data);
+    Daemon* self = static_cast<Daemon*>(h->loop->data);
+    const std::string board = r->board;
+    const std::string task = r->task;
+    self->stop_pid_watch(*r);
+    // The worker is gone: its last bytes are in the log, read them before deciding.
+    if (auto b = self->boards_.find(board); b != self->boards_.end()) {
+      if (auto it = self->logs_.find(b->second->logs_dir + "/" + task + ".log"); it != self->logs_.end()) {
+        self->read_log(it->second);
+      }
+    }
+    decide::ExitInfo exit;
+    exit.seen_by = decide::ExitSource::Pid;
+    exit.at = self->clock_.now();
+    self->decide_run(board, task, exit);
+  });
+  spdlog::debug("task={} pid={} watched", task, pid);
+}
+
+void Daemon::stop_pid_watch(TaskRun& run) {
+  run.pid_watch.reset();
+  if (run.pidfd >= 0) ::close(run.pidfd);
+  run.pidfd = -1;
+}
+
 void Daemon::board_notified(Board& b) {
   on_board_change(b);
   if (!b.settle) {
@@ -424,6 +504,7 @@ void Daemon::on_board_change(Board& b) {
           run.run_id = *e.run_id;
           if (auto r = b.reader->task(e.task_id); r && *r) run.row = std::move(**r);
         }
+        if (e.kind == "spawned" && e.pid) watch_pid(b.slug, e.task_id, *e.pid, e.started_at.value_or(e.created_at));
         continue;
       }
       if (kanban::is_exit_kind(e.kind)) {
@@ -799,6 +880,7 @@ int Daemon::run() {
   uv_loop_t loop;
   uv_loop_init(&loop);
   loop_ = &loop;
+  loop.data = this;
   load_state();
 
   auto pub = publish::UnixSocketPublisher::create(
@@ -863,6 +945,7 @@ int Daemon::run() {
   boards_watch_.reset();
   rules_watch_.reset();
   boards_.clear();
+  for (auto& [key, run] : runs_) stop_pid_watch(run);
   loop::close_loop(loop_);
   return 0;
 }

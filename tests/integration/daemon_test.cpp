@@ -2,9 +2,12 @@
 // Unix socket. Each test states the behaviour DESIGN.md §3-§6 and issue 3 ask for.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "integration/daemon_harness.h"
 
@@ -82,6 +85,7 @@ struct Row {
   int rc;
   const char* klass;
   const char* action;
+  friend void PrintTo(const Row& r, std::ostream* os) { *os << r.name; }
 };
 
 class DesignTableTest : public ::testing::TestWithParam<Row> {};
@@ -135,6 +139,33 @@ TEST(DaemonTest, DecidesOnHermesExitEventWhenThereIsNoTrailer) {
   EXPECT_EQ(std::string(d->doc["exit"]["seen_by"].get_string().value()), "event");
   EXPECT_EQ(std::string(d->doc["exit"]["event"].get_string().value()), "crashed");
   EXPECT_EQ(d->doc["exit"]["rc"].get_int64().value(), 1);
+}
+
+TEST(DaemonTest, DecidesWhenTheWorkerProcessDiesWithoutATrailer) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket(), 0);
+  // A real process stands in for the worker; Hermes records its pid and start time.
+  const pid_t worker = fork();
+  if (worker == 0) {
+    execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  h.board().create_task("t_pid", "killed worker", "researcher");
+  const auto run = h.board().claim("t_pid", DaemonHarness::now());
+  h.board().event("t_pid", run, "spawned",
+                  "{\"pid\":" + std::to_string(worker) + ",\"started_at\":" + std::to_string(DaemonHarness::now()) + "}",
+                  DaemonHarness::now());
+  h.append("t_pid", "⚠️  API call failed (attempt 1/3): APIConnectionError\n   📝 Error: Connection error.\n");
+  std::this_thread::sleep_for(300ms);
+  kill(worker, SIGKILL);  // the OOM killer, say: no trailer is ever written
+  waitpid(worker, nullptr, 0);
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(std::string(d->doc["exit"]["seen_by"].get_string().value()), "pid") << d->raw;
+  EXPECT_TRUE(d->doc["exit"]["rc"].is_null());
+  EXPECT_EQ(d->str("class"), "connection");
+  EXPECT_EQ(d->num("run_id"), run);
 }
 
 TEST(DaemonTest, CountsAndSkipsAMalformedPayload) {
