@@ -9,11 +9,6 @@ namespace {
 
 using core::ErrorCode;
 
-struct StmtFinalize {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
-
 std::string text_col(sqlite3_stmt* s, int i) {
   const auto* p = sqlite3_column_text(s, i);
   return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
@@ -42,6 +37,15 @@ bool parse_payload(simdjson::dom::parser& parser, const std::string& text, Kanba
 
 }  // namespace
 
+core::Result<BoardReader::Statement> BoardReader::prepare(const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_.get(), sql, -1, &raw, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(raw);
+    return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  }
+  return Statement(raw);
+}
+
 bool is_exit_kind(std::string_view kind) {
   static constexpr std::array<std::string_view, 5> kinds = {
       "crashed", "protocol_violation", "rate_limited", "timed_out", "gave_up"};
@@ -68,26 +72,19 @@ core::Result<BoardReader> BoardReader::open(const std::string& db_path) {
 }
 
 core::Result<std::int64_t> BoardReader::last_event_id() {
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_.get(), "SELECT COALESCE(MAX(id), 0) FROM task_events", -1, &raw, nullptr) != SQLITE_OK) {
-    Stmt guard(raw);
-    return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
-  }
-  Stmt stmt(raw);
+  auto stmt = prepare("SELECT COALESCE(MAX(id), 0) FROM task_events");
+  if (!stmt) return tl::unexpected(stmt.error());
+  sqlite3_stmt* raw = stmt->get();
   if (sqlite3_step(raw) != SQLITE_ROW) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
   return sqlite3_column_int64(raw, 0);
 }
 
 core::Result<std::vector<KanbanEvent>> BoardReader::events_after(std::int64_t cursor, int limit) {
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_.get(),
-                         "SELECT id, task_id, run_id, kind, payload, created_at FROM task_events "
-                         "WHERE id > ?1 ORDER BY id LIMIT ?2",
-                         -1, &raw, nullptr) != SQLITE_OK) {
-    Stmt guard(raw);
-    return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
-  }
-  Stmt stmt(raw);
+  auto stmt = prepare(
+      "SELECT id, task_id, run_id, kind, payload, created_at FROM task_events "
+      "WHERE id > ?1 ORDER BY id LIMIT ?2");
+  if (!stmt) return tl::unexpected(stmt.error());
+  sqlite3_stmt* raw = stmt->get();
   sqlite3_bind_int64(raw, 1, cursor);
   sqlite3_bind_int(raw, 2, limit);
   std::vector<KanbanEvent> out;
@@ -116,16 +113,12 @@ core::Result<std::vector<KanbanEvent>> BoardReader::events_after(std::int64_t cu
 }
 
 core::Result<std::optional<TaskRow>> BoardReader::task(const std::string& id) {
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_.get(),
-                         "SELECT id, title, assignee, status, workspace_path, provider_override, "
-                         "model_override, current_run_id, worker_pid, max_retries, "
-                         "consecutive_failures FROM tasks WHERE id = ?1",
-                         -1, &raw, nullptr) != SQLITE_OK) {
-    Stmt guard(raw);
-    return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
-  }
-  Stmt stmt(raw);
+  auto stmt = prepare(
+      "SELECT id, title, assignee, status, workspace_path, provider_override, "
+      "model_override, current_run_id, worker_pid, max_retries, "
+      "consecutive_failures FROM tasks WHERE id = ?1");
+  if (!stmt) return tl::unexpected(stmt.error());
+  sqlite3_stmt* raw = stmt->get();
   sqlite3_bind_text(raw, 1, id.c_str(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
   const int rc = sqlite3_step(raw);
   if (rc == SQLITE_DONE) return std::optional<TaskRow>{};

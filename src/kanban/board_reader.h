@@ -64,7 +64,12 @@ class BoardReader {
   struct DbClose {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
   };
+  struct StmtFinalize {
+    void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+  };
+  using Statement = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
   BoardReader() = default;
+  [[nodiscard]] core::Result<Statement> prepare(const char* sql);
 
   std::unique_ptr<sqlite3, DbClose> db_;
   std::string path_;

@@ -48,6 +48,10 @@ bool peer_allowed(int fd) {
   return false;
 }
 
+// Hands one line to libuv for `pipe`, counting it against `pending` until written; when
+// the write completes and the client is replaying, the replay continues from there.
+void enqueue(uv_pipe_t* pipe, std::size_t& pending, std::string line);
+
 std::string error_line(std::string_view reason) {
   std::string out;
   core::JsonWriter w(out);
@@ -170,19 +174,7 @@ void UnixSocketPublisher::send(Client& c, const std::string& line) {
       journal_.replay(c.replay_next - 1, [&](const std::string& l) {
         if (c.pending_bytes >= options_.max_client_queue_bytes / 2) return;
         ++c.replay_next;
-        auto* req = new WriteReq{};
-        req->data = l + "\n";
-        c.pending_bytes += req->data.size();
-        uv_buf_t b = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
-        uv_write(&req->req, reinterpret_cast<uv_stream_t*>(c.pipe.get()), &b, 1, [](uv_write_t* r, int) {
-          auto* wr = reinterpret_cast<WriteReq*>(r);
-          auto* cl = static_cast<Client*>(r->handle->data);
-          if (cl) {
-            cl->pending_bytes -= wr->data.size();
-            if (cl->replaying) cl->owner->send(*cl, std::string());
-          }
-          delete wr;
-        });
+        enqueue(c.pipe.get(), c.pending_bytes, l + "\n");
       });
     }
     if (c.replay_next > journal_.last_seq()) c.replaying = false;  // caught up: live from now
@@ -193,12 +185,9 @@ void UnixSocketPublisher::send(Client& c, const std::string& line) {
     // Too slow: stop queueing, say why, and let the client reconnect with `since`.
     ++cut_off_;
     c.dead = true;
-    auto* req = new WriteReq{};
-    req->data = error_line("client too slow: queue over " + std::to_string(options_.max_client_queue_bytes) +
-                           " bytes; reconnect and subscribe with since") + "\n";
-    uv_buf_t b = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
-    uv_write(&req->req, reinterpret_cast<uv_stream_t*>(c.pipe.get()), &b, 1,
-             [](uv_write_t* r, int) { delete reinterpret_cast<WriteReq*>(r); });
+    enqueue(c.pipe.get(), c.pending_bytes,
+            error_line("client too slow: queue over " + std::to_string(options_.max_client_queue_bytes) +
+                       " bytes; reconnect and subscribe with since") + "\n");
     auto* sd = new uv_shutdown_t{};
     uv_shutdown(sd, reinterpret_cast<uv_stream_t*>(c.pipe.get()), [](uv_shutdown_t* s, int) {
       auto* cl = static_cast<Client*>(s->handle->data);
@@ -207,16 +196,29 @@ void UnixSocketPublisher::send(Client& c, const std::string& line) {
     });
     return;
   }
+  enqueue(c.pipe.get(), c.pending_bytes, line + "\n");
+}
+
+namespace {
+
+void enqueue(uv_pipe_t* pipe, std::size_t& pending, std::string line) {
   auto* req = new WriteReq{};
-  req->data = line + "\n";
-  c.pending_bytes += req->data.size();
+  req->data = std::move(line);
+  pending += req->data.size();
   uv_buf_t b = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
-  uv_write(&req->req, reinterpret_cast<uv_stream_t*>(c.pipe.get()), &b, 1, [](uv_write_t* r, int) {
+  uv_write(&req->req, reinterpret_cast<uv_stream_t*>(pipe), &b, 1, [](uv_write_t* r, int) {
     auto* wr = reinterpret_cast<WriteReq*>(r);
-    if (auto* cl = static_cast<Client*>(r->handle->data)) cl->pending_bytes -= wr->data.size();
+    // data is null once the client was dropped; the pipe's memory lives until its close
+    // callback, which libuv runs after this one.
+    if (auto* cl = static_cast<UnixSocketPublisher::Client*>(r->handle->data)) {
+      cl->pending_bytes -= wr->data.size();
+      if (cl->replaying) cl->owner->send(*cl, std::string());
+    }
     delete wr;
   });
 }
+
+}  // namespace
 
 void UnixSocketPublisher::publish(const std::string& line) {
   for (auto& c : clients_) {

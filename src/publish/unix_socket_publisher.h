@@ -26,6 +26,8 @@ struct PublisherOptions {
 
 class UnixSocketPublisher {
  public:
+  struct Client;  // public for the write-completion callback; defined in the .cpp
+
   [[nodiscard]] static core::Result<std::unique_ptr<UnixSocketPublisher>> create(
       uv_loop_t* loop, const std::string& path, Journal& journal, PublisherOptions options,
       std::function<std::string()> hello);
@@ -33,6 +35,8 @@ class UnixSocketPublisher {
 
   /// Sends one message line (already in the journal) to every live client.
   void publish(const std::string& line);
+  /// Sends `line` to one client (an empty line only advances a paced replay).
+  void send(Client& c, const std::string& line);
   void close();
 
   std::size_t clients() const { return clients_.size(); }
@@ -40,10 +44,8 @@ class UnixSocketPublisher {
   std::uint64_t refused() const { return refused_; }
 
  private:
-  struct Client;
   UnixSocketPublisher(uv_loop_t* loop, Journal& journal, PublisherOptions options);
   static void on_connection(uv_stream_t* server, int status);
-  void send(Client& c, const std::string& line);
   void drop(Client& c);
   void handle_line(Client& c, std::string_view line);
 
