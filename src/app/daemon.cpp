@@ -509,9 +509,9 @@ void Daemon::on_board_change(Board& b) {
       }
       if (kanban::is_exit_kind(e.kind)) {
         if (e.run_id) run.run_id = *e.run_id;
-        // The log may hold the worker's last bytes still unread: read them first.
-        const std::string path = b.logs_dir + "/" + e.task_id + ".log";
-        if (auto it = logs_.find(path); it != logs_.end()) read_log(it->second);
+        // The log may hold the worker's last bytes still unread, or be a file whose
+        // creation inotify has not reported yet: read it first.
+        on_log_change(b, e.task_id + ".log");
         decide::ExitInfo exit;
         exit.seen_by = decide::ExitSource::Event;
         exit.event_kind = e.kind;

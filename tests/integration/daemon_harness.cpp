@@ -110,7 +110,12 @@ std::int64_t DaemonHarness::now() {
 
 void DaemonHarness::start() {
   std::vector<std::string> argv{MEDIC_BINARY, "run", "--hermes-root", root(), "--state-dir", state(),
-                                "--socket", socket(), "--rules", MEDIC_RULES_DIR};
+                                "--socket", socket()};
+  // The command line overrides the config file, so name the rules only when it does not.
+  if (config_.find("rules:") == std::string::npos) {
+    argv.push_back("--rules");
+    argv.push_back(MEDIC_RULES_DIR);
+  }
   if (!config_.empty()) {
     argv.push_back("--config");
     argv.push_back(dir_.file("medic.yaml", config_));
@@ -153,6 +158,18 @@ std::string DaemonHarness::daemon_log() const {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+bool DaemonHarness::wait_for_log(const std::string& text, int count, std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string log = daemon_log();
+    int found = 0;
+    for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++found;
+    if (found >= count) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
 }
 
 void DaemonHarness::append(const std::string& task, const std::string& text) const {

@@ -55,6 +55,9 @@ class DaemonHarness {
   std::string state() const { return dir_.path() + "/state"; }
   std::string log_path(const std::string& task) const { return root() + "/kanban/logs/" + task + ".log"; }
   std::string daemon_log() const;
+  /// Waits until the daemon's log holds `text` `count` times; false at the deadline.
+  bool wait_for_log(const std::string& text, int count = 1,
+                    std::chrono::milliseconds timeout = std::chrono::milliseconds(20000)) const;
   HermesBoard& board() { return *board_; }
   pid_t pid() const { return pid_; }
 

@@ -29,7 +29,7 @@ std::string codex_429(std::int64_t resets_at) {
 TEST(DaemonTest, SeedRateLimitWithCleanExitIsRetriedAtTheResetNeverBlocked) {
   DaemonHarness h;
   h.start();
-  SocketClient client(h.socket());
+  SocketClient client(h.socket(), 0);  // since 0: a decision may precede the accept
   auto hello = client.next();
   ASSERT_TRUE(hello) << h.daemon_log();
   EXPECT_EQ(hello->type, "hello");
@@ -62,7 +62,7 @@ TEST(DaemonTest, SeedRateLimitWithCleanExitIsRetriedAtTheResetNeverBlocked) {
 TEST(DaemonTest, ASecondTaskOnTheSameProviderMovesToTheFallback) {
   DaemonHarness h("policy:\n  fallback_providers:\n    openai-codex: [xai]\n");
   h.start();
-  SocketClient client(h.socket());
+  SocketClient client(h.socket(), 0);  // since 0: a decision may precede the accept
   h.start_task("t_a");
   h.append("t_a", kProviderLine + codex_429(DaemonHarness::now() + 3600) + "[kanban-worker-exit] rc=0\n");
   auto first = client.next_of("decision");
@@ -94,7 +94,7 @@ TEST_P(DesignTableTest, DecidesTheRowsAction) {
   const Row& row = GetParam();
   DaemonHarness h;
   h.start();
-  SocketClient client(h.socket());
+  SocketClient client(h.socket(), 0);  // since 0: a decision may precede the accept
   h.start_task("t_1");
   h.append("t_1", std::string(row.log) + "\n[kanban-worker-exit] rc=" + std::to_string(row.rc) + "\n");
   auto d = client.next_of("decision");
@@ -218,7 +218,7 @@ TEST(DaemonTest, ARestartInTheMiddleLosesNoEvidenceAndRepeatsNoDecision) {
 TEST(DaemonTest, RotationDuringARunKeepsTheOldFilesEvidence) {
   DaemonHarness h;
   h.start();
-  SocketClient client(h.socket());
+  SocketClient client(h.socket(), 0);  // since 0: a decision may precede the accept
   h.start_task("t_rot");
   h.append("t_rot", std::string(kProviderLine) + codex_429(DaemonHarness::now() + 600));
   std::this_thread::sleep_for(200ms);
@@ -261,7 +261,7 @@ TEST(DaemonTest, ASlowSubscriberIsCutOffWithAReasonAndTheDaemonGoesOn) {
   DaemonHarness h("max_client_queue_bytes: 8192\n");
   h.start();
   SocketClient slow(h.socket());  // connects, then does not read
-  SocketClient fast(h.socket());
+  SocketClient fast(h.socket(), 0);
   // Enough decisions to overflow 8 KiB in the slow client's socket plus queue; the
   // fast client reads each one as it comes.
   int seen = 0;
@@ -282,6 +282,53 @@ TEST(DaemonTest, ASlowSubscriberIsCutOffWithAReasonAndTheDaemonGoesOn) {
   // Still serving.
   SocketClient later(h.socket(), 399);
   EXPECT_TRUE(later.next_of("decision"));
+}
+
+TEST(DaemonTest, ATruncatedLogIsReadAgainFromTheStart) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket(), 0);
+  h.start_task("t_tr");
+  h.append("t_tr", std::string(200, 'x') + "\nsome earlier output\n");
+  std::this_thread::sleep_for(200ms);
+  // The log is truncated (copytruncate-style); the new run's bytes start at offset 0.
+  ::truncate(h.log_path("t_tr").c_str(), 0);
+  h.append("t_tr", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("class"), "env_missing") << d->raw;
+  EXPECT_EQ(d->doc["evidence"]["line"].get_int64().value(), 1);
+}
+
+TEST(DaemonTest, ABadRuleReloadIsRefusedAndTheRunningRulesKept) {
+  testing::TempDir rules;
+  for (const auto& e : std::filesystem::directory_iterator(MEDIC_RULES_DIR)) {
+    std::filesystem::copy_file(e.path(), rules.path() + "/" + e.path().filename().string());
+  }
+  DaemonHarness h("rules: " + rules.path() + "\n");
+  h.start();
+  SocketClient client(h.socket(), 0);
+  // A broken rule file lands in the rules directory: the reload is refused.
+  rules.file("zz-broken.yaml", "- id: broken\n  class: nope\n  pattern: '('\n");
+  ASSERT_TRUE(h.wait_for_log("the running rules are kept")) << h.daemon_log();
+  h.start_task("t_1");
+  h.append("t_1", "openai.APITimeoutError: Request timed out.\n[kanban-worker-exit] rc=1\n");
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("class"), "timeout");
+  EXPECT_NE(h.daemon_log().find("zz-broken.yaml:2: rule 'broken': unknown class 'nope'"), std::string::npos)
+      << h.daemon_log();
+  EXPECT_NE(h.daemon_log().find("the running rules are kept"), std::string::npos);
+  // Fixed: a new rule of the author's takes effect without a restart.
+  rules.file("zz-broken.yaml",
+             "- id: acme-gateway-busy\n  class: overloaded\n  priority: 99\n  pattern: 'ACME gateway busy'\n");
+  ASSERT_TRUE(h.wait_for_log("rules reloaded")) << h.daemon_log();
+  h.start_task("t_2");
+  h.append("t_2", "proxy said: ACME gateway busy\n[kanban-worker-exit] rc=1\n");
+  auto d2 = client.next_of("decision");
+  ASSERT_TRUE(d2) << h.daemon_log();
+  EXPECT_EQ(d2->str("class"), "overloaded") << d2->raw;
+  EXPECT_EQ(std::string(d2->doc["evidence"]["rule"].get_string().value()), "acme-gateway-busy");
 }
 
 }  // namespace
