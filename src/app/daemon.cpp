@@ -552,6 +552,7 @@ void Daemon::on_log_change(Board& b, const std::string& name) {
 }
 
 void Daemon::read_log(LogFile& f) {
+  const std::uint64_t errors_before = f.tailer->errors();
   std::vector<match::Hit> hits;
   bool more = true;
   while (more) {
@@ -566,6 +567,9 @@ void Daemon::read_log(LogFile& f) {
       f.stream->feed(bytes, matcher_, hits);
       on_hits(f, hits);
     });
+  }
+  if (f.tailer->errors() != errors_before) {
+    spdlog::warn("log={} error=\"{}\" errors={}", f.tailer->path(), f.tailer->last_error(), f.tailer->errors());
   }
   state_dirty_ = true;
 }

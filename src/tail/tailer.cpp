@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <vector>
 
 namespace medic::tail {
@@ -22,6 +23,8 @@ bool Tailer::drain(const Sink& sink, std::size_t& budget) {
     const ssize_t n = ::pread(fd_, buf.data(), std::min(buf.size(), budget), static_cast<off_t>(offset_));
     if (n < 0) {
       if (errno == EINTR) continue;
+      ++errors_;
+      last_error_ = std::string("read at offset ") + std::to_string(offset_) + ": " + std::strerror(errno);
       return false;
     }
     if (n == 0) return false;  // EOF
@@ -47,7 +50,13 @@ bool Tailer::read_available(const Sink& sink, std::size_t budget) {
   if (fd_ < 0) {
     if (!at_path) return false;
     fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) return false;
+    if (fd_ < 0) {
+      if (errno != ENOENT) {
+        ++errors_;
+        last_error_ = std::string("open: ") + std::strerror(errno);
+      }
+      return false;
+    }
     struct stat st {};
     ::fstat(fd_, &st);
     id_ = FileId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};

@@ -54,6 +54,9 @@ class Tailer {
   std::uint64_t offset() const { return offset_; }
   bool open() const { return fd_ >= 0; }
   std::uint64_t rotations() const { return rotations_; }
+  /// Read and open failures so far (a missing file is not one), and the last message.
+  std::uint64_t errors() const { return errors_; }
+  const std::string& last_error() const { return last_error_; }
   std::uint64_t truncations() const { return truncations_; }
 
  private:
@@ -70,6 +73,8 @@ class Tailer {
   std::uint64_t resume_offset_ = 0;
   std::uint64_t rotations_ = 0;
   std::uint64_t truncations_ = 0;
+  std::uint64_t errors_ = 0;
+  std::string last_error_;
 };
 
 }  // namespace medic::tail
