@@ -9,7 +9,7 @@ packages=(
   libuv1-dev libhyperscan-dev libpcre2-dev libsimdjson-dev libsqlite3-dev
   libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev libexpected-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 sqlite3
+  python3 sqlite3 dpkg-dev
 )
 for arg in "$@"; do
   case "$arg" in

@@ -23,7 +23,8 @@ class ClientTest(unittest.TestCase):
         os.makedirs(os.path.join(self.root, "kanban", "logs"))
         self.db = sqlite3.connect(os.path.join(self.root, "kanban.db"))
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(open(SCHEMA).read())
+        with open(SCHEMA) as f:
+            self.db.executescript(f.read())
         self.sock = os.path.join(self.dir, "s.sock")
         self.start()
 
