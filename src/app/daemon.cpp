@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "app/rule_loading.h"
+#include "artifacts/acceptance.h"
 #include "core/clock.h"
 #include "core/json_writer.h"
 #include "decide/engine.h"
@@ -99,6 +100,9 @@ std::string render_decision(const decide::Decision& d, std::uint64_t seq) {
   w.key("missing").begin_array();
   for (const auto& m : d.missing) w.value(m);
   w.end_array();
+  w.key("checked").begin_array();
+  for (const auto& c : d.checked) w.value(c);
+  w.end_array();
   w.key("next_command");
   if (d.next_command.empty()) w.null(); else w.value(d.next_command);
   w.key("reason").value(d.reason);
@@ -178,6 +182,7 @@ class Daemon {
     std::vector<decide::Evidence> evidence;
     // The task row, read when the run was claimed: off the exit-to-decision path.
     std::optional<kanban::TaskRow> row;
+    std::int64_t started_at = 0;  // the claim's time: state files must be newer
     // The worker process, from the spawned event: a pidfd polled for its death.
     loop::UvHandle<uv_poll_t> pid_watch;
     int pidfd = -1;
@@ -502,6 +507,7 @@ void Daemon::on_board_change(Board& b) {
       if ((e.kind == "claimed" || e.kind == "spawned") && e.run_id) {
         if (*e.run_id != run.run_id || !run.row) {
           run.run_id = *e.run_id;
+          run.started_at = e.created_at;
           if (auto r = b.reader->task(e.task_id); r && *r) run.row = std::move(**r);
         }
         if (e.kind == "spawned" && e.pid) watch_pid(b.slug, e.task_id, *e.pid, e.started_at.value_or(e.created_at));
@@ -646,6 +652,12 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   }
   facts.evidence = std::move(run.evidence);
   run.evidence.clear();
+  // Acceptance of the task's artifacts, for the classes whose decision reads them.
+  if (const auto cls = decide::explain(facts); cls && decide::uses_artifacts(*cls)) {
+    const artifacts::CheckResult r = artifacts::check(row ? row->workspace_path : std::string(),
+                                                      artifacts::AcceptanceSpec::defaults(), run.started_at);
+    facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};
+  }
   run.row.reset();  // the next run reads it afresh
   const EpochSeconds now = clock_.now();
   decide::Outcome out = decide::decide(facts, options_.policy, engine_, now);

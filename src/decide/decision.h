@@ -37,6 +37,19 @@ struct Evidence {
   match::Fields fields;
 };
 
+/// The result of the acceptance checks on the task's workspace (artifacts/ computes it;
+/// the engine only reads it). `ran` false: no workspace, or it could not be read.
+struct ArtifactFacts {
+  bool ran = false;
+  bool evidence = false;
+  bool outputs = false;
+  bool state = false;
+  std::vector<std::string> checked;
+  std::vector<std::string> missing;
+  std::vector<std::string> refused;
+  bool passed() const { return ran && evidence && outputs && state && refused.empty(); }
+};
+
 /// Everything known about a run when its worker exits.
 struct RunFacts {
   std::string board = "default";
@@ -46,6 +59,7 @@ struct RunFacts {
   std::vector<Evidence> evidence;
   std::string provider;  // from the log's context lines or the task's provider_override
   std::optional<int> task_max_retries;
+  std::optional<ArtifactFacts> artifacts;  // absent: not checked
 };
 
 struct Decision {
@@ -62,6 +76,7 @@ struct Decision {
   int attempt = 1;
   int max_attempts = 1;
   std::vector<std::string> missing;
+  std::vector<std::string> checked;  // what acceptance looked at, when it ran
   std::string next_command;
   std::string reason;
   std::optional<Evidence> evidence;

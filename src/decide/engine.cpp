@@ -99,6 +99,16 @@ std::string_view to_string(ExitSource s) {
   return "unknown";
 }
 
+std::optional<rules::FailureClass> explain(const RunFacts& facts) {
+  if (const Evidence* ev = strongest(facts.evidence)) return ev->failure_class;
+  return class_from_exit(facts.exit);
+}
+
+bool uses_artifacts(rules::FailureClass c) {
+  return c == FailureClass::ProtocolViolation || c == FailureClass::Timeout ||
+         c == FailureClass::Connection || c == FailureClass::Overloaded;
+}
+
 const Evidence* strongest(const std::vector<Evidence>& evidence) {
   const Evidence* best = nullptr;
   const Evidence* auxiliary = nullptr;
@@ -265,7 +275,15 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
                   " is healthy again (no fallback provider configured)";
         }
       }
-      d.reason = exit_text + "; " + what + ": retry " + std::to_string(d.attempt) + " of " +
+      std::string verb = "retry ";
+      if (facts.artifacts && facts.artifacts->ran && facts.artifacts->evidence && !facts.artifacts->passed()) {
+        // The raw evidence is on disk: resume from it rather than collect it again.
+        d.action = Action::Resume;
+        d.missing = facts.artifacts->missing;
+        d.checked = facts.artifacts->checked;
+        verb = "resume from the saved evidence, attempt ";
+      }
+      d.reason = exit_text + "; " + what + ": " + verb + std::to_string(d.attempt) + " of " +
                  std::to_string(d.max_attempts) + " after a " +
                  std::to_string(static_cast<long long>(*d.backoff_s)) + " s backoff" + where + ".";
       break;
@@ -339,10 +357,39 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
             d.next_command = "hermes kanban block" + bf + " " + facts.task_id + " \"context too long\" --kind needs_input";
           }
           break;
-        case FailureClass::ProtocolViolation:
-          d.reason = exit_text + " without a terminal Kanban call (protocol violation); artifacts not checked.";
-          d.next_command = "hermes kanban show" + bf + " " + facts.task_id;
+        case FailureClass::ProtocolViolation: {
+          const std::string pv = exit_text + " without a terminal Kanban call (protocol violation)";
+          if (!facts.artifacts || !facts.artifacts->ran) {
+            d.reason = pv + "; its artifacts could not be checked (no readable workspace).";
+            d.missing = facts.artifacts ? facts.artifacts->missing : std::vector<std::string>{};
+            d.next_command = "hermes kanban show" + bf + " " + facts.task_id;
+            break;
+          }
+          const ArtifactFacts& a = *facts.artifacts;
+          d.checked = a.checked;
+          d.missing = a.missing;
+          if (a.passed()) {
+            // Every check passed: the work is done, only the Kanban call was lost.
+            d.action = Action::Complete;
+            d.reason = pv + ", but every acceptance check passed (" + std::to_string(a.checked.size()) +
+                       " checked): complete it.";
+            d.next_command = "hermes kanban complete" + bf + " " + facts.task_id +
+                             " --summary \"completed by medic: artifacts pass acceptance\"";
+          } else if (a.evidence && a.refused.empty()) {
+            d.action = Action::Resume;
+            d.reason = pv + "; the raw evidence is saved but " + std::to_string(a.missing.size()) +
+                       " required output(s) are missing: resume from the evidence, do not collect again.";
+            d.next_command = "hermes kanban unblock" + bf + " " + facts.task_id;
+          } else {
+            std::string list;
+            for (const auto& m : a.missing) list += (list.empty() ? "" : ", ") + m;
+            for (const auto& r : a.refused) list += (list.empty() ? "refused " : ", refused ") + r;
+            d.reason = pv + " and the evidence is insufficient; missing: " + list + ".";
+            d.next_command = "hermes kanban block" + bf + " " + facts.task_id + " \"missing: " + list +
+                             "\" --kind needs_input";
+          }
           break;
+        }
         default:
           d.reason = exit_text + "; " + what + ".";
           d.next_command = "hermes kanban show" + bf + " " + facts.task_id;

@@ -29,6 +29,14 @@ struct Outcome {
 Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& state,
                core::EpochSeconds now);
 
+/// The class the run will be decided as (its evidence, else its exit), so the caller
+/// runs the artifact checks only for the classes that use them. Empty: unexplained.
+std::optional<rules::FailureClass> explain(const RunFacts& facts);
+
+/// Whether the decision for `c` reads the task's artifacts (protocol violation, and the
+/// transport retries that resume from saved evidence).
+bool uses_artifacts(rules::FailureClass c);
+
 /// The evidence that explains the run: its highest-priority failure hit, not counting
 /// auth_auxiliary (a side call's failure) unless nothing else failed. Null when none.
 const Evidence* strongest(const std::vector<Evidence>& evidence);

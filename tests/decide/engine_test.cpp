@@ -199,11 +199,57 @@ TEST_F(EngineTest, MissingSkillRepairsTheEnvironmentWithKanbanInit) {
   EXPECT_NE(out.decision.reason.find("kanban-worker"), std::string::npos);
 }
 
-TEST_F(EngineTest, CleanExitWithNothingInTheLogIsAProtocolViolationBlock) {
+TEST_F(EngineTest, CleanExitWithoutAWorkspaceIsAProtocolViolationBlock) {
   const auto out = decide_run(run(0));
   EXPECT_EQ(out.decision.failure_class, FailureClass::ProtocolViolation);
   EXPECT_EQ(out.decision.action, Action::Block);
-  EXPECT_NE(out.decision.reason.find("artifacts not checked"), std::string::npos);
+  EXPECT_NE(out.decision.reason.find("could not be checked"), std::string::npos);
+}
+
+ArtifactFacts artifacts(bool evidence, bool outputs, bool state, std::vector<std::string> missing = {}) {
+  ArtifactFacts a;
+  a.ran = true;
+  a.evidence = evidence;
+  a.outputs = outputs;
+  a.state = state;
+  a.checked = {"ok: evidence raw/search.json (812 bytes)"};
+  a.missing = std::move(missing);
+  return a;
+}
+
+TEST_F(EngineTest, ProtocolViolationWithPassingArtifactsCompletes) {
+  RunFacts f = run(0);
+  f.artifacts = artifacts(true, true, true);
+  const auto out = decide_run(f);
+  EXPECT_EQ(out.decision.action, Action::Complete);
+  EXPECT_FALSE(out.decision.checked.empty());
+  EXPECT_NE(out.decision.next_command.find("hermes kanban complete t_1"), std::string::npos);
+}
+
+TEST_F(EngineTest, ProtocolViolationWithEvidenceButNoOutputsResumesWithTheMissingList) {
+  RunFacts f = run(0);
+  f.artifacts = artifacts(true, false, false, {"*.md", "*.html"});
+  const auto out = decide_run(f);
+  EXPECT_EQ(out.decision.action, Action::Resume);
+  EXPECT_EQ(out.decision.missing, (std::vector<std::string>{"*.md", "*.html"}));
+}
+
+TEST_F(EngineTest, ProtocolViolationWithoutEvidenceBlocksNamingTheMissingPaths) {
+  RunFacts f = run(0);
+  f.artifacts = artifacts(false, false, false, {"raw/*", "state/PROJECT_STATE.md"});
+  const auto out = decide_run(f);
+  EXPECT_EQ(out.decision.action, Action::Block);
+  EXPECT_NE(out.decision.reason.find("raw/*, state/PROJECT_STATE.md"), std::string::npos);
+  EXPECT_NE(out.decision.next_command.find("--kind needs_input"), std::string::npos);
+}
+
+TEST_F(EngineTest, ATimeoutWithSavedEvidenceResumesInsteadOfCollectingAgain) {
+  RunFacts f = run(0, {hit(FailureClass::Timeout, "request-timed-out", 60)});
+  f.artifacts = artifacts(true, false, false, {"*.md", "*.html"});
+  const auto out = decide_run(f);
+  EXPECT_EQ(out.decision.action, Action::Resume);
+  EXPECT_EQ(out.decision.missing.size(), 2u);
+  EXPECT_TRUE(out.decision.backoff_s);
 }
 
 TEST_F(EngineTest, LogEvidenceOutranksTheExitCode) {

@@ -245,7 +245,7 @@ TEST(DaemonTest, ASubscriberThatReconnectsWithSinceGetsEverythingInOrder) {
     h.start_task(t);
     h.append(t, "openai.APITimeoutError: Request timed out.\n[kanban-worker-exit] rc=1\n");
   }
-  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE(h.wait_for_log("decision id=", 3)) << h.daemon_log();
   SocketClient again(h.socket(), static_cast<std::uint64_t>(last));
   std::vector<std::string> tasks;
   std::int64_t expected = last + 1;
@@ -282,6 +282,62 @@ TEST(DaemonTest, ASlowSubscriberIsCutOffWithAReasonAndTheDaemonGoesOn) {
   // Still serving.
   SocketClient later(h.socket(), 399);
   EXPECT_TRUE(later.next_of("decision"));
+}
+
+// The seed article's incident: raw evidence saved, final MD/HTML missing, a Codex timeout,
+// then rc=0. Resume from the evidence with the missing list; never collect again.
+TEST(DaemonTest, IncidentT52cac9ceResumesFromEvidenceWithTheMissingList) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket(), 0);
+  testing::TempDir ws;
+  ws.file("raw/search-results.json", "{\"results\": [1, 2, 3]}");
+  h.board().create_task("t_52cac9ce", "Market research", "researcher", ws.path());
+  h.board().claim("t_52cac9ce", DaemonHarness::now());
+  h.append("t_52cac9ce", std::string(kProviderLine) + "   📝 Error: Request timed out.\n[kanban-worker-exit] rc=0\n");
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("class"), "timeout");
+  EXPECT_EQ(d->str("action"), "resume") << d->raw;
+  std::vector<std::string> missing;
+  simdjson::dom::array list = d->doc["missing"].get_array().value();
+  for (auto m : list) missing.emplace_back(m.get_string().value());
+  EXPECT_EQ(missing, (std::vector<std::string>{"*.md", "*.html", "state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}));
+}
+
+TEST(DaemonTest, AProtocolViolationWithCompleteArtifactsIsCompleted) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket(), 0);
+  testing::TempDir ws;
+  h.board().create_task("t_done", "Write the report", "writer", ws.path());
+  h.board().claim("t_done", DaemonHarness::now() - 5);
+  ws.file("raw/data.csv", "a,b\n1,2\n");
+  ws.file("report.md", "# Report");
+  ws.file("report.html", "<h1>Report</h1>");
+  ws.file("state/PROJECT_STATE.md", "done");
+  ws.file("state/PROJECT_STATE.html", "<p>done</p>");
+  h.append("t_done", "  ┊ 💾 write_file  report.html  0.0s\n[kanban-worker-exit] rc=0\n");
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("class"), "protocol_violation");
+  EXPECT_EQ(d->str("action"), "complete") << d->raw;
+  EXPECT_EQ(d->doc["checked"].get_array().value().size(), 5u);
+}
+
+TEST(DaemonTest, AProtocolViolationWithNothingOnDiskBlocksWithTheExactPaths) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket(), 0);
+  testing::TempDir ws;
+  h.board().create_task("t_empty", "Collect sources", "researcher", ws.path());
+  h.board().claim("t_empty", DaemonHarness::now());
+  h.append("t_empty", "  ┊ 📋 kanban_show t_empty\n[kanban-worker-exit] rc=0\n");
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("action"), "block") << d->raw;
+  EXPECT_NE(d->str("reason").find("raw/*"), std::string::npos) << d->raw;
+  EXPECT_NE(d->str("next_command").find("--kind needs_input"), std::string::npos);
 }
 
 TEST(DaemonTest, ATruncatedLogIsReadAgainFromTheStart) {

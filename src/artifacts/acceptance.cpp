@@ -1,0 +1,171 @@
+#include "artifacts/acceptance.h"
+
+#include <fnmatch.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace medic::artifacts {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Entry {
+  std::string rel;  // relative path, '/' separated
+  std::uint64_t size = 0;
+};
+
+bool under(const std::string& rel, const char* dir) {
+  const std::string d = std::string(dir) + "/";
+  return rel.compare(0, d.size(), d) == 0;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+bool escapes(const fs::path& root, const fs::path& p) {
+  std::error_code ec;
+  const fs::path real = fs::weakly_canonical(p, ec);
+  if (ec) return true;
+  const std::string r = root.string() + "/";
+  return real.string().compare(0, r.size(), r) != 0 && real != root;
+}
+
+}  // namespace
+
+AcceptanceSpec AcceptanceSpec::defaults() {
+  AcceptanceSpec s;
+  s.evidence_globs = {"raw/*", "evidence/*"};
+  s.outputs = {OutputSpec{"*.md", 1, {}}, OutputSpec{"*.html", 1, {}}};
+  s.state_files = {"state/PROJECT_STATE.md", "state/PROJECT_STATE.html"};
+  return s;
+}
+
+CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std::int64_t run_started) {
+  CheckResult r;
+  std::error_code ec;
+  if (workspace.empty() || !fs::is_directory(workspace, ec)) {
+    r.checked.push_back("missing: the workspace " + (workspace.empty() ? std::string("(none set)") : workspace));
+    r.missing.push_back(workspace.empty() ? std::string("workspace_path") : workspace);
+    return r;
+  }
+  const fs::path root = fs::weakly_canonical(workspace, ec);
+  // Every regular file inside, never following a link out of the workspace.
+  std::vector<Entry> files;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::path rel = fs::relative(it->path(), root, ec);
+    if (it->is_symlink(ec) && escapes(root, it->path())) {
+      r.refused.push_back(rel.string() + " (a link out of the workspace)");
+      continue;
+    }
+    if (!it->is_regular_file(ec)) continue;
+    files.push_back(Entry{rel.generic_string(), static_cast<std::uint64_t>(it->file_size(ec))});
+  }
+  r.ran = true;
+  auto safe_pattern = [&](const std::string& p) {
+    if (p.empty() || p[0] == '/' || p.find("..") != std::string::npos) {
+      r.refused.push_back(p + " (escapes the workspace)");
+      return false;
+    }
+    return true;
+  };
+
+  // Evidence: any non-empty file matching one of the globs (a glob "dir/*" covers the
+  // whole tree under dir).
+  for (const std::string& g : spec.evidence_globs) {
+    if (!safe_pattern(g)) continue;
+    for (const Entry& f : files) {
+      const bool tree = g.size() > 2 && g.compare(g.size() - 2, 2, "/*") == 0 && under(f.rel, g.substr(0, g.size() - 2).c_str());
+      if (f.size > 0 && (tree || fnmatch(g.c_str(), f.rel.c_str(), FNM_PATHNAME) == 0)) {
+        r.evidence = true;
+        r.checked.push_back("ok: evidence " + f.rel + " (" + std::to_string(f.size) + " bytes)");
+        break;
+      }
+    }
+    if (r.evidence) break;
+  }
+  if (!r.evidence) {
+    std::string want;
+    for (const auto& g : spec.evidence_globs) want += (want.empty() ? "" : " or ") + g;
+    r.checked.push_back("missing: evidence (" + want + ")");
+    r.missing.push_back(spec.evidence_globs.empty() ? "evidence" : spec.evidence_globs.front());
+  }
+
+  // Outputs: each spec needs one file that matches, is big enough and names every subject.
+  r.outputs = true;
+  for (const OutputSpec& o : spec.outputs) {
+    if (!safe_pattern(o.glob)) {
+      r.outputs = false;
+      continue;
+    }
+    const bool basename_only = o.glob.find('/') == std::string::npos;
+    const Entry* found = nullptr;
+    std::string why = "no file";
+    for (const Entry& f : files) {
+      if (under(f.rel, "raw") || under(f.rel, "evidence") || under(f.rel, "state")) continue;
+      const std::string name = basename_only ? fs::path(f.rel).filename().string() : f.rel;
+      if (fnmatch(o.glob.c_str(), name.c_str(), basename_only ? 0 : FNM_PATHNAME) != 0) continue;
+      if (f.size < o.min_bytes) {
+        why = f.rel + " is " + std::to_string(f.size) + " bytes";
+        continue;
+      }
+      bool all = true;
+      if (!o.contains.empty()) {
+        std::ifstream in(root / f.rel, std::ios::binary);
+        std::stringstream text;
+        text << in.rdbuf();
+        const std::string body = lower(text.str());
+        for (const auto& subject : o.contains) {
+          if (body.find(lower(subject)) == std::string::npos) {
+            all = false;
+            why = f.rel + " lacks \"" + subject + "\"";
+            break;
+          }
+        }
+      }
+      if (all) {
+        found = &f;
+        break;
+      }
+    }
+    if (found) {
+      r.checked.push_back("ok: output " + found->rel + " (" + std::to_string(found->size) + " bytes)");
+    } else {
+      r.outputs = false;
+      r.checked.push_back("missing: output " + o.glob + " (" + why + ")");
+      r.missing.push_back(o.glob);
+    }
+  }
+
+  // State files: present and modified after the run started.
+  r.state = true;
+  for (const std::string& s : spec.state_files) {
+    if (!safe_pattern(s)) {
+      r.state = false;
+      continue;
+    }
+    struct stat st {};
+    const fs::path p = root / s;
+    if (::stat(p.c_str(), &st) != 0) {
+      r.state = false;
+      r.checked.push_back("missing: " + s);
+      r.missing.push_back(s);
+    } else if (st.st_mtime < run_started) {
+      r.state = false;
+      r.checked.push_back("missing: " + s + " was not updated during the run");
+      r.missing.push_back(s);
+    } else {
+      r.checked.push_back("ok: " + s + " updated during the run");
+    }
+  }
+  return r;
+}
+
+}  // namespace medic::artifacts

@@ -1,0 +1,83 @@
+#include "artifacts/acceptance.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "integration/process.h"
+
+namespace medic::artifacts {
+namespace {
+
+class AcceptanceTest : public ::testing::Test {
+ protected:
+  testing::TempDir ws_;
+  const std::int64_t started_ = 1000;  // every file written now is newer
+};
+
+TEST_F(AcceptanceTest, PassesWhenEvidenceOutputsAndStateAreThere) {
+  ws_.file("raw/search-results.json", "{\"hits\": 12}");
+  ws_.file("report/final.md", "# Findings");
+  ws_.file("report/final.html", "<h1>Findings</h1>");
+  ws_.file("state/PROJECT_STATE.md", "state");
+  ws_.file("state/PROJECT_STATE.html", "<p>state</p>");
+  const auto r = check(ws_.path(), AcceptanceSpec::defaults(), started_);
+  EXPECT_TRUE(r.passed());
+  EXPECT_TRUE(r.missing.empty());
+  EXPECT_EQ(r.checked.size(), 5u);
+}
+
+TEST_F(AcceptanceTest, ListsExactlyWhatIsMissingWhenOnlyEvidenceIsThere) {
+  ws_.file("raw/search-results.json", "{}");
+  ws_.file("raw/notes.md", "raw notes do not count as outputs");
+  const auto r = check(ws_.path(), AcceptanceSpec::defaults(), started_);
+  EXPECT_TRUE(r.evidence);
+  EXPECT_FALSE(r.outputs);
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.missing, (std::vector<std::string>{"*.md", "*.html", "state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}));
+}
+
+TEST_F(AcceptanceTest, EmptyFilesAndStaleStateDoNotPass) {
+  ws_.file("raw/empty.json", "");
+  ws_.file("final.md", "");
+  ws_.file("final.html", "<p>x</p>");
+  ws_.file("state/PROJECT_STATE.md", "s");
+  ws_.file("state/PROJECT_STATE.html", "s");
+  const auto r = check(ws_.path(), AcceptanceSpec::defaults(), 4102444800);  // run "started" in 2100
+  EXPECT_FALSE(r.evidence);
+  EXPECT_FALSE(r.outputs);
+  EXPECT_FALSE(r.state);
+}
+
+TEST_F(AcceptanceTest, RequiresEverySubjectCaseInsensitively) {
+  AcceptanceSpec spec;
+  spec.outputs = {OutputSpec{"*.md", 1, {"Pricing", "competitors"}}};
+  ws_.file("final.md", "# pricing\nonly one subject");
+  auto r = check(ws_.path(), spec, started_);
+  EXPECT_FALSE(r.outputs);
+  ws_.file("final.md", "# PRICING\nand Competitors");
+  r = check(ws_.path(), spec, started_);
+  EXPECT_TRUE(r.outputs);
+}
+
+TEST_F(AcceptanceTest, RefusesPathsThatEscapeTheWorkspace) {
+  testing::TempDir outside;
+  outside.file("secret.md", "x");
+  std::filesystem::create_symlink(outside.path() + "/secret.md", ws_.path() + "/link.md");
+  AcceptanceSpec spec;
+  spec.evidence_globs = {"../*"};
+  spec.outputs = {OutputSpec{"*.md", 1, {}}};
+  const auto r = check(ws_.path(), spec, started_);
+  EXPECT_FALSE(r.passed());
+  ASSERT_EQ(r.refused.size(), 2u);
+  EXPECT_FALSE(r.outputs);  // the link out was not followed
+}
+
+TEST_F(AcceptanceTest, DoesNotRunWithoutAWorkspace) {
+  const auto r = check("", AcceptanceSpec::defaults(), started_);
+  EXPECT_FALSE(r.ran);
+  EXPECT_FALSE(r.passed());
+}
+
+}  // namespace
+}  // namespace medic::artifacts
