@@ -653,7 +653,8 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   facts.evidence = std::move(run.evidence);
   run.evidence.clear();
   // Acceptance of the task's artifacts, for the classes whose decision reads them.
-  if (const auto cls = decide::explain(facts); cls && decide::uses_artifacts(*cls)) {
+  if (const auto cls = decide::explain(facts);
+      (cls && decide::uses_artifacts(*cls)) || exit.event_kind == "gave_up") {
     const artifacts::CheckResult r = artifacts::check(row ? row->workspace_path : std::string(),
                                                       artifacts::AcceptanceSpec::defaults(), run.started_at);
     facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};

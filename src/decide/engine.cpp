@@ -179,6 +179,18 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
     return out;
   }
 
+  // Hermes gave up on the task (its failure breaker tripped), yet the work is on disk and
+  // passes acceptance: the task is done, whatever the failures on the way were.
+  if (facts.exit.event_kind == "gave_up" && facts.artifacts && facts.artifacts->passed()) {
+    d.action = Action::Complete;
+    d.checked = facts.artifacts->checked;
+    d.reason = "Hermes gave up on the task after repeated failures, but every acceptance check passed (" +
+               std::to_string(facts.artifacts->checked.size()) + " checked): complete it.";
+    d.next_command = "hermes kanban complete" + bf + " " + facts.task_id +
+                     " --summary \"completed by medic: artifacts pass acceptance\"";
+    return out;
+  }
+
   const FailureClass cls = *d.failure_class;
   const rules::ClassPolicy& cp = policy.for_class(cls);
   const double window = cls == FailureClass::RateLimit

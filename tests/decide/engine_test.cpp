@@ -243,6 +243,22 @@ TEST_F(EngineTest, ProtocolViolationWithoutEvidenceBlocksNamingTheMissingPaths) 
   EXPECT_NE(out.decision.next_command.find("--kind needs_input"), std::string::npos);
 }
 
+TEST_F(EngineTest, AGaveUpTaskWhoseArtifactsPassIsCompleted) {
+  RunFacts f = run(1, {hit(FailureClass::Connection, "connection-failed", 55)});
+  f.exit.seen_by = ExitSource::Event;
+  f.exit.event_kind = "gave_up";
+  f.artifacts = artifacts(true, true, true);
+  EXPECT_EQ(decide_run(f).decision.action, Action::Complete);
+}
+
+TEST_F(EngineTest, AGaveUpTaskWithoutPassingArtifactsIsDecidedByItsEvidence) {
+  RunFacts f = run(0, {hit(FailureClass::RateLimit, "codex-usage-limit-reached", 80)});
+  f.exit.seen_by = ExitSource::Event;
+  f.exit.event_kind = "gave_up";
+  f.artifacts = artifacts(true, false, false, {"*.md"});
+  EXPECT_EQ(decide_run(f).decision.action, Action::RetryAt);
+}
+
 TEST_F(EngineTest, ATimeoutWithSavedEvidenceResumesInsteadOfCollectingAgain) {
   RunFacts f = run(0, {hit(FailureClass::Timeout, "request-timed-out", 60)});
   f.artifacts = artifacts(true, false, false, {"*.md", "*.html"});
