@@ -5,6 +5,7 @@
 #include "app/config.h"
 #include "app/daemon.h"
 #include "app/demo_command.h"
+#include "app/preflight_command.h"
 #include "app/subscribe_command.h"
 #include "app/rules_command.h"
 #include "app/scan_command.h"
@@ -19,6 +20,7 @@ int run(const cli::Options& options) {
     int operator()(const cli::RulesExportOptions& o) const { return run_rules_export(o); }
     int operator()(const cli::DemoOptions& o) const { return run_demo(o); }
     int operator()(const cli::SubscribeOptions& o) const { return run_subscribe(o); }
+    int operator()(const cli::PreflightOptions& o) const { return run_preflight(o); }
     int operator()(const cli::RunOptions& o) const {
       rules::Diagnostics diags;
       DaemonOptions d = resolve_run_options(o, diags);

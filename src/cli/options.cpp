@@ -53,6 +53,12 @@ ParseOutcome parse(int argc, char** argv) {
   sub_cmd->add_option("--since", sub.since, "Replay every message after this seq first");
   sub_cmd->add_option("--count", sub.count, "Exit after this many lines");
 
+  PreflightOptions pre;
+  auto* pre_cmd = app.add_subcommand("preflight", "Check (and repair) a worker profile's Codex login");
+  pre_cmd->add_option("--profile-home", pre.profile_home, "The worker profile's HOME")->required();
+  pre_cmd->add_option("--main-home", pre.main_home, "The main user's HOME (default: $HOME)");
+  pre_cmd->add_option("--codex", pre.codex, "The Codex CLI executable (default: codex)");
+
   DemoOptions demo;
   auto* demo_cmd = app.add_subcommand("demo", "Classify a sample Hermes worker log");
   demo_cmd->add_option("--rules", demo.rules_dir, "Rules directory (default: the shipped rules)");
@@ -78,6 +84,8 @@ ParseOutcome parse(int argc, char** argv) {
     options.command = run;
   } else if (*sub_cmd) {
     options.command = sub;
+  } else if (*pre_cmd) {
+    options.command = pre;
   } else {
     options.command = demo;
   }

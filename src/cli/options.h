@@ -50,8 +50,15 @@ struct SubscribeOptions {
   std::optional<std::uint64_t> count;  // exit after this many lines (scripts, tests)
 };
 
+struct PreflightOptions {
+  std::string profile_home;
+  std::optional<std::string> main_home;  // default: $HOME
+  std::string codex = "codex";
+};
+
 using Command = std::variant<ScanOptions, RulesCheckOptions, RulesTestOptions,
-                             RulesExportOptions, DemoOptions, RunOptions, SubscribeOptions>;
+                             RulesExportOptions, DemoOptions, RunOptions, SubscribeOptions,
+                             PreflightOptions>;
 
 struct Options {
   Command command;
