@@ -496,6 +496,7 @@ void Daemon::on_board_change(Board& b) {
     }
     if (events->empty()) return;
     for (const auto& e : *events) {
+      spdlog::trace("board={} event={} kind={} task={} run={}", b.slug, e.id, e.kind, e.task_id, e.run_id.value_or(-1));
       b.cursor = e.id;
       state_dirty_ = true;
       TaskRun& run = runs_[run_key(b.slug, e.task_id)];
@@ -505,6 +506,9 @@ void Daemon::on_board_change(Board& b) {
         continue;
       }
       if ((e.kind == "claimed" || e.kind == "spawned") && e.run_id) {
+        // A worker that fails at once can exit before its spawned event is read; an event
+        // about a run already decided must not make that run current again.
+        if (journal_.decided().count(b.slug + "/" + e.task_id + "/" + std::to_string(*e.run_id))) continue;
         if (*e.run_id != run.run_id || !run.row) {
           run.run_id = *e.run_id;
           run.started_at = e.created_at;
@@ -643,6 +647,7 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   const std::string id = board + "/" + task + "/" + std::to_string(run.run_id);
   if (journal_.decided().count(id)) {
     spdlog::debug("run={} already decided; {} exit ignored", id, decide::to_string(exit.seen_by));
+    run.run_id = 0;
     return;
   }
   facts.provider = run.provider;
@@ -668,6 +673,10 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   journal_.note_decided(out.decision.id);
   publish_line([&](std::uint64_t seq) { return render_decision(out.decision, seq); });
   ++decisions_;
+  // The run is over: forget its id, so the next run's exit learns its own (from the
+  // claimed event or the task row) instead of being taken for this decided one. A late
+  // signal for this run still names it (Hermes's events carry run_id) and is deduplicated.
+  run.run_id = 0;
   state_dirty_ = true;
   spdlog::info("decision id={} class={} action={} reason=\"{}\"", out.decision.id,
                out.decision.failure_class ? rules::to_string(*out.decision.failure_class) : "none",

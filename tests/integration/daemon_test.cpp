@@ -340,6 +340,27 @@ TEST(DaemonTest, AProtocolViolationWithNothingOnDiskBlocksWithTheExactPaths) {
   EXPECT_NE(d->str("next_command").find("--kind needs_input"), std::string::npos);
 }
 
+// A second run of the same task must get its own decision even when its exit trailer is
+// read before Hermes's claimed event for it (here the event is not written at all: only
+// tasks.current_run_id names the new run, as right after Hermes opens it).
+TEST(DaemonTest, TheNextRunOfATaskGetsItsOwnDecision) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket(), 0);
+  const auto run1 = h.start_task("t_again");
+  h.append("t_again", "openai.APITimeoutError: Request timed out.\n[kanban-worker-exit] rc=1\n");
+  auto first = client.next_of("decision");
+  ASSERT_TRUE(first) << h.daemon_log();
+  EXPECT_EQ(first->num("run_id"), run1);
+  h.board().exec("INSERT INTO task_runs (task_id, status, started_at) VALUES ('t_again', 'running', 1)");
+  h.board().exec("UPDATE tasks SET current_run_id = (SELECT MAX(id) FROM task_runs) WHERE id = 't_again'");
+  h.append("t_again", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
+  auto second = client.next_of("decision");
+  ASSERT_TRUE(second) << h.daemon_log();
+  EXPECT_EQ(second->num("run_id"), run1 + 1);
+  EXPECT_EQ(second->str("class"), "env_missing");
+}
+
 TEST(DaemonTest, ATruncatedLogIsReadAgainFromTheStart) {
   DaemonHarness h;
   h.start();
