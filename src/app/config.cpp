@@ -25,12 +25,15 @@ std::string expand_home(const std::string& p) {
 
 std::string default_state_dir() { return env_or("XDG_STATE_HOME", home() + "/.local/state") + "/medic"; }
 
+// $XDG_RUNTIME_DIR/medic.sock, else inside the state directory.
+std::string socket_for(const std::string& state_dir) {
+  if (const char* rt = std::getenv("XDG_RUNTIME_DIR"); rt && *rt) return std::string(rt) + "/medic.sock";
+  return state_dir + "/medic.sock";
+}
+
 }  // namespace
 
-std::string default_socket_path() {
-  if (const char* rt = std::getenv("XDG_RUNTIME_DIR"); rt && *rt) return std::string(rt) + "/medic.sock";
-  return default_state_dir() + "/medic.sock";
-}
+std::string default_socket_path() { return socket_for(default_state_dir()); }
 
 DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics& diags) {
   DaemonOptions o;
@@ -88,10 +91,7 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
   if (cli.socket) socket = *cli.socket;
   if (cli.rules_dir) o.rules_dir = *cli.rules_dir;
   if (!o.rules_dir) o.rules_dir = default_rules_dir();
-  o.socket_path = socket ? *socket
-                         : (std::getenv("XDG_RUNTIME_DIR") && *std::getenv("XDG_RUNTIME_DIR")
-                                ? std::string(std::getenv("XDG_RUNTIME_DIR")) + "/medic.sock"
-                                : o.state_dir + "/medic.sock");
+  o.socket_path = socket ? *socket : socket_for(o.state_dir);
   return o;
 }
 

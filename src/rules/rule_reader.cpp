@@ -3,7 +3,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <set>
 #include <unordered_map>
 
 namespace medic::rules {
@@ -157,11 +156,8 @@ class FileReader {
       add(node.Mark(), DiagnosticCode::MissingKey,
           label + " has no 'class' (write 'context: true' for a rule that only extracts fields)");
     }
-    if (context && rule.extract.empty() && node["extract"]) {
-      // an empty extract map on a context rule: it would do nothing.
-      add(node.Mark(), DiagnosticCode::BadValue, label + ": a context rule needs extractors");
-    } else if (context && !node["extract"]) {
-      add(node.Mark(), DiagnosticCode::MissingKey, label + ": a context rule needs 'extract'");
+    if (context && rule.extract.empty()) {
+      add(node.Mark(), DiagnosticCode::MissingKey, label + ": a context rule needs 'extract' (it only sets fields)");
     }
     return rule;
   }

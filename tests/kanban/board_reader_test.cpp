@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "integration/process.h"
 #include "support/hermes_board.h"
 
@@ -73,16 +75,25 @@ TEST_F(BoardReaderTest, ReadsTheTaskRow) {
 }
 
 TEST_F(BoardReaderTest, NeverWritesTheBoard) {
-  { testing::HermesBoard board(db_); }
-  auto reader = BoardReader::open(db_);
-  ASSERT_TRUE(reader);
-  ASSERT_TRUE(reader->events_after(0));
-  // A read-only handle cannot write even if asked to.
-  sqlite3* raw = nullptr;
-  sqlite3_open_v2(db_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
-  EXPECT_NE(sqlite3_exec(raw, "INSERT INTO task_events (task_id, kind, created_at) VALUES ('x','y',1)",
-                         nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(raw);
+  {
+    testing::HermesBoard board(db_);
+    board.create_task("t_1", "x", "p", "/w");
+    board.claim("t_1", 100);
+  }  // closed: Hermes checkpointed its WAL into the db file
+  auto bytes = [&](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  const std::string before = bytes(db_);
+  {
+    auto reader = BoardReader::open(db_);
+    ASSERT_TRUE(reader);
+    ASSERT_TRUE(reader->last_event_id());
+    ASSERT_TRUE(reader->events_after(0));
+    ASSERT_TRUE(reader->task("t_1"));
+  }
+  EXPECT_EQ(bytes(db_), before) << "the board file changed";
+  EXPECT_EQ(bytes(db_ + "-wal"), "") << "medic wrote to the WAL";
 }
 
 TEST_F(BoardReaderTest, FailsClearlyOnAMissingBoard) {
