@@ -837,56 +837,97 @@ void Daemon::load_state() {
     spdlog::error("checkpoint unreadable path={}; starting from the journal alone", path);
     return;
   }
+  // The checkpoint is medic's own file, written atomically, but a damaged one must cost
+  // its damaged entries (counted, logged), never undefined values.
+  std::uint64_t bad = 0;
+  auto i64 = [](simdjson::dom::element e, const char* key, std::int64_t& out) {
+    return e[key].get_int64().get(out) == simdjson::SUCCESS;
+  };
+  auto str = [](simdjson::dom::element e, const char* key, std::string& out) {
+    std::string_view v;
+    if (e[key].get_string().get(v) != simdjson::SUCCESS) return false;
+    out = std::string(v);
+    return true;
+  };
   simdjson::dom::object boards;
   if (doc["boards"].get_object().get(boards) == simdjson::SUCCESS) {
-    for (auto [k, v] : boards) saved_cursors_[std::string(k)] = v.get_int64().value_unsafe();
+    for (auto [k, v] : boards) {
+      std::int64_t cursor = 0;
+      if (v.get_int64().get(cursor) == simdjson::SUCCESS) saved_cursors_[std::string(k)] = cursor; else ++bad;
+    }
   }
   simdjson::dom::array files;
   if (doc["files"].get_array().get(files) == simdjson::SUCCESS) {
     for (auto f : files) {
-      SavedFile s;
-      s.id.dev = static_cast<std::uint64_t>(f["dev"].get_int64().value_unsafe());
-      s.id.ino = static_cast<std::uint64_t>(f["ino"].get_int64().value_unsafe());
-      s.offset = static_cast<std::uint64_t>(f["offset"].get_int64().value_unsafe());
-      s.line = static_cast<std::uint64_t>(f["line"].get_int64().value_unsafe());
-      saved_files_[std::string(f["path"].get_string().value_unsafe())] = s;
+      std::int64_t dev = 0, ino = 0, offset = 0, line = 0;
+      std::string path;
+      if (!i64(f, "dev", dev) || !i64(f, "ino", ino) || !i64(f, "offset", offset) || !i64(f, "line", line) ||
+          !str(f, "path", path) || offset < 0 || line < 1) {
+        ++bad;
+        continue;
+      }
+      saved_files_[path] = SavedFile{tail::FileId{static_cast<std::uint64_t>(dev), static_cast<std::uint64_t>(ino)},
+                                     static_cast<std::uint64_t>(offset), static_cast<std::uint64_t>(line)};
     }
   }
   simdjson::dom::object health;
   if (doc["unhealthy_until"].get_object().get(health) == simdjson::SUCCESS) {
-    for (auto [k, v] : health) engine_.unhealthy_until[std::string(k)] = v.get_int64().value_unsafe();
+    for (auto [k, v] : health) {
+      std::int64_t until = 0;
+      if (v.get_int64().get(until) == simdjson::SUCCESS) engine_.unhealthy_until[std::string(k)] = until; else ++bad;
+    }
   }
   simdjson::dom::object attempts;
   if (doc["attempts"].get_object().get(attempts) == simdjson::SUCCESS) {
     for (auto [k, v] : attempts) {
-      auto& times = engine_.attempts[std::string(k)];
       simdjson::dom::array list;
-      if (v.get_array().get(list) != simdjson::SUCCESS) continue;
-      for (auto t : list) times.push_back(t.get_int64().value_unsafe());
+      if (v.get_array().get(list) != simdjson::SUCCESS) {
+        ++bad;
+        continue;
+      }
+      auto& times = engine_.attempts[std::string(k)];
+      for (auto t : list) {
+        std::int64_t at = 0;
+        if (t.get_int64().get(at) == simdjson::SUCCESS) times.push_back(at); else ++bad;
+      }
     }
   }
   simdjson::dom::array runs;
   if (doc["runs"].get_array().get(runs) == simdjson::SUCCESS) {
     for (auto r : runs) {
-      TaskRun& run = runs_[std::string(r["key"].get_string().value_unsafe())];
-      run.run_id = r["run_id"].get_int64().value_unsafe();
-      run.provider = std::string(r["provider"].get_string().value_unsafe());
+      std::string key;
+      std::int64_t run_id = 0;
       simdjson::dom::array evidence;
-      if (r["evidence"].get_array().get(evidence) != simdjson::SUCCESS) continue;
+      if (!str(r, "key", key) || !i64(r, "run_id", run_id) || r["evidence"].get_array().get(evidence) != simdjson::SUCCESS) {
+        ++bad;
+        continue;
+      }
+      TaskRun& run = runs_[key];
+      run.run_id = run_id;
+      str(r, "provider", run.provider);
       for (auto e : evidence) {
         decide::Evidence ev;
-        ev.rule = std::string(e["rule"].get_string().value_unsafe());
-        ev.path = std::string(e["path"].get_string().value_unsafe());
-        ev.line = static_cast<std::uint64_t>(e["line"].get_int64().value_unsafe());
-        ev.text = std::string(e["text"].get_string().value_unsafe());
+        std::int64_t line = 0;
         simdjson::dom::object fields;
-        if (e["fields"].get_object().get(fields) != simdjson::SUCCESS) continue;
+        if (!str(e, "rule", ev.rule) || !str(e, "path", ev.path) || !i64(e, "line", line) || !str(e, "text", ev.text) ||
+            e["fields"].get_object().get(fields) != simdjson::SUCCESS) {
+          ++bad;
+          continue;
+        }
+        ev.line = static_cast<std::uint64_t>(line);
         for (auto [fk, fv] : fields) {
-          match::FieldValue value;
-          if (fv.is_int64()) value = fv.get_int64().value_unsafe();
-          else if (fv.is_double()) value = fv.get_double().value_unsafe();
-          else value = std::string(fv.get_string().value_unsafe());
-          ev.fields.push_back(match::Field{std::string(fk), std::move(value)});
+          std::int64_t n = 0;
+          double d = 0;
+          std::string_view text;
+          if (fv.get_int64().get(n) == simdjson::SUCCESS) {
+            ev.fields.push_back(match::Field{std::string(fk), n});
+          } else if (fv.get_double().get(d) == simdjson::SUCCESS) {
+            ev.fields.push_back(match::Field{std::string(fk), d});
+          } else if (fv.get_string().get(text) == simdjson::SUCCESS) {
+            ev.fields.push_back(match::Field{std::string(fk), std::string(text)});
+          } else {
+            ++bad;
+          }
         }
         // Class and priority come from the current rules, by id.
         for (const auto& rule : db_->rules().rules) {
@@ -899,6 +940,7 @@ void Daemon::load_state() {
       }
     }
   }
+  if (bad > 0) spdlog::warn("checkpoint path={} malformed_entries={} skipped", path, bad);
   spdlog::info("checkpoint loaded boards={} files={} runs={}", saved_cursors_.size(), saved_files_.size(), runs_.size());
 }
 

@@ -361,6 +361,22 @@ TEST(DaemonTest, TheNextRunOfATaskGetsItsOwnDecision) {
   EXPECT_EQ(second->str("class"), "env_missing");
 }
 
+TEST(DaemonTest, ADamagedCheckpointCostsOnlyItsDamagedEntries) {
+  DaemonHarness h;
+  h.start();
+  h.stop();
+  std::ofstream(h.state() + "/state.json", std::ios::trunc)
+      << R"({"boards":{"default":"not a number"},"files":[{"path":7}],"runs":[{"key":5}],"attempts":{"k":[1,"x"]}})";
+  h.start();
+  SocketClient client(h.socket(), 0);
+  h.start_task("t_after");
+  h.append("t_after", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("class"), "env_missing");
+  EXPECT_NE(h.daemon_log().find("malformed_entries=4 skipped"), std::string::npos) << h.daemon_log();
+}
+
 TEST(DaemonTest, ATruncatedLogIsReadAgainFromTheStart) {
   DaemonHarness h;
   h.start();
