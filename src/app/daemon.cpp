@@ -183,6 +183,9 @@ class Daemon {
     // The task row, read when the run was claimed: off the exit-to-decision path.
     std::optional<kanban::TaskRow> row;
     std::int64_t started_at = 0;  // the claim's time: state files must be newer
+    // The worker's own kanban_block in this run: its exit is no protocol violation.
+    bool worker_blocked = false;
+    std::string blocked_reason;
     // The worker process, from the spawned event: a pidfd polled for its death.
     loop::UvHandle<uv_poll_t> pid_watch;
     int pidfd = -1;
@@ -211,6 +214,11 @@ class Daemon {
   void read_log(LogFile& f);
   void on_hits(LogFile& f, std::vector<match::Hit>& hits);
   void decide_run(const std::string& board, const std::string& task, decide::ExitInfo exit);
+  void on_terminal_call(Board& b, const kanban::KanbanEvent& e, TaskRun& run);
+  void check_blocked_family(Board& b, const std::string& task);
+  void examine_blocked_parent(Board& b, const std::string& parent);
+  artifacts::CheckResult check_artifacts(const std::optional<kanban::TaskRow>& row, std::int64_t run_started) const;
+  void publish_decision(const decide::RunFacts& facts);
   void publish_line(const std::function<std::string(std::uint64_t)>& render);
   std::string hello() const;
   void reload_rules();
@@ -247,6 +255,10 @@ class Daemon {
   };
   std::map<std::string, SavedFile> saved_files_;
   std::map<std::string, std::int64_t> saved_cursors_;
+  // Runs that ended with the worker's kanban_complete or request_review: no decision,
+  // and a later exit signal for them is not a failure.
+  std::set<std::string> finished_;
+  bool reading_board_ = false;  // on_board_change is on the stack: do not re-enter it
   // Counters (logged at shutdown).
   std::uint64_t decisions_ = 0;
   std::uint64_t malformed_events_ = 0;
@@ -488,6 +500,11 @@ void Daemon::on_board_change(Board& b) {
     }
     spdlog::debug("board={} db={} cursor={}", b.slug, b.db_path, b.cursor);
   }
+  reading_board_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{reading_board_};
   for (;;) {
     auto events = b.reader->events_after(b.cursor);
     if (!events) {
@@ -515,6 +532,14 @@ void Daemon::on_board_change(Board& b) {
           if (auto r = b.reader->task(e.task_id); r && *r) run.row = std::move(**r);
         }
         if (e.kind == "spawned" && e.pid) watch_pid(b.slug, e.task_id, *e.pid, e.started_at.value_or(e.created_at));
+        continue;
+      }
+      if (kanban::is_terminal_call_kind(e.kind)) {
+        on_terminal_call(b, e, run);
+        continue;
+      }
+      if (e.kind == "created" || e.kind == "linked") {
+        check_blocked_family(b, e.task_id);
         continue;
       }
       if (kanban::is_exit_kind(e.kind)) {
@@ -631,6 +656,12 @@ void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
 }
 
 void Daemon::decide_run(const std::string& board, const std::string& task, decide::ExitInfo exit) {
+  // The worker's terminal Kanban call (complete, block, review) is committed before it
+  // exits; read the board's pending events first so a clean exit after one is not taken
+  // for a protocol violation. (Not while the board is being read: its events come in order.)
+  if (!reading_board_) {
+    if (auto b = boards_.find(board); b != boards_.end()) on_board_change(*b->second);
+  }
   TaskRun& run = runs_[run_key(board, task)];
   decide::RunFacts facts;
   facts.board = board;
@@ -645,8 +676,8 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   if (run.run_id == 0 && row && row->current_run_id) run.run_id = *row->current_run_id;
   facts.run_id = run.run_id;
   const std::string id = board + "/" + task + "/" + std::to_string(run.run_id);
-  if (journal_.decided().count(id)) {
-    spdlog::debug("run={} already decided; {} exit ignored", id, decide::to_string(exit.seen_by));
+  if (journal_.decided().count(id) || finished_.count(id)) {
+    spdlog::debug("run={} already decided or finished; {} exit ignored", id, decide::to_string(exit.seen_by));
     run.run_id = 0;
     return;
   }
@@ -657,14 +688,31 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   }
   facts.evidence = std::move(run.evidence);
   run.evidence.clear();
+  facts.blocked = run.worker_blocked;
+  facts.blocked_reason = run.blocked_reason;
+  run.worker_blocked = false;
+  run.blocked_reason.clear();
+  if (facts.blocked) {
+    // Children waiting on this task make its decision theirs too.
+    if (auto b = boards_.find(board); b != boards_.end() && b->second->reader) {
+      if (auto c = b->second->reader->waiting_children(task)) facts.waiting_children = std::move(*c);
+    }
+  }
   // Acceptance of the task's artifacts, for the classes whose decision reads them.
   if (const auto cls = decide::explain(facts);
-      (cls && decide::uses_artifacts(*cls)) || exit.event_kind == "gave_up") {
-    const artifacts::CheckResult r = artifacts::check(row ? row->workspace_path : std::string(),
-                                                      artifacts::AcceptanceSpec::defaults(), run.started_at);
+      (cls && decide::uses_artifacts(*cls)) || exit.event_kind == "gave_up" || facts.blocked) {
+    const artifacts::CheckResult r = check_artifacts(row, run.started_at);
     facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};
   }
   run.row.reset();  // the next run reads it afresh
+  publish_decision(facts);
+  // The run is over: forget its id, so the next run's exit learns its own (from the
+  // claimed event or the task row) instead of being taken for this decided one. A late
+  // signal for this run still names it (Hermes's events carry run_id) and is deduplicated.
+  run.run_id = 0;
+}
+
+void Daemon::publish_decision(const decide::RunFacts& facts) {
   const EpochSeconds now = clock_.now();
   decide::Outcome out = decide::decide(facts, options_.policy, engine_, now);
   for (const auto& h : out.health) {
@@ -673,14 +721,80 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   journal_.note_decided(out.decision.id);
   publish_line([&](std::uint64_t seq) { return render_decision(out.decision, seq); });
   ++decisions_;
-  // The run is over: forget its id, so the next run's exit learns its own (from the
-  // claimed event or the task row) instead of being taken for this decided one. A late
-  // signal for this run still names it (Hermes's events carry run_id) and is deduplicated.
-  run.run_id = 0;
   state_dirty_ = true;
   spdlog::info("decision id={} class={} action={} reason=\"{}\"", out.decision.id,
                out.decision.failure_class ? rules::to_string(*out.decision.failure_class) : "none",
                rules::to_string(out.decision.action), out.decision.reason);
+}
+
+artifacts::CheckResult Daemon::check_artifacts(const std::optional<kanban::TaskRow>& row,
+                                               std::int64_t run_started) const {
+  return artifacts::check(row ? row->workspace_path : std::string(), artifacts::AcceptanceSpec::defaults(),
+                          run_started);
+}
+
+void Daemon::on_terminal_call(Board& b, const kanban::KanbanEvent& e, TaskRun& run) {
+  const bool current = e.run_id && *e.run_id == run.run_id && run.run_id != 0;
+  if (e.kind == "blocked") {
+    if (current) {
+      // The worker blocked its own task: the run's exit decides, with its artifacts.
+      run.worker_blocked = true;
+      run.blocked_reason = e.reason;
+      if (!run.row) {
+        if (auto r = b.reader->task(e.task_id); r && *r) run.row = std::move(**r);
+      }
+    } else {
+      // Blocked by a person or by Hermes (gave_up): children may be waiting on it.
+      check_blocked_family(b, e.task_id);
+    }
+    return;
+  }
+  // completed / review_requested: the worker finished its run on purpose.
+  if (!current) return;
+  const std::string id = b.slug + "/" + e.task_id + "/" + std::to_string(run.run_id);
+  finished_.insert(id);
+  spdlog::info("run={} ended with {}: no decision", id, e.kind);
+  stop_pid_watch(run);
+  run.evidence.clear();
+  run.worker_blocked = false;
+  run.row.reset();
+  run.run_id = 0;
+}
+
+void Daemon::check_blocked_family(Board& b, const std::string& task) {
+  if (!b.reader) return;
+  // This task blocked with children waiting, or this (waiting) task's blocked parents.
+  if (auto row = b.reader->task(task); row && *row && (*row)->status == "blocked") {
+    if (auto c = b.reader->waiting_children(task); c && !c->empty()) examine_blocked_parent(b, task);
+  }
+  if (auto parents = b.reader->blocked_parents(task); parents) {
+    for (const auto& p : *parents) examine_blocked_parent(b, p);
+  }
+}
+
+void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
+  auto row = b.reader->task(parent);
+  if (!row || !*row) return;
+  decide::RunFacts facts;
+  facts.board = b.slug;
+  facts.task_id = parent;
+  facts.run_id = (*row)->current_run_id.value_or((*row)->last_run_id.value_or(0));
+  // One examination per blocked spell of a run: the id names the run it follows.
+  const std::string id = b.slug + "/" + parent + "/" + std::to_string(facts.run_id) + "/blocked";
+  if (journal_.decided().count(id)) return;
+  facts.decision_id = id;
+  facts.exit.seen_by = decide::ExitSource::Event;
+  facts.exit.event_kind = "blocked";
+  facts.exit.at = clock_.now();
+  facts.blocked = true;
+  facts.provider = (*row)->provider_override;
+  if (auto c = b.reader->waiting_children(parent)) facts.waiting_children = std::move(*c);
+  if (facts.waiting_children.empty()) return;
+  // State files must have changed since its last run started (a parent blocked before
+  // any run has none, and passes only on files that exist and outputs that pass).
+  const artifacts::CheckResult r = check_artifacts(*row, (*row)->last_run_started_at.value_or(0));
+  facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};
+  publish_decision(facts);
 }
 
 void Daemon::publish_line(const std::function<std::string(std::uint64_t)>& render) {

@@ -60,6 +60,12 @@ struct RunFacts {
   std::string provider;  // from the log's context lines or the task's provider_override
   std::optional<int> task_max_retries;
   std::optional<ArtifactFacts> artifacts;  // absent: not checked
+  // The task is blocked in Hermes: by its worker's own kanban_block in this run, or (for
+  // a parent examined because children wait on it) by anyone. Its artifacts decide.
+  bool blocked = false;
+  std::string blocked_reason;
+  std::vector<std::string> waiting_children;  // `todo` tasks waiting on this one
+  std::string decision_id;  // empty: "<board>/<task>/<run>"
 };
 
 struct Decision {

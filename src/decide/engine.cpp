@@ -88,6 +88,45 @@ std::optional<FailureClass> class_from_exit(const ExitInfo& e) {
   return std::nullopt;
 }
 
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+void decide_blocked(const RunFacts& facts, Decision& d, const std::string& bf) {
+  std::string who = facts.waiting_children.empty()
+                        ? "the worker blocked the task itself"
+                        : "the task is blocked and " + std::to_string(facts.waiting_children.size()) +
+                              " task(s) wait on it (" + joined(facts.waiting_children) + ")";
+  if (!facts.blocked_reason.empty()) who += " (\"" + facts.blocked_reason + "\")";
+  const ArtifactFacts* a = facts.artifacts ? &*facts.artifacts : nullptr;
+  if (a) {
+    d.checked = a->checked;
+    d.missing = a->missing;
+  }
+  if (a && a->passed()) {
+    d.action = Action::Complete;
+    d.reason = who + ", but every acceptance check passed (" + std::to_string(a->checked.size()) +
+               " checked): complete it.";
+    d.next_command = "hermes kanban complete" + bf + " " + facts.task_id +
+                     " --summary \"completed by medic: artifacts pass acceptance\"";
+    return;
+  }
+  std::string why = !a || !a->ran ? std::string("its artifacts could not be checked (no readable workspace)")
+                                  : "its artifacts do not pass acceptance (missing: " + joined(a->missing) +
+                                        (a->refused.empty() ? "" : "; refused: " + joined(a->refused)) + ")";
+  if (facts.waiting_children.empty()) {
+    // The worker's block stands; medic has nothing to add but the record.
+    d.action = Action::Ignore;
+    d.reason = who + "; " + why + ", so the block stands.";
+    return;
+  }
+  d.action = Action::Block;
+  d.reason = who + "; " + why + ": provide them, then unblock it.";
+  d.next_command = "hermes kanban unblock" + bf + " " + facts.task_id;
+}
+
 }  // namespace
 
 std::string_view to_string(ExitSource s) {
@@ -127,7 +166,8 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
                core::EpochSeconds now) {
   Outcome out;
   Decision& d = out.decision;
-  d.id = facts.board + "/" + facts.task_id + "/" + std::to_string(facts.run_id);
+  d.id = !facts.decision_id.empty() ? facts.decision_id
+                                     : facts.board + "/" + facts.task_id + "/" + std::to_string(facts.run_id);
   d.board = facts.board;
   d.task_id = facts.task_id;
   d.run_id = facts.run_id;
@@ -145,6 +185,14 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
   d.provider = facts.provider.empty() ? field_text(ev, "provider") : facts.provider;
   const std::string bf = board_flag(facts.board);
   const std::string exit_text = describe_exit(facts.exit);
+
+  // A blocked task (its worker blocked it, or children wait on it): done if its artifacts
+  // pass. A worker's own block with a failure in its log is decided by that failure.
+  if (facts.blocked && (!ev || !facts.waiting_children.empty())) {
+    if (!ev) d.failure_class.reset();  // a clean exit after a block is no protocol violation
+    decide_blocked(facts, d, bf);
+    return out;
+  }
 
   // An auxiliary call's 401 explains nothing about the task when the worker exited
   // cleanly after it; with no other failure, the exit itself decides.

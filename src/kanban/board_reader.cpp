@@ -32,6 +32,9 @@ bool parse_payload(simdjson::dom::parser& parser, const std::string& text, Kanba
   if (obj["pid"].get_int64().get(n) == simdjson::SUCCESS) e.pid = n;
   if (obj["exit_code"].get_int64().get(n) == simdjson::SUCCESS) e.exit_code = static_cast<int>(n);
   if (obj["started_at"].get_int64().get(n) == simdjson::SUCCESS) e.started_at = n;
+  std::string_view sv;
+  if (obj["reason"].get_string().get(sv) == simdjson::SUCCESS) e.reason = std::string(sv);
+  if (obj["kind"].get_string().get(sv) == simdjson::SUCCESS) e.block_kind = std::string(sv);
   return true;
 }
 
@@ -53,6 +56,33 @@ bool is_exit_kind(std::string_view kind) {
     if (k == kind) return true;
   }
   return false;
+}
+
+bool is_terminal_call_kind(std::string_view kind) {
+  return kind == "completed" || kind == "blocked" || kind == "review_requested";
+}
+
+core::Result<std::vector<std::string>> BoardReader::waiting_children(const std::string& parent) {
+  return ids("SELECT c.id FROM task_links l JOIN tasks c ON c.id = l.child_id "
+             "WHERE l.parent_id = ?1 AND c.status = 'todo' ORDER BY c.id", parent);
+}
+
+core::Result<std::vector<std::string>> BoardReader::blocked_parents(const std::string& child) {
+  return ids("SELECT p.id FROM task_links l JOIN tasks p ON p.id = l.parent_id "
+             "JOIN tasks c ON c.id = l.child_id "
+             "WHERE l.child_id = ?1 AND c.status = 'todo' AND p.status = 'blocked' ORDER BY p.id", child);
+}
+
+core::Result<std::vector<std::string>> BoardReader::ids(const char* sql, const std::string& arg) {
+  auto stmt = prepare(sql);
+  if (!stmt) return tl::unexpected(stmt.error());
+  sqlite3_stmt* raw = stmt->get();
+  sqlite3_bind_text(raw, 1, arg.c_str(), static_cast<int>(arg.size()), SQLITE_TRANSIENT);
+  std::vector<std::string> out;
+  int rc = 0;
+  while ((rc = sqlite3_step(raw)) == SQLITE_ROW) out.push_back(text_col(raw, 0));
+  if (rc != SQLITE_DONE) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  return out;
 }
 
 core::Result<BoardReader> BoardReader::open(const std::string& db_path) {
@@ -115,8 +145,10 @@ core::Result<std::vector<KanbanEvent>> BoardReader::events_after(std::int64_t cu
 core::Result<std::optional<TaskRow>> BoardReader::task(const std::string& id) {
   auto stmt = prepare(
       "SELECT id, title, assignee, status, workspace_path, provider_override, "
-      "model_override, current_run_id, worker_pid, max_retries, "
-      "consecutive_failures FROM tasks WHERE id = ?1");
+      "model_override, current_run_id, worker_pid, max_retries, consecutive_failures, "
+      "(SELECT r.id FROM task_runs r WHERE r.task_id = tasks.id ORDER BY r.id DESC LIMIT 1), "
+      "(SELECT r.started_at FROM task_runs r WHERE r.task_id = tasks.id ORDER BY r.id DESC LIMIT 1) "
+      "FROM tasks WHERE id = ?1");
   if (!stmt) return tl::unexpected(stmt.error());
   sqlite3_stmt* raw = stmt->get();
   sqlite3_bind_text(raw, 1, id.c_str(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
@@ -135,6 +167,8 @@ core::Result<std::optional<TaskRow>> BoardReader::task(const std::string& id) {
   t.worker_pid = int_col(raw, 8);
   if (auto m = int_col(raw, 9)) t.max_retries = static_cast<int>(*m);
   t.consecutive_failures = static_cast<int>(sqlite3_column_int64(raw, 10));
+  t.last_run_id = int_col(raw, 11);
+  t.last_run_started_at = int_col(raw, 12);
   return std::optional<TaskRow>{std::move(t)};
 }
 

@@ -30,7 +30,13 @@ struct KanbanEvent {
   std::optional<std::int64_t> pid;
   std::optional<int> exit_code;
   std::optional<std::int64_t> started_at;
+  std::string reason;      // blocked {reason}
+  std::string block_kind;  // blocked {kind}
 };
+
+/// Kanban calls that end a run on purpose (the worker's kanban_complete, kanban_block,
+/// kanban_request_review): after one, the run's exit is not a failure.
+bool is_terminal_call_kind(std::string_view kind);
 
 struct TaskRow {
   std::string id;
@@ -44,6 +50,8 @@ struct TaskRow {
   std::optional<std::int64_t> worker_pid;
   std::optional<int> max_retries;
   int consecutive_failures = 0;
+  std::optional<std::int64_t> last_run_id;          // its newest task_runs row
+  std::optional<std::int64_t> last_run_started_at;
 };
 
 class BoardReader {
@@ -54,6 +62,10 @@ class BoardReader {
   [[nodiscard]] core::Result<std::vector<KanbanEvent>> events_after(std::int64_t cursor,
                                                                     int limit = 1000);
   [[nodiscard]] core::Result<std::optional<TaskRow>> task(const std::string& id);
+  /// Tasks in `todo` that list `parent` among their parents (task_links).
+  [[nodiscard]] core::Result<std::vector<std::string>> waiting_children(const std::string& parent);
+  /// The `blocked` parents of `child`, when `child` is in `todo` waiting on them.
+  [[nodiscard]] core::Result<std::vector<std::string>> blocked_parents(const std::string& child);
   /// The highest event id now on the board (where a first start begins).
   [[nodiscard]] core::Result<std::int64_t> last_event_id();
 
@@ -70,6 +82,7 @@ class BoardReader {
   using Statement = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
   BoardReader() = default;
   [[nodiscard]] core::Result<Statement> prepare(const char* sql);
+  [[nodiscard]] core::Result<std::vector<std::string>> ids(const char* sql, const std::string& arg);
 
   std::unique_ptr<sqlite3, DbClose> db_;
   std::string path_;

@@ -259,6 +259,50 @@ TEST_F(EngineTest, AGaveUpTaskWithoutPassingArtifactsIsDecidedByItsEvidence) {
   EXPECT_EQ(decide_run(f).decision.action, Action::RetryAt);
 }
 
+TEST_F(EngineTest, AWorkersOwnBlockWithPassingArtifactsIsCompletedAndIsNoProtocolViolation) {
+  RunFacts f = run(0);
+  f.blocked = true;
+  f.blocked_reason = "waiting for review";
+  f.artifacts = artifacts(true, true, true);
+  const auto out = decide_run(f);
+  EXPECT_EQ(out.decision.action, Action::Complete);
+  EXPECT_FALSE(out.decision.failure_class);
+  EXPECT_NE(out.decision.reason.find("waiting for review"), std::string::npos);
+}
+
+TEST_F(EngineTest, AWorkersOwnBlockWithFailingArtifactsStandsAsIgnore) {
+  RunFacts f = run(0);
+  f.blocked = true;
+  f.artifacts = artifacts(true, false, false, {"*.md"});
+  const auto out = decide_run(f);
+  EXPECT_EQ(out.decision.action, Action::Ignore);
+  EXPECT_EQ(out.decision.missing, (std::vector<std::string>{"*.md"}));
+  EXPECT_NE(out.decision.reason.find("the block stands"), std::string::npos);
+}
+
+TEST_F(EngineTest, AWorkersBlockAfterARateLimitIsDecidedAsTheRateLimit) {
+  RunFacts f = run(0, {hit(FailureClass::RateLimit, "codex-usage-limit-reached", 80)});
+  f.blocked = true;
+  f.artifacts = artifacts(true, false, false, {"*.md"});
+  EXPECT_EQ(decide_run(f).decision.action, Action::RetryAt);
+}
+
+TEST_F(EngineTest, ABlockedParentWithWaitingChildrenBlocksWithTheMissingPathsUnlessItPasses) {
+  RunFacts f = run(0);
+  f.blocked = true;
+  f.waiting_children = {"t_child"};
+  f.artifacts = artifacts(true, false, false, {"report.html"});
+  auto out = decide_run(f);
+  EXPECT_EQ(out.decision.action, Action::Block);
+  EXPECT_NE(out.decision.reason.find("t_child"), std::string::npos);
+  EXPECT_NE(out.decision.reason.find("report.html"), std::string::npos);
+  EXPECT_EQ(out.decision.next_command, "hermes kanban unblock t_1");
+  f.artifacts = artifacts(true, true, true);
+  EXPECT_EQ(decide_run(f).decision.action, Action::Complete);
+  f.artifacts.reset();
+  EXPECT_EQ(decide_run(f).decision.action, Action::Block);  // never complete unchecked
+}
+
 TEST_F(EngineTest, ATimeoutWithSavedEvidenceResumesInsteadOfCollectingAgain) {
   RunFacts f = run(0, {hit(FailureClass::Timeout, "request-timed-out", 60)});
   f.artifacts = artifacts(true, false, false, {"*.md", "*.html"});
