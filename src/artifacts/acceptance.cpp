@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "report/state_report.h"
+
 namespace medic::artifacts {
 namespace {
 
@@ -153,11 +155,13 @@ CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std:
     }
     struct stat st {};
     const fs::path p = root / s;
-    if (::stat(p.c_str(), &st) != 0) {
+    // medic writes its own section into these files; only a change outside it counts.
+    const std::optional<std::int64_t> changed = ::stat(p.c_str(), &st) == 0 ? report::outside_changed_at(p) : std::nullopt;
+    if (!changed) {
       r.state = false;
       r.checked.push_back("missing: " + s);
       r.missing.push_back(s);
-    } else if (st.st_mtime < run_started) {
+    } else if (*changed <= 0 || *changed < run_started) {
       r.state = false;
       r.checked.push_back("missing: " + s + " was not updated during the run");
       r.missing.push_back(s);

@@ -21,7 +21,8 @@ struct OutputSpec {
 struct AcceptanceSpec {
   std::vector<std::string> evidence_globs;
   std::vector<OutputSpec> outputs;
-  std::vector<std::string> state_files;  // must have changed after the run started
+  // Must have changed after the run started, outside the section medic writes into them.
+  std::vector<std::string> state_files;
 
   /// DESIGN §5's default: evidence = a non-empty file under raw/ or evidence/; outputs =
   /// a non-empty .md and a non-empty .html elsewhere (not under raw/, evidence/, state/);

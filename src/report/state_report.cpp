@@ -1,0 +1,469 @@
+#include "report/state_report.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/json_writer.h"
+
+namespace medic::report {
+namespace {
+
+namespace fs = std::filesystem;
+using core::ErrorCode;
+
+constexpr std::string_view kBegin = "<!-- medic:begin (written by medic; edits inside are replaced) -->";
+constexpr std::string_view kBeginPrefix = "<!-- medic:begin";
+constexpr std::string_view kEnd = "<!-- medic:end -->";
+constexpr std::string_view kDataPrefix = "<!-- medic:data ";
+constexpr std::string_view kCommentEnd = " -->";
+
+bool is_html(const std::string& path) {
+  const auto ext = fs::path(path).extension().string();
+  return ext == ".html" || ext == ".htm";
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+// Where medic's section is: [begin, end) covers both markers.
+struct Span {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+std::optional<Span> find_section(const std::string& text) {
+  const std::size_t b = text.find(kBeginPrefix);
+  if (b == std::string::npos) return std::nullopt;
+  const std::size_t e = text.find(kEnd, b);
+  if (e == std::string::npos) return std::nullopt;
+  return Span{b, e + kEnd.size()};
+}
+
+std::string outside_of(const std::string& text, const std::optional<Span>& s) {
+  if (!s) return text;
+  return text.substr(0, s->begin) + text.substr(s->end);
+}
+
+std::string fingerprint(std::string_view bytes) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a 64
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::optional<std::string> read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string utc(std::int64_t t) {
+  if (t <= 0) return "-";
+  const std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+// What medic keeps inside its section, besides the rendered tables.
+struct Data {
+  std::string outside;  // fingerprint of the bytes outside the section at medic's last write
+  std::int64_t outside_changed = 0;
+  Section rows;
+};
+
+std::string get_str(simdjson::dom::object& o, const char* k) {
+  std::string_view v;
+  return o[k].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+}
+
+std::int64_t get_int(simdjson::dom::object& o, const char* k) {
+  std::int64_t v = 0;
+  return o[k].get_int64().get(v) == simdjson::SUCCESS ? v : 0;
+}
+
+// Reads the data comment of a section; a damaged one yields empty data (medic owns the
+// section, so the next write simply starts its tables afresh).
+Data parse_data(std::string_view section) {
+  Data d;
+  const std::size_t p = section.find(kDataPrefix);
+  if (p == std::string_view::npos) return d;
+  const std::size_t start = p + kDataPrefix.size();
+  const std::size_t stop = section.find(kCommentEnd, start);
+  if (stop == std::string_view::npos) return d;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  const simdjson::padded_string json(section.substr(start, stop - start));
+  if (parser.parse(json).get(doc) != simdjson::SUCCESS) return d;
+  simdjson::dom::object root;
+  if (doc.get_object().get(root) != simdjson::SUCCESS) return d;
+  d.outside = get_str(root, "outside");
+  d.outside_changed = get_int(root, "outside_changed");
+  simdjson::dom::array list;
+  if (root["decisions"].get_array().get(list) == simdjson::SUCCESS) {
+    for (simdjson::dom::element e : list) {
+      simdjson::dom::object o;
+      if (e.get_object().get(o) != simdjson::SUCCESS) continue;
+      d.rows.decisions.push_back(DecisionRow{get_str(o, "id"), get_int(o, "time"), get_str(o, "board"),
+                                             get_str(o, "task"), get_str(o, "class"), get_str(o, "action"),
+                                             get_str(o, "reason"), get_str(o, "evidence"),
+                                             get_str(o, "next_command")});
+    }
+  }
+  if (root["commands"].get_array().get(list) == simdjson::SUCCESS) {
+    for (simdjson::dom::element e : list) {
+      simdjson::dom::object o;
+      if (e.get_object().get(o) != simdjson::SUCCESS) continue;
+      d.rows.commands.push_back(CommandRow{get_str(o, "decision_id"), get_int(o, "time"), get_str(o, "task"),
+                                           get_str(o, "command"), static_cast<int>(get_int(o, "exit_code")),
+                                           get_str(o, "output")});
+    }
+  }
+  if (root["health"].get_array().get(list) == simdjson::SUCCESS) {
+    for (simdjson::dom::element e : list) {
+      simdjson::dom::object o;
+      if (e.get_object().get(o) != simdjson::SUCCESS) continue;
+      d.rows.health.push_back(ProviderRow{get_str(o, "provider"), get_int(o, "unhealthy_until"), get_str(o, "reason")});
+    }
+  }
+  return d;
+}
+
+// JSON that can sit inside an HTML comment: "--" never appears (JSON has no "--" outside
+// strings, and inside them a second '-' is written as \u002d, which parses back the same).
+std::string comment_safe(const std::string& json) {
+  std::string out;
+  out.reserve(json.size());
+  for (char c : json) {
+    if (c == '-' && !out.empty() && out.back() == '-') out += "\\u002d";
+    else out += c;
+  }
+  return out;
+}
+
+std::string render_data(const Data& d) {
+  std::string out;
+  core::JsonWriter w(out);
+  w.begin_object();
+  w.key("outside").value(d.outside);
+  w.key("outside_changed").value(d.outside_changed);
+  w.key("decisions").begin_array();
+  for (const auto& r : d.rows.decisions) {
+    w.begin_object();
+    w.key("id").value(r.id).key("time").value(r.time).key("board").value(r.board).key("task").value(r.task);
+    w.key("class").value(r.failure_class).key("action").value(r.action).key("reason").value(r.reason);
+    w.key("evidence").value(r.evidence).key("next_command").value(r.next_command);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("commands").begin_array();
+  for (const auto& r : d.rows.commands) {
+    w.begin_object();
+    w.key("decision_id").value(r.decision_id).key("time").value(r.time).key("task").value(r.task);
+    w.key("command").value(r.command).key("exit_code").value(r.exit_code).key("output").value(r.output);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("health").begin_array();
+  for (const auto& h : d.rows.health) {
+    w.begin_object();
+    w.key("provider").value(h.provider).key("unhealthy_until").value(h.unhealthy_until).key("reason").value(h.reason);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  return comment_safe(out);
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// A Markdown table cell: one line, no column breaks, no raw HTML.
+std::string md_cell(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n' || c == '\r') out += ' ';
+    else if (c == '<') out += "&lt;";
+    else out += c;
+  }
+  return out.empty() ? "-" : out;
+}
+
+std::string health_sentence(const std::vector<ProviderRow>& health, std::int64_t now, bool html) {
+  if (health.empty()) return "no provider has been limited.";
+  std::string out;
+  for (const auto& h : health) {
+    const bool limited = h.unhealthy_until > now;
+    std::string item = (html ? html_escape(h.provider) : md_cell(h.provider)) +
+                       (limited ? " unhealthy until " + utc(h.unhealthy_until) + " UTC"
+                                : " healthy (limited until " + utc(h.unhealthy_until) + " UTC)");
+    if (limited && !h.reason.empty()) item += " (" + (html ? html_escape(h.reason) : md_cell(h.reason)) + ")";
+    out += (out.empty() ? "" : "; ") + item;
+  }
+  return out + ".";
+}
+
+std::string render_markdown(const Data& d, std::int64_t now) {
+  std::string s;
+  s += kBegin;
+  s += "\n<!-- medic:data " + render_data(d) + " -->\n";
+  s += "## Recovery actions (medic)\n\n";
+  s += "Provider health at " + utc(now) + " UTC: " + health_sentence(d.rows.health, now, false) + "\n\n";
+  s += "| Time (UTC) | Task | Class | Action | Reason | Evidence |\n|---|---|---|---|---|---|\n";
+  for (const auto& r : d.rows.decisions) {
+    s += "| " + utc(r.time) + " | " + md_cell(r.task) + " | " + md_cell(r.failure_class) + " | " +
+         md_cell(r.action) + " | " + md_cell(r.reason) + " | " + md_cell(r.evidence) + " |\n";
+  }
+  if (!d.rows.commands.empty()) {
+    s += "\n### Commands applied (medic act)\n\n";
+    s += "| Time (UTC) | Task | Decision | Command | Exit |\n|---|---|---|---|---|\n";
+    for (const auto& c : d.rows.commands) {
+      s += "| " + utc(c.time) + " | " + md_cell(c.task) + " | " + md_cell(c.decision_id) + " | `" +
+           md_cell(c.command) + "` | " + std::to_string(c.exit_code) + " |\n";
+    }
+  }
+  s += kEnd;
+  return s;
+}
+
+constexpr const char* kStyle =
+    "<style>"
+    ".medic{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1d2330;margin:1.5rem 0}"
+    ".medic h2{font-size:1.25rem;margin:0 0 .5rem}.medic h3{font-size:1.05rem;margin:1.25rem 0 .5rem}"
+    ".medic table{border-collapse:collapse;width:100%;margin:.25rem 0 1rem}"
+    ".medic th,.medic td{border:1px solid #d5dae3;padding:.35rem .5rem;text-align:left;vertical-align:top}"
+    ".medic th{background:#eef1f6}.medic tbody tr:nth-child(even){background:#f8f9fb}"
+    ".medic td.action{font-weight:600;white-space:nowrap}.medic td.time{white-space:nowrap}"
+    ".medic code{font:12px ui-monospace,monospace;word-break:break-all}"
+    ".medic .unhealthy{color:#a3261b;font-weight:600}.medic .healthy{color:#1c6b35}"
+    ".medic .meta{color:#5b6475;font-size:.9em}"
+    "</style>";
+
+std::string render_html(const Data& d, std::int64_t now) {
+  std::string s;
+  s += kBegin;
+  s += "\n<!-- medic:data " + render_data(d) + " -->\n";
+  s += "<section class=\"medic\" id=\"medic\">";
+  s += kStyle;
+  s += "<h2>Recovery actions (medic)</h2>";
+  s += "<p class=\"meta\">Updated " + utc(now) + " UTC. Newest last; the decision journal keeps every one.</p>";
+  s += "<h3>Provider health</h3>";
+  if (d.rows.health.empty()) {
+    s += "<p class=\"meta\">No provider has been limited.</p>";
+  } else {
+    s += "<table class=\"medic-health\"><thead><tr><th>Provider</th><th>State</th><th>Until (UTC)</th>"
+         "<th>Why</th></tr></thead><tbody>";
+    for (const auto& h : d.rows.health) {
+      const bool limited = h.unhealthy_until > now;
+      s += "<tr><td>" + html_escape(h.provider) + "</td><td class=\"" + (limited ? "unhealthy\">unhealthy" : "healthy\">healthy") +
+           "</td><td class=\"time\">" + utc(h.unhealthy_until) + "</td><td>" + html_escape(h.reason) + "</td></tr>";
+    }
+    s += "</tbody></table>";
+  }
+  s += "<h3>Decisions</h3>";
+  s += "<table class=\"medic-actions\"><thead><tr><th>Time (UTC)</th><th>Task</th><th>Class</th><th>Action</th>"
+       "<th>Reason</th><th>Evidence</th></tr></thead><tbody>";
+  for (const auto& r : d.rows.decisions) {
+    s += "<tr data-decision=\"" + html_escape(r.id) + "\"><td class=\"time\">" + utc(r.time) + "</td><td>" +
+         html_escape(r.task) + "</td><td>" + html_escape(r.failure_class.empty() ? "-" : r.failure_class) +
+         "</td><td class=\"action\">" + html_escape(r.action) + "</td><td>" + html_escape(r.reason);
+    if (!r.next_command.empty()) s += "<br><code>" + html_escape(r.next_command) + "</code>";
+    s += "</td><td><code>" + html_escape(r.evidence) + "</code></td></tr>";
+  }
+  s += "</tbody></table>";
+  if (!d.rows.commands.empty()) {
+    s += "<h3>Commands applied (medic act)</h3>";
+    s += "<table class=\"medic-commands\"><thead><tr><th>Time (UTC)</th><th>Task</th><th>Decision</th>"
+         "<th>Command</th><th>Exit</th><th>Output</th></tr></thead><tbody>";
+    for (const auto& c : d.rows.commands) {
+      s += "<tr><td class=\"time\">" + utc(c.time) + "</td><td>" + html_escape(c.task) + "</td><td>" +
+           html_escape(c.decision_id) + "</td><td><code>" + html_escape(c.command) + "</code></td><td>" +
+           std::to_string(c.exit_code) + "</td><td>" + html_escape(c.output) + "</td></tr>";
+    }
+    s += "</tbody></table>";
+  }
+  s += "</section>\n";
+  s += kEnd;
+  return s;
+}
+
+// A page for a file that does not exist yet: self-contained, no external assets.
+std::string new_page(bool html) {
+  if (!html) return "# Project state\n\n";
+  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+         "<title>Project state</title>\n"
+         "<style>body{max-width:72rem;margin:2rem auto;padding:0 1rem;"
+         "font:15px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1d2330}</style>\n"
+         "</head>\n<body>\n<h1>Project state</h1>\n</body>\n</html>\n";
+}
+
+template <class T>
+void keep_last(std::vector<T>& v) {
+  if (v.size() > kMaxRows) v.erase(v.begin(), v.end() - static_cast<std::ptrdiff_t>(kMaxRows));
+}
+
+// An exclusive flock on the file's directory for the read-modify-write; released on close.
+class DirLock {
+ public:
+  explicit DirLock(const std::string& dir) : fd_(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~DirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+core::Result<void> write_atomically(const std::string& path, const std::string& bytes, mode_t mode, int dir_fd) {
+  std::string tmpl = (fs::path(path).parent_path() / ("." + fs::path(path).filename().string() + ".medic-XXXXXX")).string();
+  const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  if (fd < 0) return core::fail(ErrorCode::Io, path + ": cannot create a temporary file: " + errno_text());
+  std::size_t done = 0;
+  bool ok = true;
+  while (ok && done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) ok = false;
+    else done += static_cast<std::size_t>(n);
+  }
+  std::string why = ok ? std::string() : "write: " + errno_text();
+  if (ok && ::fchmod(fd, mode) != 0) why = "chmod: " + errno_text(), ok = false;
+  if (ok && ::fsync(fd) != 0) why = "fsync: " + errno_text(), ok = false;
+  ::close(fd);
+  if (ok && ::rename(tmpl.c_str(), path.c_str()) != 0) why = "rename: " + errno_text(), ok = false;
+  if (!ok) {
+    ::unlink(tmpl.c_str());
+    return core::fail(ErrorCode::Io, path + ": " + why);
+  }
+  if (dir_fd >= 0) ::fsync(dir_fd);  // the rename itself is durable
+  return {};
+}
+
+}  // namespace
+
+void Update::merge(Update&& later) {
+  for (auto& r : later.decisions) decisions.push_back(std::move(r));
+  for (auto& r : later.commands) commands.push_back(std::move(r));
+  if (later.health) health = std::move(later.health);
+}
+
+core::Result<void> append(const std::string& path, const Update& u, std::int64_t now) {
+  const fs::path dir = fs::path(path).parent_path();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return core::fail(ErrorCode::Io, dir.string() + ": cannot create: " + ec.message());
+  DirLock lock(dir.string());
+
+  struct stat st {};
+  const bool exists = ::stat(path.c_str(), &st) == 0;
+  if (exists && !S_ISREG(st.st_mode)) return core::fail(ErrorCode::Io, path + ": not a regular file");
+  std::string text;
+  if (exists) {
+    auto t = read_all(path);
+    if (!t) return core::fail(ErrorCode::Io, path + ": cannot read: " + errno_text());
+    text = std::move(*t);
+  }
+  const bool html = is_html(path);
+  const std::optional<Span> span = find_section(text);
+  Data d = span ? parse_data(std::string_view(text).substr(span->begin, span->end - span->begin)) : Data{};
+
+  // Who last changed the outside: medic's own writes never count as the worker's update.
+  const std::string outside = outside_of(text, span);
+  const std::string fp = fingerprint(outside);
+  if (!exists) d.outside_changed = 0;
+  else if (!span || fp != d.outside) d.outside_changed = static_cast<std::int64_t>(st.st_mtime);
+
+  for (const auto& r : u.decisions) d.rows.decisions.push_back(r);
+  for (const auto& r : u.commands) d.rows.commands.push_back(r);
+  if (u.health) d.rows.health = *u.health;
+  keep_last(d.rows.decisions);
+  keep_last(d.rows.commands);
+
+  std::string out;
+  if (span) {
+    d.outside = fp;
+    out = text.substr(0, span->begin) + (html ? render_html(d, now) : render_markdown(d, now)) + text.substr(span->end);
+  } else {
+    // A new section goes at the end of the page (before </body> in HTML).
+    std::string base = exists ? text : new_page(html);
+    std::size_t at = base.size();
+    if (html) {
+      std::string lower = base;
+      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (const std::size_t b = lower.rfind("</body>"); b != std::string::npos) at = b;
+    }
+    std::string before = base.substr(0, at);
+    if (!before.empty() && before.back() != '\n') before += '\n';
+    const bool blank_line_before = before.size() >= 2 && before.compare(before.size() - 2, 2, "\n\n") == 0;
+    if (!html && !before.empty() && !blank_line_before) before += '\n';
+    const std::string after = "\n" + base.substr(at);
+    d.outside = fingerprint(before + after);
+    if (!exists) d.outside_changed = 0;
+    out = before + (html ? render_html(d, now) : render_markdown(d, now)) + after;
+  }
+  return write_atomically(path, out, exists ? (st.st_mode & 07777) : 0644, lock.fd());
+}
+
+std::optional<std::int64_t> outside_changed_at(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  auto text = read_all(path);
+  if (!text) return std::nullopt;
+  const auto span = find_section(*text);
+  if (!span) return static_cast<std::int64_t>(st.st_mtime);
+  const Data d = parse_data(std::string_view(*text).substr(span->begin, span->end - span->begin));
+  if (d.outside.empty() || fingerprint(outside_of(*text, span)) != d.outside) return static_cast<std::int64_t>(st.st_mtime);
+  return d.outside_changed;
+}
+
+core::Result<Section> read_section(const std::string& path) {
+  auto text = read_all(path);
+  if (!text) return core::fail(ErrorCode::Io, path + ": cannot read");
+  const auto span = find_section(*text);
+  if (!span) return Section{};
+  return parse_data(std::string_view(*text).substr(span->begin, span->end - span->begin)).rows;
+}
+
+}  // namespace medic::report
