@@ -12,7 +12,7 @@ if [ "${1:-}" = "--sanitize" ]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
-"$root/scripts/setup.sh"
+"$root/scripts/setup.sh" --browser  # Chromium checks the HTML state report
 "$root/scripts/build.sh" "$build" "${extra[@]}"
 "$build/medic" rules check "$root/rules"
 "$build/medic" rules test "$root/rules"

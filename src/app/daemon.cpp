@@ -18,6 +18,7 @@
 #include <set>
 #include <sstream>
 
+#include "app/report_queue.h"
 #include "app/rule_loading.h"
 #include "artifacts/acceptance.h"
 #include "core/clock.h"
@@ -65,6 +66,12 @@ LoadedRules load_daemon_rules(const std::optional<std::string>& dir) {
   return loaded;
 }
 
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
 void write_fields(core::JsonWriter& w, const match::Fields& fields) {
   w.begin_object();
   for (const auto& f : fields) {
@@ -84,6 +91,8 @@ std::string render_decision(const decide::Decision& d, std::uint64_t seq) {
   w.key("task_id").value(d.task_id);
   w.key("run_id").value(d.run_id);
   w.key("board").value(d.board);
+  w.key("workspace");
+  if (d.workspace.empty()) w.null(); else w.value(d.workspace);
   w.key("class");
   if (d.failure_class) w.value(rules::to_string(*d.failure_class)); else w.null();
   w.key("action").value(rules::to_string(d.action));
@@ -219,6 +228,7 @@ class Daemon {
   void examine_blocked_parent(Board& b, const std::string& parent);
   artifacts::CheckResult check_artifacts(const std::optional<kanban::TaskRow>& row, std::int64_t run_started) const;
   void publish_decision(const decide::RunFacts& facts);
+  void report_decision(const decide::Decision& d);
   void publish_line(const std::function<std::string(std::uint64_t)>& render);
   std::string hello() const;
   void reload_rules();
@@ -258,6 +268,8 @@ class Daemon {
   // Runs that ended with the worker's kanban_complete or request_review: no decision,
   // and a later exit signal for them is not a failure.
   std::set<std::string> finished_;
+  std::unique_ptr<ReportQueue> reports_;
+  std::map<std::string, std::string> health_reasons_;  // provider -> why it was marked
   bool reading_board_ = false;  // on_board_change is on the stack: do not re-enter it
   // Counters (logged at shutdown).
   std::uint64_t decisions_ = 0;
@@ -685,6 +697,7 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   if (row) {
     if (facts.provider.empty()) facts.provider = row->provider_override;
     facts.task_max_retries = row->max_retries;
+    facts.workspace = row->workspace_path;
   }
   facts.evidence = std::move(run.evidence);
   run.evidence.clear();
@@ -712,16 +725,48 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   run.run_id = 0;
 }
 
+// The decision's row in the state reports: the task's workspace pair when it has one, and
+// the board-wide pair in the state directory. Written off the loop thread.
+void Daemon::report_decision(const decide::Decision& d) {
+  if (!reports_) return;
+  report::Update u;
+  std::string evidence;
+  if (d.evidence) {
+    evidence = d.evidence->path + ":" + std::to_string(d.evidence->line) + ": " +
+               d.evidence->text.substr(0, std::min<std::size_t>(d.evidence->text.size(), 300));
+  }
+  u.decisions.push_back(report::DecisionRow{d.id, d.decided_at, d.board, d.task_id,
+                                            d.failure_class ? std::string(rules::to_string(*d.failure_class)) : "",
+                                            std::string(rules::to_string(d.action)),
+                                            d.missing.empty() ? d.reason : d.reason + " Missing: " + joined(d.missing) + ".",
+                                            evidence, d.next_command});
+  std::vector<report::ProviderRow> health;
+  for (const auto& [provider, until] : engine_.unhealthy_until) {
+    auto r = health_reasons_.find(provider);
+    health.push_back(report::ProviderRow{provider, until, r == health_reasons_.end() ? "" : r->second});
+  }
+  u.health = std::move(health);
+  std::vector<std::string> dirs{options_.state_dir + "/state/" + d.board};
+  std::error_code ec;
+  if (!d.workspace.empty() && fs::is_directory(d.workspace, ec)) dirs.push_back(d.workspace + "/state");
+  for (const auto& dir : dirs) {
+    reports_->add(dir + "/PROJECT_STATE.md", u);
+    reports_->add(dir + "/PROJECT_STATE.html", u);
+  }
+}
+
 void Daemon::publish_decision(const decide::RunFacts& facts) {
   const EpochSeconds now = clock_.now();
   decide::Outcome out = decide::decide(facts, options_.policy, engine_, now);
   for (const auto& h : out.health) {
     publish_line([&](std::uint64_t seq) { return render_health(h, seq); });
+    health_reasons_[h.provider] = h.reason;
   }
   journal_.note_decided(out.decision.id);
   publish_line([&](std::uint64_t seq) { return render_decision(out.decision, seq); });
   ++decisions_;
   state_dirty_ = true;
+  report_decision(out.decision);
   spdlog::info("decision id={} class={} action={} reason=\"{}\"", out.decision.id,
                out.decision.failure_class ? rules::to_string(*out.decision.failure_class) : "none",
                rules::to_string(out.decision.action), out.decision.reason);
@@ -788,6 +833,7 @@ void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
   facts.exit.at = clock_.now();
   facts.blocked = true;
   facts.provider = (*row)->provider_override;
+  facts.workspace = (*row)->workspace_path;
   if (auto c = b.reader->waiting_children(parent)) facts.waiting_children = std::move(*c);
   if (facts.waiting_children.empty()) return;
   // State files must have changed since its last run started (a parent blocked before
@@ -1105,6 +1151,7 @@ int Daemon::run() {
   }, 1000, 1000);
 
   start_watches();
+  reports_ = std::make_unique<ReportQueue>(loop_);
   rescan_boards();
   spdlog::info("medic running root={} socket={} state={} rules={} last_seq={}", options_.hermes_root,
                options_.socket_path, options_.state_dir, db_->rules().rules.size(), journal_.last_seq());
@@ -1128,7 +1175,9 @@ int Daemon::run() {
   rules_watch_.reset();
   boards_.clear();
   for (auto& [key, run] : runs_) stop_pid_watch(run);
+  // Closing the loop also runs it until the last report write is done.
   loop::close_loop(loop_);
+  spdlog::info("state reports written={} failed={}", reports_->writes(), reports_->errors());
   return 0;
 }
 

@@ -66,6 +66,7 @@ struct RunFacts {
   std::string blocked_reason;
   std::vector<std::string> waiting_children;  // `todo` tasks waiting on this one
   std::string decision_id;  // empty: "<board>/<task>/<run>"
+  std::string workspace;    // the task's workspace_path (reports go to its state/)
 };
 
 struct Decision {
@@ -73,6 +74,7 @@ struct Decision {
   std::string board;
   std::string task_id;
   std::int64_t run_id = 0;
+  std::string workspace;
   std::optional<rules::FailureClass> failure_class;  // empty: unexplained exit
   rules::Action action = rules::Action::Block;
   std::optional<core::EpochSeconds> retry_at;

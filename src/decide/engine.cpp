@@ -171,6 +171,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
   d.board = facts.board;
   d.task_id = facts.task_id;
   d.run_id = facts.run_id;
+  d.workspace = facts.workspace;
   d.exit = facts.exit;
   d.decided_at = now;
 
