@@ -1111,16 +1111,6 @@ int Daemon::run() {
   loop.data = this;
   load_state();
 
-  auto pub = publish::UnixSocketPublisher::create(
-      loop_, options_.socket_path, journal_,
-      publish::PublisherOptions{options_.max_client_queue_bytes, 0660}, [this] { return hello(); });
-  if (!pub) {
-    spdlog::critical("socket: {}", pub.error().message);
-    loop::close_loop(loop_);
-    return 2;
-  }
-  publisher_ = std::move(*pub);
-
   auto stop = [](uv_signal_t* s, int signum) {
     spdlog::info("signal={} shutting down", signum);
     uv_stop(s->loop);
@@ -1153,15 +1143,26 @@ int Daemon::run() {
   start_watches();
   reports_ = std::make_unique<ReportQueue>(loop_);
   rescan_boards();
-  spdlog::info("medic running root={} socket={} state={} rules={} last_seq={}", options_.hermes_root,
-               options_.socket_path, options_.state_dir, db_->rules().rules.size(), journal_.last_seq());
-
-  uv_run(loop_, UV_RUN_DEFAULT);
+  // The socket opens last: a client that can connect knows every board is being read
+  // from its cursor (a decision made before this is journaled and replayed with since).
+  auto pub = publish::UnixSocketPublisher::create(
+      loop_, options_.socket_path, journal_,
+      publish::PublisherOptions{options_.max_client_queue_bytes, 0660}, [this] { return hello(); });
+  int rc = 0;
+  if (pub) {
+    publisher_ = std::move(*pub);
+    spdlog::info("medic running root={} socket={} state={} rules={} last_seq={}", options_.hermes_root,
+                 options_.socket_path, options_.state_dir, db_->rules().rules.size(), journal_.last_seq());
+    uv_run(loop_, UV_RUN_DEFAULT);
+  } else {
+    spdlog::critical("socket: {}", pub.error().message);
+    rc = 2;
+  }
 
   save_state();
   spdlog::info("stopped decisions={} malformed_events={} clients_cut_off={}", decisions_, malformed_events_,
-               publisher_->cut_off());
-  publisher_->close();
+               publisher_ ? publisher_->cut_off() : 0);
+  if (publisher_) publisher_->close();
   publisher_.reset();
   // Handles owned by members close through their UvHandle; then the loop is drained.
   sigint_.reset();
@@ -1178,7 +1179,7 @@ int Daemon::run() {
   // Closing the loop also runs it until the last report write is done.
   loop::close_loop(loop_);
   spdlog::info("state reports written={} failed={}", reports_->writes(), reports_->errors());
-  return 0;
+  return rc;
 }
 
 }  // namespace

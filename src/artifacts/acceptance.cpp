@@ -60,15 +60,27 @@ CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std:
   const fs::path root = fs::weakly_canonical(workspace, ec);
   // Every regular file inside, never following a link out of the workspace.
   std::vector<Entry> files;
+  // Files come and go while the workspace is read (a worker's temporary files, medic's
+  // own report writes): one that vanishes between listing and stat is skipped, and only
+  // the listing's own failure ends the walk.
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    const fs::path rel = fs::relative(it->path(), root, ec);
-    if (it->is_symlink(ec) && escapes(root, it->path())) {
+    std::error_code entry_ec;
+    const fs::path rel = fs::relative(it->path(), root, entry_ec);
+    if (entry_ec) continue;
+    if (it->is_symlink(entry_ec) && escapes(root, it->path())) {
       r.refused.push_back(rel.string() + " (a link out of the workspace)");
       continue;
     }
-    if (!it->is_regular_file(ec)) continue;
-    files.push_back(Entry{rel.generic_string(), static_cast<std::uint64_t>(it->file_size(ec))});
+    if (!it->is_regular_file(entry_ec) || entry_ec) continue;
+    const auto size = it->file_size(entry_ec);
+    if (entry_ec) continue;
+    files.push_back(Entry{rel.generic_string(), static_cast<std::uint64_t>(size)});
+  }
+  if (ec) {
+    r.checked.push_back("missing: the workspace could not be read (" + ec.message() + ")");
+    r.missing.push_back(workspace);
+    return r;  // ran stays false: never complete on a partial listing
   }
   r.ran = true;
   auto safe_pattern = [&](const std::string& p) {

@@ -21,6 +21,11 @@ struct UnixSocketPublisher::Client {
   std::size_t pending_bytes = 0;   // handed to libuv, not yet written
   bool replaying = false;
   std::uint64_t replay_next = 0;   // next seq to replay
+  bool subscribed = false;
+  // Live lines sent before the client subscribed (it connected, then a decision came
+  // before its subscribe line): the replay skips them, so nothing arrives twice.
+  std::uint64_t live_first = 0;
+  std::uint64_t live_last = 0;
   bool dead = false;
 };
 
@@ -160,6 +165,7 @@ void UnixSocketPublisher::handle_line(Client& c, std::string_view line) {
   }
   std::uint64_t since = 0;
   if (doc["since"].get_uint64().get(since) != simdjson::SUCCESS) since = 0;
+  c.subscribed = true;
   c.replaying = true;
   c.replay_next = since + 1;
   send(c, std::string());  // kicks the paced replay
@@ -173,7 +179,8 @@ void UnixSocketPublisher::send(Client& c, const std::string& line) {
     while (c.pending_bytes < options_.max_client_queue_bytes / 2 && c.replay_next <= journal_.last_seq()) {
       journal_.replay(c.replay_next - 1, [&](const std::string& l) {
         if (c.pending_bytes >= options_.max_client_queue_bytes / 2) return;
-        ++c.replay_next;
+        const std::uint64_t seq = c.replay_next++;
+        if (seq >= c.live_first && seq <= c.live_last) return;  // sent live already
         enqueue(c.pipe.get(), c.pending_bytes, l + "\n");
       });
     }
@@ -226,6 +233,10 @@ void UnixSocketPublisher::publish(const std::string& line) {
     if (c->replaying) {
       send(*c, std::string());  // the line is in the journal; the replay will reach it
     } else {
+      if (!c->subscribed) {
+        if (c->live_first == 0) c->live_first = journal_.last_seq();
+        c->live_last = journal_.last_seq();
+      }
       send(*c, line);
     }
   }

@@ -33,7 +33,8 @@ class UnixSocketPublisher {
       std::function<std::string()> hello);
   ~UnixSocketPublisher();
 
-  /// Sends one message line (already in the journal) to every live client.
+  /// Sends one message line to every live client. The line must be the journal's last
+  /// (its seq is journal.last_seq()).
   void publish(const std::string& line);
   /// Sends `line` to one client (an empty line only advances a paced replay).
   void send(Client& c, const std::string& line);

@@ -356,29 +356,52 @@ class DirLock {
   int fd_;
 };
 
-core::Result<void> write_atomically(const std::string& path, const std::string& bytes, mode_t mode, int dir_fd) {
+bool same_file(const struct stat& a, const struct stat& b) {
+  return a.st_ino == b.st_ino && a.st_dev == b.st_dev && a.st_size == b.st_size &&
+         a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+}
+
+// Writes `bytes` to a temporary file beside `path` (mode, fsync); returns its name.
+core::Result<std::string> write_temp(const std::string& path, const std::string& bytes, mode_t mode) {
   std::string tmpl = (fs::path(path).parent_path() / ("." + fs::path(path).filename().string() + ".medic-XXXXXX")).string();
   const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
   if (fd < 0) return core::fail(ErrorCode::Io, path + ": cannot create a temporary file: " + errno_text());
   std::size_t done = 0;
-  bool ok = true;
-  while (ok && done < bytes.size()) {
+  std::string why;
+  while (why.empty() && done < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) ok = false;
+    if (n <= 0) why = "write: " + errno_text();
     else done += static_cast<std::size_t>(n);
   }
-  std::string why = ok ? std::string() : "write: " + errno_text();
-  if (ok && ::fchmod(fd, mode) != 0) why = "chmod: " + errno_text(), ok = false;
-  if (ok && ::fsync(fd) != 0) why = "fsync: " + errno_text(), ok = false;
+  if (why.empty() && ::fchmod(fd, mode) != 0) why = "chmod: " + errno_text();
+  if (why.empty() && ::fsync(fd) != 0) why = "fsync: " + errno_text();
   ::close(fd);
-  if (ok && ::rename(tmpl.c_str(), path.c_str()) != 0) why = "rename: " + errno_text(), ok = false;
-  if (!ok) {
+  if (!why.empty()) {
     ::unlink(tmpl.c_str());
     return core::fail(ErrorCode::Io, path + ": " + why);
   }
-  if (dir_fd >= 0) ::fsync(dir_fd);  // the rename itself is durable
-  return {};
+  return tmpl;
+}
+
+// The whole file with `d` rendered into medic's section. Bytes outside the section are
+// never touched: a first section goes at the end (before </body> in HTML), as it is.
+std::string compose(const std::string& text, bool exists, bool html, Data& d, std::int64_t now) {
+  const std::optional<Span> span = find_section(text);
+  if (span) {
+    return text.substr(0, span->begin) + (html ? render_html(d, now) : render_markdown(d, now)) + text.substr(span->end);
+  }
+  const std::string base = exists ? text : new_page(html);
+  std::size_t at = base.size();
+  if (html) {
+    std::string lower = base;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (const std::size_t b = lower.rfind("</body>"); b != std::string::npos) at = b;
+  }
+  std::string after = base.substr(at);
+  if (!exists && !html) after += "\n";  // medic's own new page ends its last line
+  d.outside = fingerprint(base.substr(0, at) + after);
+  return base.substr(0, at) + (html ? render_html(d, now) : render_markdown(d, now)) + after;
 }
 
 }  // namespace
@@ -395,55 +418,51 @@ core::Result<void> append(const std::string& path, const Update& u, std::int64_t
   fs::create_directories(dir, ec);
   if (ec) return core::fail(ErrorCode::Io, dir.string() + ": cannot create: " + ec.message());
   DirLock lock(dir.string());
-
-  struct stat st {};
-  const bool exists = ::stat(path.c_str(), &st) == 0;
-  if (exists && !S_ISREG(st.st_mode)) return core::fail(ErrorCode::Io, path + ": not a regular file");
-  std::string text;
-  if (exists) {
-    auto t = read_all(path);
-    if (!t) return core::fail(ErrorCode::Io, path + ": cannot read: " + errno_text());
-    text = std::move(*t);
-  }
   const bool html = is_html(path);
-  const std::optional<Span> span = find_section(text);
-  Data d = span ? parse_data(std::string_view(text).substr(span->begin, span->end - span->begin)) : Data{};
 
-  // Who last changed the outside: medic's own writes never count as the worker's update.
-  const std::string outside = outside_of(text, span);
-  const std::string fp = fingerprint(outside);
-  if (!exists) d.outside_changed = 0;
-  else if (!span || fp != d.outside) d.outside_changed = static_cast<std::int64_t>(st.st_mtime);
-
-  for (const auto& r : u.decisions) d.rows.decisions.push_back(r);
-  for (const auto& r : u.commands) d.rows.commands.push_back(r);
-  if (u.health) d.rows.health = *u.health;
-  keep_last(d.rows.decisions);
-  keep_last(d.rows.commands);
-
-  std::string out;
-  if (span) {
-    d.outside = fp;
-    out = text.substr(0, span->begin) + (html ? render_html(d, now) : render_markdown(d, now)) + text.substr(span->end);
-  } else {
-    // A new section goes at the end of the page (before </body> in HTML).
-    std::string base = exists ? text : new_page(html);
-    std::size_t at = base.size();
-    if (html) {
-      std::string lower = base;
-      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      if (const std::size_t b = lower.rfind("</body>"); b != std::string::npos) at = b;
+  // A worker writes without medic's lock: if the file changes between medic's read and
+  // its rename, medic reads it again rather than replace the worker's bytes.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    struct stat st {};
+    const bool exists = ::stat(path.c_str(), &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) return core::fail(ErrorCode::Io, path + ": not a regular file");
+    std::string text;
+    if (exists) {
+      auto t = read_all(path);
+      if (!t) return core::fail(ErrorCode::Io, path + ": cannot read: " + errno_text());
+      text = std::move(*t);
     }
-    std::string before = base.substr(0, at);
-    if (!before.empty() && before.back() != '\n') before += '\n';
-    const bool blank_line_before = before.size() >= 2 && before.compare(before.size() - 2, 2, "\n\n") == 0;
-    if (!html && !before.empty() && !blank_line_before) before += '\n';
-    const std::string after = "\n" + base.substr(at);
-    d.outside = fingerprint(before + after);
+    const std::optional<Span> span = find_section(text);
+    Data d = span ? parse_data(std::string_view(text).substr(span->begin, span->end - span->begin)) : Data{};
+    // Who last changed the outside: medic's own writes never count as the worker's update.
+    const std::string fp = fingerprint(outside_of(text, span));
     if (!exists) d.outside_changed = 0;
-    out = before + (html ? render_html(d, now) : render_markdown(d, now)) + after;
+    else if (!span || fp != d.outside) d.outside_changed = static_cast<std::int64_t>(st.st_mtime);
+    d.outside = fp;
+    for (const auto& r : u.decisions) d.rows.decisions.push_back(r);
+    for (const auto& r : u.commands) d.rows.commands.push_back(r);
+    if (u.health) d.rows.health = *u.health;
+    keep_last(d.rows.decisions);
+    keep_last(d.rows.commands);
+
+    const std::string out = compose(text, exists, html, d, now);
+    auto tmp = write_temp(path, out, exists ? (st.st_mode & 07777) : 0644);
+    if (!tmp) return tl::unexpected(tmp.error());
+    struct stat again {};
+    const bool still = ::stat(path.c_str(), &again) == 0;
+    if (still != exists || (exists && !same_file(st, again))) {
+      ::unlink(tmp->c_str());
+      continue;
+    }
+    if (::rename(tmp->c_str(), path.c_str()) != 0) {
+      const std::string why = errno_text();
+      ::unlink(tmp->c_str());
+      return core::fail(ErrorCode::Io, path + ": rename: " + why);
+    }
+    if (lock.fd() >= 0) ::fsync(lock.fd());  // the rename itself is durable
+    return {};
   }
-  return write_atomically(path, out, exists ? (st.st_mode & 07777) : 0644, lock.fd());
+  return core::fail(ErrorCode::Io, path + ": changed on every attempt to update it; left as it is");
 }
 
 std::optional<std::int64_t> outside_changed_at(const std::string& path) {

@@ -46,10 +46,12 @@ SocketClient::SocketClient(const std::string& path, std::optional<std::uint64_t>
     fd_ = -1;
     return;
   }
-  if (since) {
-    const std::string req = "{\"op\":\"subscribe\",\"since\":" + std::to_string(*since) + "}\n";
-    (void)!::write(fd_, req.data(), req.size());
-  }
+  if (since) subscribe(*since);
+}
+
+void SocketClient::subscribe(std::uint64_t since) {
+  const std::string req = "{\"op\":\"subscribe\",\"since\":" + std::to_string(since) + "}\n";
+  (void)!::write(fd_, req.data(), req.size());
 }
 
 SocketClient::~SocketClient() {

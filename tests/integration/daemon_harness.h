@@ -37,6 +37,7 @@ class SocketClient {
   /// The next message of `type` (others are skipped).
   std::optional<Message> next_of(const std::string& type, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
   bool connected() const { return fd_ >= 0; }
+  void subscribe(std::uint64_t since);
 
  private:
   int fd_ = -1;

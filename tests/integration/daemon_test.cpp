@@ -257,6 +257,27 @@ TEST(DaemonTest, ASubscriberThatReconnectsWithSinceGetsEverythingInOrder) {
   EXPECT_EQ(tasks, (std::vector<std::string>{"t_2", "t_3"}));
 }
 
+// A client that connects, gets a live decision before its subscribe line is read, and
+// then subscribes from 0 must not see that decision twice.
+TEST(DaemonTest, ADecisionSentLiveBeforeTheSubscribeIsNotReplayedAgain) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket());
+  ASSERT_TRUE(client.next_of("hello"));
+  h.start_task("t_live");
+  h.append("t_live", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
+  auto live = client.next_of("decision");
+  ASSERT_TRUE(live) << h.daemon_log();
+  EXPECT_EQ(live->num("seq"), 1);
+  client.subscribe(0);
+  h.start_task("t_after");
+  h.append("t_after", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
+  auto next = client.next_of("decision");
+  ASSERT_TRUE(next) << h.daemon_log();
+  EXPECT_EQ(next->num("seq"), 2) << next->raw;
+  EXPECT_EQ(next->str("task_id"), "t_after");
+}
+
 TEST(DaemonTest, ASlowSubscriberIsCutOffWithAReasonAndTheDaemonGoesOn) {
   DaemonHarness h("max_client_queue_bytes: 8192\n");
   h.start();

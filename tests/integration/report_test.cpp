@@ -86,7 +86,7 @@ TEST_F(ReportTest, EveryDecisionIsAppendedToTheWorkspaceAndBoardReports) {
     EXPECT_EQ(s->health[0].provider, "openai-codex");
   }
   // The worker's own text is kept as it was, ahead of medic's section.
-  EXPECT_EQ(slurp(ws_state("PROJECT_STATE.md")).rfind("# Market research\n\nThe worker's own notes.\n\n<!-- medic:begin", 0), 0u);
+  EXPECT_EQ(slurp(ws_state("PROJECT_STATE.md")).rfind("# Market research\n\nThe worker's own notes.\n<!-- medic:begin", 0), 0u);
 }
 
 TEST_F(ReportTest, TheHtmlReportShowsItsRowsInHeadlessChromium) {

@@ -61,6 +61,8 @@ TEST_F(StateReportTest, AppendsRowsAndKeepsEverythingOutsideItsSectionByteForByt
   dir_.file("state/PROJECT_STATE.md", head + tail);
   ASSERT_TRUE(append(md_, one("t_1", "retry_at"), kNow));
   std::string text = slurp(md_);
+  EXPECT_EQ(text.rfind(head + tail + "<!-- medic:begin", 0), 0u) << "a first section is added, nothing else";
+  EXPECT_EQ(text.substr(text.size() - 18), "<!-- medic:end -->");
   // The worker edits after medic's first write, inside and around its own text.
   const std::size_t b = text.find("<!-- medic:begin");
   const std::size_t e = text.find("<!-- medic:end -->") + std::string("<!-- medic:end -->").size();
