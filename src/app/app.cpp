@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "app/act_command.h"
+
 #include "app/config.h"
 #include "app/daemon.h"
 #include "app/demo_command.h"
@@ -21,6 +23,7 @@ int run(const cli::Options& options) {
     int operator()(const cli::DemoOptions& o) const { return run_demo(o); }
     int operator()(const cli::SubscribeOptions& o) const { return run_subscribe(o); }
     int operator()(const cli::PreflightOptions& o) const { return run_preflight(o); }
+    int operator()(const cli::ActOptions& o) const { return run_act(o); }
     int operator()(const cli::RunOptions& o) const {
       rules::Diagnostics diags;
       DaemonOptions d = resolve_run_options(o, diags);

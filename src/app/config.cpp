@@ -23,8 +23,6 @@ std::string expand_home(const std::string& p) {
   return p;
 }
 
-std::string default_state_dir() { return env_or("XDG_STATE_HOME", home() + "/.local/state") + "/medic"; }
-
 // $XDG_RUNTIME_DIR/medic.sock, else inside the state directory.
 std::string socket_for(const std::string& state_dir) {
   if (const char* rt = std::getenv("XDG_RUNTIME_DIR"); rt && *rt) return std::string(rt) + "/medic.sock";
@@ -32,6 +30,8 @@ std::string socket_for(const std::string& state_dir) {
 }
 
 }  // namespace
+
+std::string default_state_dir() { return env_or("XDG_STATE_HOME", home() + "/.local/state") + "/medic"; }
 
 std::string default_socket_path() { return socket_for(default_state_dir()); }
 

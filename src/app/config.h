@@ -18,4 +18,7 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
 /// The socket path `medic subscribe` uses when none is given (the daemon's default).
 std::string default_socket_path();
 
+/// The daemon's default state directory ($XDG_STATE_HOME/medic, ~/.local/state/medic).
+std::string default_state_dir();
+
 }  // namespace medic::app

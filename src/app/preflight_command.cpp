@@ -1,5 +1,7 @@
 #include "app/preflight_command.h"
 
+#include "app/child_process.h"
+
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -31,41 +33,8 @@ struct Status {
 
 // Runs `<codex> login status` with HOME set to the profile, capturing stdout+stderr.
 Status login_status(const std::string& codex, const std::string& home) {
-  Status st;
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return st;
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) {
-    if (std::strncmp(*e, "HOME=", 5) != 0) env_store.emplace_back(*e);
-  }
-  env_store.push_back("HOME=" + home);
-  std::vector<char*> envp;
-  for (auto& e : env_store) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::string exe = codex;
-  std::vector<char*> argv{exe.data(), const_cast<char*>("login"), const_cast<char*>("status"), nullptr};
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(pipefd[1]);
-  if (rc != 0) {
-    ::close(pipefd[0]);
-    st.output = "cannot run " + codex + ": " + std::strerror(rc);
-    st.exit_code = 127;
-    return st;
-  }
-  char buf[4096];
-  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) st.output.append(buf, static_cast<std::size_t>(n));
-  ::close(pipefd[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  st.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  while (!st.output.empty() && (st.output.back() == '\n' || st.output.back() == '\r')) st.output.pop_back();
-  return st;
+  const ChildResult r = run_child({codex, "login", "status"}, {"HOME=" + home});
+  return Status{r.exit_code, r.output};
 }
 
 void step(const char* tag, const std::string& text) { std::printf("%-7s %s\n", tag, text.c_str()); }

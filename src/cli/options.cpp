@@ -59,6 +59,14 @@ ParseOutcome parse(int argc, char** argv) {
   pre_cmd->add_option("--main-home", pre.main_home, "The main user's HOME (default: $HOME)");
   pre_cmd->add_option("--codex", pre.codex, "The Codex CLI executable (default: codex)");
 
+  ActOptions act;
+  auto* act_cmd = app.add_subcommand("act", "Apply the daemon's decisions through Hermes's CLI");
+  act_cmd->add_option("--socket", act.socket, "Socket path (default: the daemon's)");
+  act_cmd->add_option("--hermes", act.hermes, "The Hermes executable (default: hermes)");
+  act_cmd->add_flag("--dry-run", act.dry_run, "Print the commands instead of running them");
+  act_cmd->add_option("--state-dir", act.state_dir, "Where act.json and the board reports live (default: the daemon's)");
+  act_cmd->add_option("--since", act.since, "Apply decisions after this seq (default: where act stopped)");
+
   DemoOptions demo;
   auto* demo_cmd = app.add_subcommand("demo", "Classify a sample Hermes worker log");
   demo_cmd->add_option("--rules", demo.rules_dir, "Rules directory (default: the shipped rules)");
@@ -86,6 +94,8 @@ ParseOutcome parse(int argc, char** argv) {
     options.command = sub;
   } else if (*pre_cmd) {
     options.command = pre;
+  } else if (*act_cmd) {
+    options.command = act;
   } else {
     options.command = demo;
   }

@@ -56,9 +56,17 @@ struct PreflightOptions {
   std::string codex = "codex";
 };
 
+struct ActOptions {
+  std::optional<std::string> socket;
+  std::string hermes = "hermes";
+  bool dry_run = false;
+  std::optional<std::string> state_dir;  // act.json and the board-wide reports
+  std::optional<std::uint64_t> since;    // default: where it stopped (first start: now)
+};
+
 using Command = std::variant<ScanOptions, RulesCheckOptions, RulesTestOptions,
                              RulesExportOptions, DemoOptions, RunOptions, SubscribeOptions,
-                             PreflightOptions>;
+                             PreflightOptions, ActOptions>;
 
 struct Options {
   Command command;

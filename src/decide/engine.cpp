@@ -109,7 +109,7 @@ void decide_blocked(const RunFacts& facts, Decision& d, const std::string& bf) {
     d.action = Action::Complete;
     d.reason = who + ", but every acceptance check passed (" + std::to_string(a->checked.size()) +
                " checked): complete it.";
-    d.next_command = "hermes kanban complete" + bf + " " + facts.task_id +
+    d.next_command = "hermes kanban" + bf + " complete " + facts.task_id +
                      " --summary \"completed by medic: artifacts pass acceptance\"";
     return;
   }
@@ -124,7 +124,7 @@ void decide_blocked(const RunFacts& facts, Decision& d, const std::string& bf) {
   }
   d.action = Action::Block;
   d.reason = who + "; " + why + ": provide them, then unblock it.";
-  d.next_command = "hermes kanban unblock" + bf + " " + facts.task_id;
+  d.next_command = "hermes kanban" + bf + " unblock " + facts.task_id;
 }
 
 }  // namespace
@@ -208,7 +208,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
       d.action = Action::Block;
       d.reason = exit_text + " (Hermes's terminal provider error) and its log names no cause: "
                  "fix the profile's credential or model, then unblock.";
-      d.next_command = "hermes kanban unblock" + bf + " " + facts.task_id;
+      d.next_command = "hermes kanban" + bf + " unblock " + facts.task_id;
       return out;
     }
     d.max_attempts = facts.task_max_retries.value_or(cp.max_attempts);
@@ -218,7 +218,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
       d.action = Action::Block;
       d.reason = exit_text + " with no failure signature in its log, " +
                  std::to_string(d.attempt) + " times within the retry window; blocking for a human.";
-      d.next_command = "hermes kanban log" + bf + " " + facts.task_id;
+      d.next_command = "hermes kanban" + bf + " log " + facts.task_id;
       return out;
     }
     d.action = Action::Retry;
@@ -235,7 +235,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
     d.checked = facts.artifacts->checked;
     d.reason = "Hermes gave up on the task after repeated failures, but every acceptance check passed (" +
                std::to_string(facts.artifacts->checked.size()) + " checked): complete it.";
-    d.next_command = "hermes kanban complete" + bf + " " + facts.task_id +
+    d.next_command = "hermes kanban" + bf + " complete " + facts.task_id +
                      " --summary \"completed by medic: artifacts pass acceptance\"";
     return out;
   }
@@ -295,7 +295,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
         d.reason = exit_text + "; " + what + " again (attempt " + std::to_string(d.attempt) +
                    ", max " + std::to_string(d.max_attempts) +
                    " within the window); blocking instead of retrying again.";
-        d.next_command = "hermes kanban unblock" + bf + " " + facts.task_id;
+        d.next_command = "hermes kanban" + bf + " unblock " + facts.task_id;
         break;
       }
       d.use_provider = healthy_fallback(policy, state, d.provider, now);
@@ -303,12 +303,12 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
         d.retry_at = now;
         d.reason = exit_text + "; " + what + ": " + d.provider + " is unhealthy until " +
                    std::to_string(until) + ", so retry now on the fallback " + d.use_provider + ".";
-        d.next_command = "hermes kanban set-model" + bf + " " + facts.task_id + " <model> --provider " + d.use_provider;
+        d.next_command = "hermes kanban" + bf + " set-model " + facts.task_id + " <model> --provider " + d.use_provider;
       } else {
         d.retry_at = until;
         d.reason = exit_text + "; " + what + ": retry at " + when + " (" + std::to_string(until) +
                    ")" + (d.provider.empty() ? "" : " when " + d.provider + " is healthy again") + ".";
-        d.next_command = "hermes kanban schedule" + bf + " " + facts.task_id;
+        d.next_command = "hermes kanban" + bf + " schedule " + facts.task_id;
       }
       break;
     }
@@ -319,7 +319,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
         d.reason = exit_text + "; " + what + ", " + std::to_string(d.attempt) +
                    " times within the retry window (max " + std::to_string(d.max_attempts) +
                    "); blocking for a human.";
-        d.next_command = "hermes kanban log" + bf + " " + facts.task_id;
+        d.next_command = "hermes kanban" + bf + " log " + facts.task_id;
         break;
       }
       d.backoff_s = backoff_delay(cp.backoff, d.attempt, d.id);
@@ -365,7 +365,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
       if (d.attempt > d.max_attempts) {
         d.action = Action::Block;
         d.reason = exit_text + "; " + what + " again after a repair; the environment needs a human.";
-        d.next_command = "hermes kanban log" + bf + " " + facts.task_id;
+        d.next_command = "hermes kanban" + bf + " log " + facts.task_id;
         break;
       }
       const std::string skill = field_text(ev, "skill");
@@ -375,7 +375,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
         d.next_command = "hermes kanban init";
       } else {
         d.reason = exit_text + "; " + what + ": install what is missing, then retry.";
-        d.next_command = "hermes kanban log" + bf + " " + facts.task_id;
+        d.next_command = "hermes kanban" + bf + " log " + facts.task_id;
       }
       break;
     }
@@ -394,17 +394,17 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
             d.retry_at = now;
             d.reason = exit_text + "; " + what + ": " + d.provider +
                        " needs credits or a plan change, so retry now on " + d.use_provider + ".";
-            d.next_command = "hermes kanban set-model" + bf + " " + facts.task_id + " <model> --provider " + d.use_provider;
+            d.next_command = "hermes kanban" + bf + " set-model " + facts.task_id + " <model> --provider " + d.use_provider;
           } else {
             d.reason = exit_text + "; " + what + ": " + (d.provider.empty() ? "the provider" : d.provider) +
                        " needs credits or a plan change (capability); never retried as is.";
-            d.next_command = "hermes kanban block" + bf + " " + facts.task_id + " \"provider quota exhausted\" --kind capability";
+            d.next_command = "hermes kanban" + bf + " block " + facts.task_id + " \"provider quota exhausted\" --kind capability";
           }
           break;
         case FailureClass::AuthRegion:
           d.reason = exit_text + "; " + what + ": the request lacks the residency header "
                      "x-openai-internal-codex-residency (or the region is not served); not retryable as is.";
-          d.next_command = "hermes kanban block" + bf + " " + facts.task_id + " \"region/residency\" --kind capability";
+          d.next_command = "hermes kanban" + bf + " block " + facts.task_id + " \"region/residency\" --kind capability";
           break;
         case FailureClass::ContextLength:
           if (policy.context_length_model) {
@@ -415,7 +415,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
             d.reason = exit_text + "; " + what + ": retry with the larger-context model " + d.use_provider + ".";
           } else {
             d.reason = exit_text + "; " + what + ": the input does not fit the model; it needs input.";
-            d.next_command = "hermes kanban block" + bf + " " + facts.task_id + " \"context too long\" --kind needs_input";
+            d.next_command = "hermes kanban" + bf + " block " + facts.task_id + " \"context too long\" --kind needs_input";
           }
           break;
         case FailureClass::ProtocolViolation: {
@@ -423,7 +423,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
           if (!facts.artifacts || !facts.artifacts->ran) {
             d.reason = pv + "; its artifacts could not be checked (no readable workspace).";
             d.missing = facts.artifacts ? facts.artifacts->missing : std::vector<std::string>{};
-            d.next_command = "hermes kanban show" + bf + " " + facts.task_id;
+            d.next_command = "hermes kanban" + bf + " show " + facts.task_id;
             break;
           }
           const ArtifactFacts& a = *facts.artifacts;
@@ -434,26 +434,26 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
             d.action = Action::Complete;
             d.reason = pv + ", but every acceptance check passed (" + std::to_string(a.checked.size()) +
                        " checked): complete it.";
-            d.next_command = "hermes kanban complete" + bf + " " + facts.task_id +
+            d.next_command = "hermes kanban" + bf + " complete " + facts.task_id +
                              " --summary \"completed by medic: artifacts pass acceptance\"";
           } else if (a.evidence && a.refused.empty()) {
             d.action = Action::Resume;
             d.reason = pv + "; the raw evidence is saved but " + std::to_string(a.missing.size()) +
                        " required output(s) are missing: resume from the evidence, do not collect again.";
-            d.next_command = "hermes kanban unblock" + bf + " " + facts.task_id;
+            d.next_command = "hermes kanban" + bf + " unblock " + facts.task_id;
           } else {
             std::string list;
             for (const auto& m : a.missing) list += (list.empty() ? "" : ", ") + m;
             for (const auto& r : a.refused) list += (list.empty() ? "refused " : ", refused ") + r;
             d.reason = pv + " and the evidence is insufficient; missing: " + list + ".";
-            d.next_command = "hermes kanban block" + bf + " " + facts.task_id + " \"missing: " + list +
+            d.next_command = "hermes kanban" + bf + " block " + facts.task_id + " \"missing: " + list +
                              "\" --kind needs_input";
           }
           break;
         }
         default:
           d.reason = exit_text + "; " + what + ".";
-          d.next_command = "hermes kanban show" + bf + " " + facts.task_id;
+          d.next_command = "hermes kanban" + bf + " show " + facts.task_id;
       }
       break;
     }
