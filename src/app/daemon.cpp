@@ -670,8 +670,9 @@ void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
 void Daemon::decide_run(const std::string& board, const std::string& task, decide::ExitInfo exit) {
   // The worker's terminal Kanban call (complete, block, review) is committed before it
   // exits; read the board's pending events first so a clean exit after one is not taken
-  // for a protocol violation. (Not while the board is being read: its events come in order.)
-  if (!reading_board_) {
+  // for a protocol violation. Only for a clean or unknown exit code (a failing exit is
+  // decided by its failure), and not while the board is being read (events come in order).
+  if (!reading_board_ && (!exit.rc || *exit.rc == 0)) {
     if (auto b = boards_.find(board); b != boards_.end()) on_board_change(*b->second);
   }
   TaskRun& run = runs_[run_key(board, task)];
@@ -1159,6 +1160,7 @@ int Daemon::run() {
     rc = 2;
   }
 
+  reports_->shutdown();
   save_state();
   spdlog::info("stopped decisions={} malformed_events={} clients_cut_off={}", decisions_, malformed_events_,
                publisher_ ? publisher_->cut_off() : 0);
