@@ -29,6 +29,126 @@ std::string socket_for(const std::string& state_dir) {
   return state_dir + "/medic.sock";
 }
 
+rules::SourceLocation at(const std::string& file, const YAML::Node& n) {
+  return rules::SourceLocation{file, n.Mark().line + 1, 0};
+}
+
+// A scalar or a list of scalars, as a list.
+std::vector<std::string> strings(const YAML::Node& n, const std::string& file, const char* what,
+                                 rules::Diagnostics& diags) {
+  std::vector<std::string> out;
+  if (n.IsScalar()) {
+    out.push_back(n.Scalar());
+  } else if (n.IsSequence()) {
+    for (const auto& item : n) {
+      if (item.IsScalar()) out.push_back(item.Scalar());
+      else diags.push_back(rules::make_diagnostic(at(file, item), rules::DiagnosticCode::BadShape,
+                                                  std::string(what) + ": each entry must be a string"));
+    }
+  } else {
+    diags.push_back(rules::make_diagnostic(at(file, n), rules::DiagnosticCode::BadShape,
+                                           std::string(what) + " must be a string or a list of strings"));
+  }
+  return out;
+}
+
+// `acceptance:` (DESIGN 5): a list of entries, each a selector (board, assignee, title
+// regex) and the checks; a check left out keeps the default.
+std::vector<artifacts::AcceptanceRule> read_acceptance(const YAML::Node& list, const std::string& file,
+                                                       rules::Diagnostics& diags) {
+  std::vector<artifacts::AcceptanceRule> out;
+  if (!list.IsSequence()) {
+    diags.push_back(rules::make_diagnostic(at(file, list), rules::DiagnosticCode::BadShape,
+                                           "acceptance must be a list of entries"));
+    return out;
+  }
+  for (const auto& entry : list) {
+    if (!entry.IsMap()) {
+      diags.push_back(rules::make_diagnostic(at(file, entry), rules::DiagnosticCode::BadShape,
+                                             "an acceptance entry must be a map"));
+      continue;
+    }
+    artifacts::AcceptanceRule r;
+    r.spec = artifacts::AcceptanceSpec::defaults();
+    r.where = file + ":" + std::to_string(entry.Mark().line + 1);
+    for (const auto& kv : entry) {
+      const std::string key = kv.first.Scalar();
+      const YAML::Node& v = kv.second;
+      try {
+        if (key == "board") r.board = v.as<std::string>();
+        else if (key == "assignee") r.assignee = v.as<std::string>();
+        else if (key == "title") {
+          r.title_pattern = v.as<std::string>();
+          if (auto re = artifacts::TitlePattern::compile(r.title_pattern)) {
+            r.title = std::move(*re);
+          } else {
+            diags.push_back(rules::make_diagnostic(at(file, v), rules::DiagnosticCode::BadValue,
+                                                   "title: not a valid regular expression: " + re.error().message));
+          }
+        } else if (key == "evidence") r.spec.evidence_globs = strings(v, file, "evidence", diags);
+        else if (key == "state") r.spec.state_files = strings(v, file, "state", diags);
+        else if (key == "outputs") {
+          r.spec.outputs.clear();
+          if (!v.IsSequence()) {
+            diags.push_back(rules::make_diagnostic(at(file, v), rules::DiagnosticCode::BadShape,
+                                                   "outputs must be a list of paths or maps"));
+            continue;
+          }
+          for (const auto& o : v) {
+            artifacts::OutputSpec spec;
+            if (o.IsScalar()) {
+              spec.glob = o.Scalar();
+              r.spec.outputs.push_back(spec);
+              continue;
+            }
+            if (!o.IsMap()) {
+              diags.push_back(rules::make_diagnostic(at(file, o), rules::DiagnosticCode::BadShape,
+                                                     "an output must be a path or a map with path"));
+              continue;
+            }
+            std::optional<bool> non_empty;
+            std::optional<std::uint64_t> min_bytes;
+            for (const auto& f : o) {
+              const std::string k = f.first.Scalar();
+              if (k == "path") spec.glob = f.second.as<std::string>();
+              else if (k == "non_empty") non_empty = f.second.as<bool>();
+              else if (k == "min_bytes") min_bytes = f.second.as<std::uint64_t>();
+              else if (k == "contains") spec.contains = strings(f.second, file, "contains", diags);
+              else diags.push_back(rules::make_diagnostic(at(file, f.first), rules::DiagnosticCode::UnknownKey,
+                                                          "unknown output key '" + k + "' (path, non_empty, min_bytes, contains)"));
+            }
+            if (spec.glob.empty()) {
+              diags.push_back(rules::make_diagnostic(at(file, o), rules::DiagnosticCode::MissingKey,
+                                                     "an output needs a path"));
+              continue;
+            }
+            spec.min_bytes = min_bytes.value_or(non_empty.value_or(true) ? 1 : 0);
+            r.spec.outputs.push_back(spec);
+          }
+        } else {
+          diags.push_back(rules::make_diagnostic(at(file, kv.first), rules::DiagnosticCode::UnknownKey,
+                                                 "unknown acceptance key '" + key +
+                                                     "' (board, assignee, title, evidence, outputs, state)"));
+        }
+      } catch (const YAML::Exception& e) {
+        diags.push_back(rules::make_diagnostic(at(file, v), rules::DiagnosticCode::BadValue, key + ": " + e.msg));
+      }
+    }
+    // A path that leaves the workspace is refused at check time too; say so now.
+    auto refuse = [&](const std::string& p) {
+      if (p.empty() || p[0] == '/' || p.find("..") != std::string::npos) {
+        diags.push_back(rules::make_diagnostic(at(file, entry), rules::DiagnosticCode::BadValue,
+                                               "'" + p + "' escapes the task's workspace; paths are relative to it"));
+      }
+    };
+    for (const auto& p : r.spec.evidence_globs) refuse(p);
+    for (const auto& p : r.spec.state_files) refuse(p);
+    for (const auto& o : r.spec.outputs) refuse(o.glob);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string default_state_dir() { return env_or("XDG_STATE_HOME", home() + "/.local/state") + "/medic"; }
@@ -59,6 +179,7 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
             else if (key == "socket") socket = expand_home(kv.second.Scalar());
             else if (key == "rules") o.rules_dir = expand_home(kv.second.Scalar());
             else if (key == "max_client_queue_bytes") o.max_client_queue_bytes = kv.second.as<std::size_t>();
+            else if (key == "acceptance") o.acceptance = read_acceptance(kv.second, *cli.config, diags);
             else if (key == "policy") {
               YAML::Emitter e;
               e << kv.second;
@@ -73,7 +194,7 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
               diags.push_back(rules::make_diagnostic(at, rules::DiagnosticCode::UnknownKey,
                                                      "unknown config key '" + key +
                                                          "' (hermes_root, state_dir, socket, rules, "
-                                                         "max_client_queue_bytes, policy)"));
+                                                         "max_client_queue_bytes, acceptance, policy)"));
             }
           }
         } else if (root && !root.IsNull()) {

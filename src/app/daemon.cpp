@@ -226,7 +226,8 @@ class Daemon {
   void on_terminal_call(Board& b, const kanban::KanbanEvent& e, TaskRun& run);
   void check_blocked_family(Board& b, const std::string& task);
   void examine_blocked_parent(Board& b, const std::string& parent);
-  artifacts::CheckResult check_artifacts(const std::optional<kanban::TaskRow>& row, std::int64_t run_started) const;
+  artifacts::CheckResult check_artifacts(const std::string& board, const std::optional<kanban::TaskRow>& row,
+                                         std::int64_t run_started) const;
   void publish_decision(const decide::RunFacts& facts);
   void report_decision(const decide::Decision& d);
   void publish_line(const std::function<std::string(std::uint64_t)>& render);
@@ -715,7 +716,7 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   // Acceptance of the task's artifacts, for the classes whose decision reads them.
   if (const auto cls = decide::explain(facts);
       (cls && decide::uses_artifacts(*cls)) || exit.event_kind == "gave_up" || facts.blocked) {
-    const artifacts::CheckResult r = check_artifacts(row, run.started_at);
+    const artifacts::CheckResult r = check_artifacts(board, row, run.started_at);
     facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};
   }
   run.row.reset();  // the next run reads it afresh
@@ -773,10 +774,15 @@ void Daemon::publish_decision(const decide::RunFacts& facts) {
                rules::to_string(out.decision.action), out.decision.reason);
 }
 
-artifacts::CheckResult Daemon::check_artifacts(const std::optional<kanban::TaskRow>& row,
+artifacts::CheckResult Daemon::check_artifacts(const std::string& board, const std::optional<kanban::TaskRow>& row,
                                                std::int64_t run_started) const {
-  return artifacts::check(row ? row->workspace_path : std::string(), artifacts::AcceptanceSpec::defaults(),
-                          run_started);
+  static const artifacts::AcceptanceSpec defaults = artifacts::AcceptanceSpec::defaults();
+  const artifacts::AcceptanceRule* rule =
+      row ? artifacts::select(options_.acceptance, board, row->assignee, row->title) : nullptr;
+  artifacts::CheckResult r = artifacts::check(row ? row->workspace_path : std::string(),
+                                              rule ? rule->spec : defaults, run_started);
+  if (rule) r.checked.insert(r.checked.begin(), "acceptance: " + rule->where);
+  return r;
 }
 
 void Daemon::on_terminal_call(Board& b, const kanban::KanbanEvent& e, TaskRun& run) {
@@ -839,7 +845,7 @@ void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
   if (facts.waiting_children.empty()) return;
   // State files must have changed since its last run started (a parent blocked before
   // any run has none, and passes only on files that exist and outputs that pass).
-  const artifacts::CheckResult r = check_artifacts(*row, (*row)->last_run_started_at.value_or(0));
+  const artifacts::CheckResult r = check_artifacts(b.slug, *row, (*row)->last_run_started_at.value_or(0));
   facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};
   publish_decision(facts);
 }

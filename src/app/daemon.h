@@ -10,7 +10,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "artifacts/acceptance.h"
 #include "core/result.h"
 #include "rules/policy.h"
 
@@ -23,6 +25,7 @@ struct DaemonOptions {
   std::optional<std::string> rules_dir;
   std::size_t max_client_queue_bytes = 4u << 20;
   rules::Policy policy = rules::Policy::defaults();
+  std::vector<artifacts::AcceptanceRule> acceptance;  // first match wins; else DESIGN 5's default
 };
 
 /// Runs until SIGINT or SIGTERM; returns the process exit code.

@@ -1,6 +1,8 @@
 #include "artifacts/acceptance.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <fnmatch.h>
+#include <pcre2.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -47,6 +49,45 @@ AcceptanceSpec AcceptanceSpec::defaults() {
   s.outputs = {OutputSpec{"*.md", 1, {}}, OutputSpec{"*.html", 1, {}}};
   s.state_files = {"state/PROJECT_STATE.md", "state/PROJECT_STATE.html"};
   return s;
+}
+
+bool AcceptanceRule::matches(const std::string& task_board, const std::string& task_assignee,
+                             const std::string& task_title) const {
+  if (!board.empty() && board != task_board) return false;
+  if (!assignee.empty() && assignee != task_assignee) return false;
+  return !title || title->search(task_title);
+}
+
+core::Result<TitlePattern> TitlePattern::compile(const std::string& pattern) {
+  int code = 0;
+  PCRE2_SIZE offset = 0;
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF,
+                                 &code, &offset, nullptr);
+  if (!re) {
+    PCRE2_UCHAR msg[256];
+    pcre2_get_error_message(code, msg, sizeof msg);
+    return core::fail(core::ErrorCode::Compile, std::string(reinterpret_cast<const char*>(msg)) + " at offset " +
+                                                     std::to_string(offset));
+  }
+  TitlePattern p;
+  p.code_ = std::shared_ptr<const void>(re, [](const void* c) { pcre2_code_free(static_cast<pcre2_code*>(const_cast<void*>(c))); });
+  return p;
+}
+
+bool TitlePattern::search(const std::string& title) const {
+  auto* re = static_cast<const pcre2_code*>(code_.get());
+  pcre2_match_data* md = pcre2_match_data_create_from_pattern(re, nullptr);
+  const int rc = pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(title.data()), title.size(), 0, 0, md, nullptr);
+  pcre2_match_data_free(md);
+  return rc >= 0;
+}
+
+const AcceptanceRule* select(const std::vector<AcceptanceRule>& rules, const std::string& board,
+                             const std::string& assignee, const std::string& title) {
+  for (const auto& r : rules) {
+    if (r.matches(board, assignee, title)) return &r;
+  }
+  return nullptr;
 }
 
 CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std::int64_t run_started) {
@@ -123,7 +164,7 @@ CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std:
     const Entry* found = nullptr;
     std::string why = "no file";
     for (const Entry& f : files) {
-      if (under(f.rel, "raw") || under(f.rel, "evidence") || under(f.rel, "state")) continue;
+      if (basename_only && (under(f.rel, "raw") || under(f.rel, "evidence") || under(f.rel, "state"))) continue;
       const std::string name = basename_only ? fs::path(f.rel).filename().string() : f.rel;
       if (fnmatch(o.glob.c_str(), name.c_str(), basename_only ? 0 : FNM_PATHNAME) != 0) continue;
       if (f.size < o.min_bytes) {

@@ -7,13 +7,19 @@
 // Thread: any; reads the filesystem only.
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "core/result.h"
 
 namespace medic::artifacts {
 
 struct OutputSpec {
-  std::string glob;                   // relative to the workspace, fnmatch syntax
+  // Relative to the workspace, fnmatch syntax. A glob without '/' matches file names
+  // anywhere except under raw/, evidence/ and state/; one with '/' matches the path.
+  std::string glob;
   std::uint64_t min_bytes = 1;        // non-empty by default
   std::vector<std::string> contains;  // required subjects, case-insensitive, all of them
 };
@@ -40,6 +46,35 @@ struct CheckResult {
   std::vector<std::string> refused;  // paths that escape the workspace
   bool passed() const { return ran && evidence && outputs && state && refused.empty(); }
 };
+
+/// A task-title selector: a PCRE2 pattern (the syntax rule authors already use), searched
+/// anywhere in the title. Copies share the compiled code.
+class TitlePattern {
+ public:
+  /// The compiled pattern, or PCRE2's message with the offset of the error.
+  static core::Result<TitlePattern> compile(const std::string& pattern);
+  bool search(const std::string& title) const;
+
+ private:
+  std::shared_ptr<const void> code_;
+};
+
+/// One configured acceptance entry (the `acceptance:` list of the YAML config): the
+/// tasks it applies to and their checks. Empty selector fields match anything.
+struct AcceptanceRule {
+  std::string board;
+  std::string assignee;
+  std::string title_pattern;          // PCRE2, searched in the task's title
+  std::optional<TitlePattern> title;  // compiled title_pattern
+  AcceptanceSpec spec;
+  std::string where;                  // "file:line" of the entry, for the decision
+  bool matches(const std::string& task_board, const std::string& task_assignee,
+               const std::string& task_title) const;
+};
+
+/// The first rule that matches the task, or null (then AcceptanceSpec::defaults()).
+const AcceptanceRule* select(const std::vector<AcceptanceRule>& rules, const std::string& board,
+                             const std::string& assignee, const std::string& title);
 
 /// Runs every check. `run_started` is epoch seconds; state files must be newer.
 CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std::int64_t run_started);

@@ -79,5 +79,40 @@ TEST_F(AcceptanceTest, DoesNotRunWithoutAWorkspace) {
   EXPECT_FALSE(r.passed());
 }
 
+TEST_F(AcceptanceTest, AnOutputPathWithADirectoryMatchesThatPathOnly) {
+  AcceptanceSpec spec;
+  spec.evidence_globs = {"evidence/*"};
+  spec.outputs = {OutputSpec{"deliver/*.csv", 10, {}}};
+  ws_.file("evidence/e.txt", "e");
+  ws_.file("deliver/table.csv", "a,b,c\n1,2,3\n");
+  ws_.file("other/table.csv", "a,b,c\n1,2,3\n");
+  auto r = check(ws_.path(), spec, started_);
+  EXPECT_TRUE(r.passed()) << r.checked.back();
+  EXPECT_NE(r.checked[1].find("deliver/table.csv"), std::string::npos);
+  spec.outputs = {OutputSpec{"report/*.csv", 1, {}}};
+  EXPECT_FALSE(check(ws_.path(), spec, started_).outputs);
+}
+
+TEST(AcceptanceRuleTest, TheFirstEntryWhoseSelectorMatchesWins) {
+  std::vector<AcceptanceRule> rules(3);
+  rules[0].board = "ops";
+  rules[0].where = "ops";
+  rules[1].assignee = "researcher";
+  rules[1].title = *TitlePattern::compile("(?i)^market");
+  rules[1].where = "market";
+  rules[2].assignee = "researcher";
+  rules[2].where = "researcher";
+  EXPECT_EQ(select(rules, "ops", "writer", "x")->where, "ops");
+  EXPECT_EQ(select(rules, "default", "researcher", "MARKET sizing")->where, "market");
+  EXPECT_EQ(select(rules, "default", "researcher", "the market")->where, "researcher");
+  EXPECT_EQ(select(rules, "default", "writer", "market"), nullptr);
+}
+
+TEST(AcceptanceRuleTest, ATitlePatternThatDoesNotCompileSaysWhere) {
+  auto p = TitlePattern::compile("(unclosed");
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().message.find("offset 9"), std::string::npos) << p.error().message;
+}
+
 }  // namespace
 }  // namespace medic::artifacts

@@ -131,5 +131,63 @@ TEST(RecoveryTest, AChildWaitingOnABlockedParentGetsTheParentExaminedAndDecided)
   EXPECT_EQ(again->str("action"), "complete") << again->raw;
 }
 
+// Acceptance configured per task selector (issue 4 item 1): the researcher's report must
+// name its subjects; a task no entry selects keeps DESIGN 5's default checks.
+constexpr const char* kAcceptanceConfig = R"(acceptance:
+  - assignee: researcher
+    title: '(?i)market'
+    evidence: ['raw/*.json']
+    outputs:
+      - path: 'report/final.md'
+        min_bytes: 20
+        contains: [pricing, Competitors]
+    state: ['state/PROJECT_STATE.md']
+)";
+
+TEST(RecoveryTest, ConfiguredAcceptanceAppliesToTheTasksItSelects) {
+  DaemonHarness h(kAcceptanceConfig);
+  h.start();
+  SocketClient client(h.socket(), 0);
+  TempDir ws;
+  ws.file("raw/search.json", "{\"hits\": 3}");
+  ws.file("report/final.md", "# Market\n\nCompetitors: A, B, C.\n");  // no pricing
+  ws.file("state/PROJECT_STATE.md", "collected\n");
+  h.board().create_task("t_market", "Market research: EU", "researcher", ws.path());
+  h.board().claim("t_market", DaemonHarness::now() - 5);
+  h.append("t_market", "[kanban-worker-exit] rc=0\n");
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("action"), "resume") << d->raw;
+  EXPECT_EQ(strings(*d, "missing"), (std::vector<std::string>{"report/final.md"}));
+  const auto checked = strings(*d, "checked");
+  ASSERT_FALSE(checked.empty());
+  EXPECT_NE(checked[0].find("acceptance: "), std::string::npos) << checked[0];
+  EXPECT_NE(d->raw.find("lacks \\\"pricing\\\""), std::string::npos) << d->raw;
+
+  // The same files for a writer's task: the default checks (no .html, no fresh state/*.html).
+  TempDir other;
+  other.file("raw/search.json", "{}");
+  other.file("report/final.md", "# Draft\n");
+  h.board().create_task("t_writer", "Market research: EU", "writer", other.path());
+  h.board().claim("t_writer", DaemonHarness::now() - 5);
+  h.append("t_writer", "[kanban-worker-exit] rc=0\n");
+  auto w = client.next_of("decision");
+  ASSERT_TRUE(w) << h.daemon_log();
+  EXPECT_EQ(strings(*w, "missing"),
+            (std::vector<std::string>{"*.html", "state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}));
+}
+
+TEST(RecoveryTest, ABadAcceptanceEntryStopsTheDaemonWithFileAndLine) {
+  TempDir dir;
+  const std::string config = dir.file("medic.yaml", "state_dir: /tmp/x\nacceptance:\n  - title: '(unclosed'\n"
+                                                    "    outputs:\n      - path: '../outside.md'\n        size: 3\n");
+  const auto r = testing::run_process({MEDIC_BINARY, "run", "--config", config, "--hermes-root", dir.path(),
+                                       "--socket", dir.path() + "/s.sock"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(config + ":3: title: not a valid regular expression"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(config + ":6: unknown output key 'size'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'../outside.md' escapes the task's workspace"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace medic
