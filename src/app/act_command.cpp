@@ -60,6 +60,7 @@ struct Decision {
   std::string reason;
   std::string next_command;
   std::string exit_event;
+  std::string assignee;
 };
 
 // An `unblock` act holds for a decision's retry_at.
@@ -102,7 +103,8 @@ class Actor {
  public:
   explicit Actor(const cli::ActOptions& o)
       : socket_(o.socket ? *o.socket : default_socket_path()), hermes_(o.hermes), dry_run_(o.dry_run),
-        state_dir_(o.state_dir ? *o.state_dir : default_state_dir()), since_(o.since) {}
+        state_dir_(o.state_dir ? *o.state_dir : default_state_dir()), since_(o.since),
+        profile_home_(o.profile_home) {}
 
   int run();
 
@@ -111,6 +113,7 @@ class Actor {
   void schedule_reconnect();
   void on_line(std::string_view line);
   void apply(const Decision& d);
+  void repair_auth(const Decision& d);
   void arm(const Timer& t);
   void fire(const std::string& decision_id);
   // Runs `hermes kanban --board B <args…>`, logs it and records it for the reports.
@@ -128,6 +131,7 @@ class Actor {
   bool dry_run_;
   std::string state_dir_;
   std::optional<std::uint64_t> since_;
+  std::string profile_home_;
   uv_loop_t loop_{};
   loop::UvHandle<uv_pipe_t> conn_;
   loop::UvHandle<uv_timer_t> reconnect_;
@@ -334,6 +338,7 @@ void Actor::on_line(std::string_view line) {
     d.board = str(doc, "board");
     if (d.board.empty()) d.board = "default";
     d.workspace = str(doc, "workspace");
+    d.assignee = str(doc, "assignee");
     d.failure_class = str(doc, "class");
     d.action = str(doc, "action");
     d.retry_at = num(doc, "retry_at");
@@ -428,6 +433,11 @@ void Actor::apply(const Decision& d) {
   spdlog::info("decision={} seq={} action={} task={}", d.id, d.seq, d.action, d.task);
   const bool acts_on_task = d.action == "complete" || d.action == "block" || d.action == "retry_at" ||
                             d.action == "retry" || d.action == "resume";
+  if (d.action == "repair_auth" && !profile_home_.empty()) {
+    repair_auth(d);
+    flush_reports(d.board, d.workspace);
+    return;
+  }
   if (!acts_on_task) {
     spdlog::info("decision={} action={}: nothing to run through Hermes{}{}", d.id, d.action,
                  d.next_command.empty() ? "" : "; next: ", d.next_command);
@@ -467,6 +477,38 @@ void Actor::apply(const Decision& d) {
     }
   }
   flush_reports(d.board, d.workspace);
+}
+
+// The seed article's preflight in the task's profile HOME: repaired -> retry the task now;
+// still logged out -> block it with the precise instruction.
+void Actor::repair_auth(const Decision& d) {
+  if (d.assignee.empty()) {
+    spdlog::warn("decision={} repair_auth: the task has no assignee, so no profile HOME; next: {}", d.id, d.next_command);
+    return;
+  }
+  std::string home = profile_home_;
+  for (std::size_t p; (p = home.find("{assignee}")) != std::string::npos;) home.replace(p, 10, d.assignee);
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  const std::string medic = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : "medic";
+  const std::vector<std::string> argv{medic, "preflight", "--profile-home", home};
+  ChildResult r{0, ""};
+  if (dry_run_) {
+    std::printf("%s\n", shell_quote(argv).c_str());
+  } else {
+    r = run_child(argv);
+    ++commands_;
+    spdlog::info("decision={} ran `{}` exit={}", d.id, shell_quote(argv), r.exit_code);
+    pending_rows_.push_back(report::CommandRow{d.id, now_s(), d.task, shell_quote(argv), r.exit_code, last_line(r.output)});
+  }
+  if (task_status(d) == "running") hermes(d, {"reclaim", d.task, "--reason", "medic: " + d.id});
+  if (r.exit_code == 0) {
+    hermes(d, {"unblock", d.task});
+  } else {
+    ++failed_commands_;
+    hermes(d, {"block", d.task, "re-login to Codex for profile " + d.assignee + " (HOME=" + home + "): " + last_line(r.output),
+               "--kind", "needs_input"});
+  }
 }
 
 void Actor::arm(const Timer& t) {

@@ -93,6 +93,8 @@ std::string render_decision(const decide::Decision& d, std::uint64_t seq) {
   w.key("board").value(d.board);
   w.key("workspace");
   if (d.workspace.empty()) w.null(); else w.value(d.workspace);
+  w.key("assignee");
+  if (d.assignee.empty()) w.null(); else w.value(d.assignee);
   w.key("class");
   if (d.failure_class) w.value(rules::to_string(*d.failure_class)); else w.null();
   w.key("action").value(rules::to_string(d.action));
@@ -114,6 +116,11 @@ std::string render_decision(const decide::Decision& d, std::uint64_t seq) {
   w.end_array();
   w.key("next_command");
   if (d.next_command.empty()) w.null(); else w.value(d.next_command);
+  if (!d.steps.empty()) {
+    w.key("steps").begin_array();
+    for (const auto& st : d.steps) w.value(st);
+    w.end_array();
+  }
   w.key("reason").value(d.reason);
   w.key("evidence");
   if (d.evidence) {
@@ -700,6 +707,7 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
     if (facts.provider.empty()) facts.provider = row->provider_override;
     facts.task_max_retries = row->max_retries;
     facts.workspace = row->workspace_path;
+    facts.assignee = row->assignee;
   }
   facts.evidence = std::move(run.evidence);
   run.evidence.clear();
@@ -841,6 +849,7 @@ void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
   facts.blocked = true;
   facts.provider = (*row)->provider_override;
   facts.workspace = (*row)->workspace_path;
+  facts.assignee = (*row)->assignee;
   if (auto c = b.reader->waiting_children(parent)) facts.waiting_children = std::move(*c);
   if (facts.waiting_children.empty()) return;
   // State files must have changed since its last run started (a parent blocked before

@@ -66,6 +66,9 @@ ParseOutcome parse(int argc, char** argv) {
   act_cmd->add_flag("--dry-run", act.dry_run, "Print the commands instead of running them");
   act_cmd->add_option("--state-dir", act.state_dir, "Where act.json and the board reports live (default: the daemon's)");
   act_cmd->add_option("--since", act.since, "Apply decisions after this seq (default: where act stopped)");
+  act_cmd->add_option("--profile-home", act.profile_home,
+                      "A worker profile's HOME, with {assignee} for the profile name: repair_auth "
+                      "decisions then run `medic preflight` there");
 
   DemoOptions demo;
   auto* demo_cmd = app.add_subcommand("demo", "Classify a sample Hermes worker log");

@@ -62,6 +62,7 @@ struct ActOptions {
   bool dry_run = false;
   std::optional<std::string> state_dir;  // act.json and the board-wide reports
   std::optional<std::uint64_t> since;    // default: where it stopped (first start: now)
+  std::string profile_home;              // "{assignee}" template: run the auth preflight
 };
 
 using Command = std::variant<ScanOptions, RulesCheckOptions, RulesTestOptions,

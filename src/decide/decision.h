@@ -67,6 +67,7 @@ struct RunFacts {
   std::vector<std::string> waiting_children;  // `todo` tasks waiting on this one
   std::string decision_id;  // empty: "<board>/<task>/<run>"
   std::string workspace;    // the task's workspace_path (reports go to its state/)
+  std::string assignee;     // the task's Hermes profile
 };
 
 struct Decision {
@@ -75,6 +76,7 @@ struct Decision {
   std::string task_id;
   std::int64_t run_id = 0;
   std::string workspace;
+  std::string assignee;
   std::optional<rules::FailureClass> failure_class;  // empty: unexplained exit
   rules::Action action = rules::Action::Block;
   std::optional<core::EpochSeconds> retry_at;
@@ -86,6 +88,8 @@ struct Decision {
   std::vector<std::string> missing;
   std::vector<std::string> checked;  // what acceptance looked at, when it ran
   std::string next_command;
+  // repair_auth: the preflight's steps, in order, for a dispatcher or `medic act` to run.
+  std::vector<std::string> steps;
   std::string reason;
   std::optional<Evidence> evidence;
   ExitInfo exit;

@@ -172,6 +172,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
   d.task_id = facts.task_id;
   d.run_id = facts.run_id;
   d.workspace = facts.workspace;
+  d.assignee = facts.assignee;
   d.exit = facts.exit;
   d.decided_at = now;
 
@@ -359,6 +360,14 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
       d.reason = exit_text + "; " + what + ": link the main user's ~/.codex/auth.json into the "
                  "profile's HOME and re-check `codex login status` before retrying.";
       d.next_command = "medic preflight --profile-home <profile HOME>";
+      // The seed article's mechanical preflight (medic preflight runs exactly these).
+      d.steps = {"HOME=<profile HOME> codex login status: \"Logged in\" means done",
+                 "if <profile HOME>/.codex/auth.json is absent and ~/.codex/auth.json exists: "
+                 "ln -s ~/.codex/auth.json <profile HOME>/.codex/auth.json (never over a real file "
+                 "or a link medic did not create)",
+                 "HOME=<profile HOME> codex login status again",
+                 "still not logged in: re-login to Codex for this profile (HOME=<profile HOME> codex login)",
+                 "then retry the task: hermes kanban" + bf + " unblock " + facts.task_id};
       break;
     }
     case Action::RepairEnv: {

@@ -153,6 +153,11 @@ TEST_F(EngineTest, AuthMissingRepairsAuthEvenWhenTheWorkerExitedZero) {
   const auto out = decide_run(run(0, {hit(FailureClass::AuthMissing, "bearer-none", 95)}));
   EXPECT_EQ(out.decision.action, Action::RepairAuth);
   EXPECT_EQ(out.decision.failure_class, FailureClass::AuthMissing);
+  // It carries the preflight's steps, in order, ending with the retry.
+  ASSERT_EQ(out.decision.steps.size(), 5u);
+  EXPECT_NE(out.decision.steps[0].find("codex login status"), std::string::npos);
+  EXPECT_NE(out.decision.steps[1].find("ln -s ~/.codex/auth.json"), std::string::npos);
+  EXPECT_EQ(out.decision.steps[4], "then retry the task: hermes kanban unblock t_1");
   EXPECT_NE(out.decision.next_command.find("medic preflight"), std::string::npos);
 }
 

@@ -208,6 +208,33 @@ TEST_F(ActFallbackTest, MovesARateLimitedTaskToTheFallbackProviderAndReleasesItN
   EXPECT_EQ(c[2], tabs({"kanban", "--board", "default", "unblock", "t_fb"}));
 }
 
+// repair_auth: act runs `medic preflight` in the task's profile HOME (a stand-in `codex`
+// that is logged in once auth.json is there); repaired, the task is released at once.
+TEST_F(ActTest, RepairsAProfilesCodexLoginWithThePreflightThenReleasesTheTask) {
+  tools_.file("bin/codex", "#!/bin/sh\nif [ -e \"$HOME/.codex/auth.json\" ]; then echo 'Logged in using ChatGPT'; "
+                           "else echo 'Not logged in'; exit 1; fi\n");
+  ::chmod((tools_.path() + "/bin/codex").c_str(), 0755);
+  tools_.file("main/.codex/auth.json", "{\"tokens\": {}}");
+  tools_.file("profiles/researcher/home/.keep", "");
+  // act (and the preflight it runs) inherit this environment; restored after the start.
+  const std::string old_path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  const std::string old_home = std::getenv("HOME") ? std::getenv("HOME") : "";
+  ::setenv("PATH", (tools_.path() + "/bin:" + old_path).c_str(), 1);
+  ::setenv("HOME", (tools_.path() + "/main").c_str(), 1);
+  start_act({"--profile-home", tools_.path() + "/profiles/{assignee}/home"});
+  ::setenv("PATH", old_path.c_str(), 1);
+  ::setenv("HOME", old_home.c_str(), 1);
+  h_.board().create_task("t_auth", "Research", "researcher");
+  h_.board().claim("t_auth", DaemonHarness::now());
+  h_.append("t_auth", "DEBUG request headers: Authorization: Bearer None\n[kanban-worker-exit] rc=1\n");
+  ASSERT_TRUE(wait_for_calls(2)) << slurp(act_log()) << h_.daemon_log();
+  EXPECT_EQ(calls()[1], tabs({"kanban", "--board", "default", "unblock", "t_auth"}));
+  const std::string link = tools_.path() + "/profiles/researcher/home/.codex/auth.json";
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_NE(slurp(act_log()).find("preflight --profile-home " + tools_.path() + "/profiles/researcher/home` exit=0"),
+            std::string::npos) << slurp(act_log());
+}
+
 TEST_F(ActTest, AppliesEachDecisionOnceAcrossRestarts) {
   start_act();
   TempDir ws;
