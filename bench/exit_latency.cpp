@@ -116,7 +116,6 @@ int main(int argc, char** argv) {
     exec(db, "INSERT INTO task_runs (task_id,status,started_at) VALUES ('" + t + "','running',1)");
     const std::string run = std::to_string(sqlite3_last_insert_rowid(db));
     exec(db, "UPDATE tasks SET current_run_id=" + run + " WHERE id='" + t + "'");
-
   }
   exec(db, "COMMIT");
 
@@ -125,8 +124,8 @@ int main(int argc, char** argv) {
   for (const auto& e : fs::directory_iterator(MEDIC_CORPUS_DIR "/loghub")) background += slurp(e.path().string());
 
   const std::string sock = dir + "/s.sock";
-  std::vector<std::string> args{MEDIC_BINARY, "run", "--hermes-root", root, "--state-dir", dir + "/state",
-                                "--socket", sock, "--rules", MEDIC_RULES_DIR};
+  std::vector<std::string> args{MEDIC_BINARY, "run", "--hermes-root", root,           "--state-dir", dir + "/state",
+                                "--socket",   sock,  "--rules",       MEDIC_RULES_DIR};
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
@@ -157,8 +156,10 @@ int main(int argc, char** argv) {
   exec(db, "BEGIN");
   for (int i = 0; i < n; ++i) {
     const std::string t = "t_" + std::to_string(i);
-    exec(db, "INSERT INTO task_events (task_id,run_id,kind,payload,created_at) SELECT id, current_run_id, "
-             "'claimed', '{\"run_id\":' || current_run_id || '}', 1 FROM tasks WHERE id='" + t + "'");
+    exec(db,
+         "INSERT INTO task_events (task_id,run_id,kind,payload,created_at) SELECT id, current_run_id, "
+         "'claimed', '{\"run_id\":' || current_run_id || '}', 1 FROM tasks WHERE id='" +
+             t + "'");
   }
   exec(db, "COMMIT");
   // Create every log first, so the daemon follows them before the measured writes.
@@ -220,7 +221,8 @@ int main(int argc, char** argv) {
       } else {
         std::int64_t left = bytes_each;
         while (left > 0) {
-          const auto w = static_cast<std::size_t>(std::min<std::int64_t>(left, static_cast<std::int64_t>(block.size())));
+          const auto w =
+              static_cast<std::size_t>(std::min<std::int64_t>(left, static_cast<std::int64_t>(block.size())));
           (void)!write(lf, block.data(), w);
           left -= static_cast<std::int64_t>(w);
         }
@@ -299,18 +301,19 @@ int main(int argc, char** argv) {
   }
   std::printf("mode=%s writers=%d decisions=%zu/%d\n", mode.c_str(), n, decided.size(), n);
   if (mode == "latency") {
-    std::printf("exit->decision ms: p50=%.3f p90=%.3f p99=%.3f max=%.3f (exits spread over %d s)\n",
-                pct(lat_ms, 50), pct(lat_ms, 90), pct(lat_ms, 99), pct(lat_ms, 100), param);
+    std::printf("exit->decision ms: p50=%.3f p90=%.3f p99=%.3f max=%.3f (exits spread over %d s)\n", pct(lat_ms, 50),
+                pct(lat_ms, 90), pct(lat_ms, 99), pct(lat_ms, 100), param);
   } else {
     const double secs = static_cast<double>(end - start) / 1e9;
     const double total = static_cast<double>(bytes_each) * n;
-    std::printf("tail+match: %.0f MiB in %.3f s = %.2f GB/s (first write to last decision)\n", total / (1 << 20),
-                secs, total / secs / 1e9);
+    std::printf("tail+match: %.0f MiB in %.3f s = %.2f GB/s (first write to last decision)\n", total / (1 << 20), secs,
+                total / secs / 1e9);
   }
-  std::printf("medic: cpu %.2f s during the run, rss %ld KiB (peak %ld KiB); with %d idle logs followed: "
-              "%.2f KiB per file above the %ld KiB baseline\n",
-              after.cpu_s - before.cpu_s, after.rss_kb, after.hwm_kb, n,
-              static_cast<double>(before.rss_kb - baseline.rss_kb) / std::max(1, n), baseline.rss_kb);
+  std::printf(
+      "medic: cpu %.2f s during the run, rss %ld KiB (peak %ld KiB); with %d idle logs followed: "
+      "%.2f KiB per file above the %ld KiB baseline\n",
+      after.cpu_s - before.cpu_s, after.rss_kb, after.hwm_kb, n,
+      static_cast<double>(before.rss_kb - baseline.rss_kb) / std::max(1, n), baseline.rss_kb);
   fs::remove_all(dir);
   return static_cast<int>(decided.size()) == n ? 0 : 1;
 }

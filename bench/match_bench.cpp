@@ -101,8 +101,7 @@ void BM_StreamScan(benchmark::State& state) {
     hits.clear();
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
-  state.counters["hits_per_MB"] = static_cast<double>(total_hits) /
-                                  static_cast<double>(state.iterations()) /
+  state.counters["hits_per_MB"] = static_cast<double>(total_hits) / static_cast<double>(state.iterations()) /
                                   (static_cast<double>(text.size()) / 1e6);
   state.counters["db_bytes"] = static_cast<double>(db->database_bytes());
   state.counters["stream_bytes"] = static_cast<double>(db->stream_state_bytes());
@@ -132,15 +131,14 @@ void BM_HyperscanOnly(benchmark::State& state) {
     hs_stream_t* s = nullptr;
     hs_open_stream(db->hs(), 0, &s);
     for (std::size_t i = 0; i < text.size(); i += chunk) {
-      hs_scan_stream(s, text.data() + i, static_cast<unsigned>(std::min(chunk, text.size() - i)), 0,
-                     matcher->scratch(), count, &matches);
+      hs_scan_stream(s, text.data() + i, static_cast<unsigned>(std::min(chunk, text.size() - i)), 0, matcher->scratch(),
+                     count, &matches);
     }
     hs_close_stream(s, matcher->scratch(), count, &matches);
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
-  state.counters["matches_per_MB"] = static_cast<double>(matches) /
-                                     static_cast<double>(state.iterations()) /
-                                     (static_cast<double>(text.size()) / 1e6);
+  state.counters["matches_per_MB"] =
+      static_cast<double>(matches) / static_cast<double>(state.iterations()) / (static_cast<double>(text.size()) / 1e6);
 }
 BENCHMARK(BM_HyperscanOnly)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 

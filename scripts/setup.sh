@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages medic's build, tests and benchmarks need.
 # Idempotent: when every package is already installed it returns in well under a second
-# without touching apt. Usage: scripts/setup.sh [--bench] [--browser]
+# without touching apt. Usage: scripts/setup.sh [--bench] [--browser] [--lint]
 set -euo pipefail
 
 packages=(
@@ -15,6 +15,7 @@ for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(ripgrep grep) ;;
     --browser) packages+=(chromium) ;;
+    --lint) packages+=(clang-format clang-tidy git) ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done

@@ -102,8 +102,11 @@ std::string last_line(const std::string& s) {
 class Actor {
  public:
   explicit Actor(const cli::ActOptions& o)
-      : socket_(o.socket ? *o.socket : default_socket_path()), hermes_(o.hermes), dry_run_(o.dry_run),
-        state_dir_(o.state_dir ? *o.state_dir : default_state_dir()), since_(o.since),
+      : socket_(o.socket ? *o.socket : default_socket_path()),
+        hermes_(o.hermes),
+        dry_run_(o.dry_run),
+        state_dir_(o.state_dir ? *o.state_dir : default_state_dir()),
+        since_(o.since),
         profile_home_(o.profile_home) {}
 
   int run();
@@ -160,8 +163,10 @@ void Actor::load_state() {
   simdjson::dom::element doc;
   const simdjson::padded_string json(ss.str());
   if (parser.parse(json).get(doc) != simdjson::SUCCESS) {
-    spdlog::error("{}: damaged; starting from the daemon's current seq (decisions already applied may be seen "
-                  "again only if replayed)", state_path());
+    spdlog::error(
+        "{}: damaged; starting from the daemon's current seq (decisions already applied may be seen "
+        "again only if replayed)",
+        state_path());
     return;
   }
   started_ = true;
@@ -209,8 +214,9 @@ void Actor::save_state() {
   bool ok = fd >= 0 && ::write(fd, out.data(), out.size()) == static_cast<ssize_t>(out.size()) && ::fsync(fd) == 0;
   if (fd >= 0) ::close(fd);
   ok = ok && ::rename(tmp.c_str(), state_path().c_str()) == 0;
-  if (!ok) spdlog::error("{}: cannot save ({}); applied decisions may be applied again after a restart",
-                         state_path(), std::strerror(errno));
+  if (!ok)
+    spdlog::error("{}: cannot save ({}); applied decisions may be applied again after a restart", state_path(),
+                  std::strerror(errno));
 }
 
 int Actor::run() {
@@ -294,8 +300,8 @@ void Actor::connect() {
 
 void Actor::schedule_reconnect() {
   conn_.reset();
-  uv_timer_start(reconnect_.get(), [](uv_timer_t* t) { static_cast<Actor*>(t->loop->data)->connect(); },
-                 reconnect_ms_, 0);
+  uv_timer_start(
+      reconnect_.get(), [](uv_timer_t* t) { static_cast<Actor*>(t->loop->data)->connect(); }, reconnect_ms_, 0);
   reconnect_ms_ = std::min<std::uint64_t>(reconnect_ms_ * 2, 30000);
 }
 
@@ -309,7 +315,9 @@ void Actor::on_line(std::string_view line) {
   const std::string type = str(doc, "type");
   if (type == "hello" && !subscribed_) {
     // First start: from now on. Later: after the last seq seen. --since overrides both.
-    const std::uint64_t since = since_ ? *since_ : started_ ? last_seq_ : static_cast<std::uint64_t>(num(doc, "last_seq"));
+    const std::uint64_t since = since_     ? *since_
+                                : started_ ? last_seq_
+                                           : static_cast<std::uint64_t>(num(doc, "last_seq"));
     const std::string req = "{\"op\":\"subscribe\",\"since\":" + std::to_string(since) + "}\n";
     auto* w = new uv_write_t{};
     auto* copy = new std::string(req);
@@ -376,10 +384,11 @@ void Actor::on_line(std::string_view line) {
 
 std::string Actor::task_status(const Decision& d) {
   if (dry_run_) return {};
-  const ChildResult r = run_child({hermes_, "kanban", "--board", d.board, "show", d.task, "--json"},
-                                  {"HERMES_KANBAN_BOARD=" + d.board});
+  const ChildResult r =
+      run_child({hermes_, "kanban", "--board", d.board, "show", d.task, "--json"}, {"HERMES_KANBAN_BOARD=" + d.board});
   if (r.exit_code != 0) {
-    spdlog::warn("decision={} `hermes kanban show {} --json` exited {}: {}", d.id, d.task, r.exit_code, last_line(r.output));
+    spdlog::warn("decision={} `hermes kanban show {} --json` exited {}: {}", d.id, d.task, r.exit_code,
+                 last_line(r.output));
     return {};
   }
   simdjson::dom::parser parser;
@@ -405,11 +414,13 @@ ChildResult Actor::hermes_for(const std::string& decision_id, const std::string&
     std::fflush(stdout);
     return ChildResult{0, ""};
   }
-  const ChildResult r = run_child(argv, {"HERMES_KANBAN_BOARD=" + board});
+  ChildResult r = run_child(argv, {"HERMES_KANBAN_BOARD=" + board});
   ++commands_;
   if (r.exit_code != 0) ++failed_commands_;
-  if (r.exit_code == 0) spdlog::info("decision={} ran `{}` exit=0", decision_id, shown);
-  else spdlog::warn("decision={} ran `{}` exit={} output=\"{}\"", decision_id, shown, r.exit_code, last_line(r.output));
+  if (r.exit_code == 0)
+    spdlog::info("decision={} ran `{}` exit=0", decision_id, shown);
+  else
+    spdlog::warn("decision={} ran `{}` exit={} output=\"{}\"", decision_id, shown, r.exit_code, last_line(r.output));
   pending_rows_.push_back(report::CommandRow{decision_id, now_s(), task, shown, r.exit_code, last_line(r.output)});
   return r;
 }
@@ -459,7 +470,8 @@ void Actor::apply(const Decision& d) {
     if (d.action == "resume" && !d.missing.empty()) {
       std::string list;
       for (const auto& m : d.missing) list += (list.empty() ? "" : ", ") + m;
-      hermes(d, {"comment", d.task, "medic: resume from the saved evidence; do not collect it again. Still missing: " + list});
+      hermes(d, {"comment", d.task,
+                 "medic: resume from the saved evidence; do not collect it again. Still missing: " + list});
     }
     const std::int64_t at = d.retry_at;
     if (at > now_s()) {
@@ -483,7 +495,8 @@ void Actor::apply(const Decision& d) {
 // still logged out -> block it with the precise instruction.
 void Actor::repair_auth(const Decision& d) {
   if (d.assignee.empty()) {
-    spdlog::warn("decision={} repair_auth: the task has no assignee, so no profile HOME; next: {}", d.id, d.next_command);
+    spdlog::warn("decision={} repair_auth: the task has no assignee, so no profile HOME; next: {}", d.id,
+                 d.next_command);
     return;
   }
   std::string home = profile_home_;
@@ -499,15 +512,17 @@ void Actor::repair_auth(const Decision& d) {
     r = run_child(argv);
     ++commands_;
     spdlog::info("decision={} ran `{}` exit={}", d.id, shell_quote(argv), r.exit_code);
-    pending_rows_.push_back(report::CommandRow{d.id, now_s(), d.task, shell_quote(argv), r.exit_code, last_line(r.output)});
+    pending_rows_.push_back(
+        report::CommandRow{d.id, now_s(), d.task, shell_quote(argv), r.exit_code, last_line(r.output)});
   }
   if (task_status(d) == "running") hermes(d, {"reclaim", d.task, "--reason", "medic: " + d.id});
   if (r.exit_code == 0) {
     hermes(d, {"unblock", d.task});
   } else {
     ++failed_commands_;
-    hermes(d, {"block", d.task, "re-login to Codex for profile " + d.assignee + " (HOME=" + home + "): " + last_line(r.output),
-               "--kind", "needs_input"});
+    hermes(d, {"block", d.task,
+               "re-login to Codex for profile " + d.assignee + " (HOME=" + home + "): " + last_line(r.output), "--kind",
+               "needs_input"});
   }
 }
 
@@ -517,16 +532,19 @@ void Actor::arm(const Timer& t) {
   uv_timer_init(&loop_, h.get());
   h.mark_initialized();
   const std::int64_t delay_ms = std::max<std::int64_t>(0, (t.at - now_s()) * 1000);
-  uv_timer_start(h.get(), [](uv_timer_t* th) {
-    auto* self = static_cast<Actor*>(th->data);
-    for (const auto& [id, handle] : self->timer_handles_) {
-      if (handle.get() == th) {
-        const std::string decision_id = id;  // fire() erases the handle
-        self->fire(decision_id);
-        return;
-      }
-    }
-  }, static_cast<std::uint64_t>(delay_ms), 0);
+  uv_timer_start(
+      h.get(),
+      [](uv_timer_t* th) {
+        auto* self = static_cast<Actor*>(th->data);
+        for (const auto& [id, handle] : self->timer_handles_) {
+          if (handle.get() == th) {
+            const std::string decision_id = id;  // fire() erases the handle
+            self->fire(decision_id);
+            return;
+          }
+        }
+      },
+      static_cast<std::uint64_t>(delay_ms), 0);
 }
 
 void Actor::fire(const std::string& decision_id) {

@@ -41,9 +41,11 @@ std::vector<std::string> strings(const YAML::Node& n, const std::string& file, c
     out.push_back(n.Scalar());
   } else if (n.IsSequence()) {
     for (const auto& item : n) {
-      if (item.IsScalar()) out.push_back(item.Scalar());
-      else diags.push_back(rules::make_diagnostic(at(file, item), rules::DiagnosticCode::BadShape,
-                                                  std::string(what) + ": each entry must be a string"));
+      if (item.IsScalar())
+        out.push_back(item.Scalar());
+      else
+        diags.push_back(rules::make_diagnostic(at(file, item), rules::DiagnosticCode::BadShape,
+                                               std::string(what) + ": each entry must be a string"));
     }
   } else {
     diags.push_back(rules::make_diagnostic(at(file, n), rules::DiagnosticCode::BadShape,
@@ -75,8 +77,10 @@ std::vector<artifacts::AcceptanceRule> read_acceptance(const YAML::Node& list, c
       const std::string key = kv.first.Scalar();
       const YAML::Node& v = kv.second;
       try {
-        if (key == "board") r.board = v.as<std::string>();
-        else if (key == "assignee") r.assignee = v.as<std::string>();
+        if (key == "board")
+          r.board = v.as<std::string>();
+        else if (key == "assignee")
+          r.assignee = v.as<std::string>();
         else if (key == "title") {
           r.title_pattern = v.as<std::string>();
           if (auto re = artifacts::TitlePattern::compile(r.title_pattern)) {
@@ -85,8 +89,10 @@ std::vector<artifacts::AcceptanceRule> read_acceptance(const YAML::Node& list, c
             diags.push_back(rules::make_diagnostic(at(file, v), rules::DiagnosticCode::BadValue,
                                                    "title: not a valid regular expression: " + re.error().message));
           }
-        } else if (key == "evidence") r.spec.evidence_globs = strings(v, file, "evidence", diags);
-        else if (key == "state") r.spec.state_files = strings(v, file, "state", diags);
+        } else if (key == "evidence")
+          r.spec.evidence_globs = strings(v, file, "evidence", diags);
+        else if (key == "state")
+          r.spec.state_files = strings(v, file, "state", diags);
         else if (key == "outputs") {
           r.spec.outputs.clear();
           if (!v.IsSequence()) {
@@ -110,25 +116,31 @@ std::vector<artifacts::AcceptanceRule> read_acceptance(const YAML::Node& list, c
             std::optional<std::uint64_t> min_bytes;
             for (const auto& f : o) {
               const std::string k = f.first.Scalar();
-              if (k == "path") spec.glob = f.second.as<std::string>();
-              else if (k == "non_empty") non_empty = f.second.as<bool>();
-              else if (k == "min_bytes") min_bytes = f.second.as<std::uint64_t>();
-              else if (k == "contains") spec.contains = strings(f.second, file, "contains", diags);
-              else diags.push_back(rules::make_diagnostic(at(file, f.first), rules::DiagnosticCode::UnknownKey,
-                                                          "unknown output key '" + k + "' (path, non_empty, min_bytes, contains)"));
+              if (k == "path")
+                spec.glob = f.second.as<std::string>();
+              else if (k == "non_empty")
+                non_empty = f.second.as<bool>();
+              else if (k == "min_bytes")
+                min_bytes = f.second.as<std::uint64_t>();
+              else if (k == "contains")
+                spec.contains = strings(f.second, file, "contains", diags);
+              else
+                diags.push_back(
+                    rules::make_diagnostic(at(file, f.first), rules::DiagnosticCode::UnknownKey,
+                                           "unknown output key '" + k + "' (path, non_empty, min_bytes, contains)"));
             }
             if (spec.glob.empty()) {
-              diags.push_back(rules::make_diagnostic(at(file, o), rules::DiagnosticCode::MissingKey,
-                                                     "an output needs a path"));
+              diags.push_back(
+                  rules::make_diagnostic(at(file, o), rules::DiagnosticCode::MissingKey, "an output needs a path"));
               continue;
             }
             spec.min_bytes = min_bytes.value_or(non_empty.value_or(true) ? 1 : 0);
             r.spec.outputs.push_back(spec);
           }
         } else {
-          diags.push_back(rules::make_diagnostic(at(file, kv.first), rules::DiagnosticCode::UnknownKey,
-                                                 "unknown acceptance key '" + key +
-                                                     "' (board, assignee, title, evidence, outputs, state)"));
+          diags.push_back(rules::make_diagnostic(
+              at(file, kv.first), rules::DiagnosticCode::UnknownKey,
+              "unknown acceptance key '" + key + "' (board, assignee, title, evidence, outputs, state)"));
         }
       } catch (const YAML::Exception& e) {
         diags.push_back(rules::make_diagnostic(at(file, v), rules::DiagnosticCode::BadValue, key + ": " + e.msg));
@@ -165,8 +177,8 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
     std::stringstream text;
     text << in.rdbuf();
     if (!in) {
-      diags.push_back(rules::make_diagnostic(rules::SourceLocation{*cli.config, 0, 0},
-                                             rules::DiagnosticCode::Io, "cannot read the config file"));
+      diags.push_back(rules::make_diagnostic(rules::SourceLocation{*cli.config, 0, 0}, rules::DiagnosticCode::Io,
+                                             "cannot read the config file"));
     } else {
       try {
         const YAML::Node root = YAML::Load(text.str());
@@ -174,12 +186,18 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
           for (const auto& kv : root) {
             const std::string key = kv.first.Scalar();
             const auto at = rules::SourceLocation{*cli.config, kv.first.Mark().line + 1, 0};
-            if (key == "hermes_root") o.hermes_root = expand_home(kv.second.Scalar());
-            else if (key == "state_dir") o.state_dir = expand_home(kv.second.Scalar());
-            else if (key == "socket") socket = expand_home(kv.second.Scalar());
-            else if (key == "rules") o.rules_dir = expand_home(kv.second.Scalar());
-            else if (key == "max_client_queue_bytes") o.max_client_queue_bytes = kv.second.as<std::size_t>();
-            else if (key == "acceptance") o.acceptance = read_acceptance(kv.second, *cli.config, diags);
+            if (key == "hermes_root")
+              o.hermes_root = expand_home(kv.second.Scalar());
+            else if (key == "state_dir")
+              o.state_dir = expand_home(kv.second.Scalar());
+            else if (key == "socket")
+              socket = expand_home(kv.second.Scalar());
+            else if (key == "rules")
+              o.rules_dir = expand_home(kv.second.Scalar());
+            else if (key == "max_client_queue_bytes")
+              o.max_client_queue_bytes = kv.second.as<std::size_t>();
+            else if (key == "acceptance")
+              o.acceptance = read_acceptance(kv.second, *cli.config, diags);
             else if (key == "policy") {
               YAML::Emitter e;
               e << kv.second;

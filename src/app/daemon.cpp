@@ -92,20 +92,41 @@ std::string render_decision(const decide::Decision& d, std::uint64_t seq) {
   w.key("run_id").value(d.run_id);
   w.key("board").value(d.board);
   w.key("workspace");
-  if (d.workspace.empty()) w.null(); else w.value(d.workspace);
+  if (d.workspace.empty())
+    w.null();
+  else
+    w.value(d.workspace);
   w.key("assignee");
-  if (d.assignee.empty()) w.null(); else w.value(d.assignee);
+  if (d.assignee.empty())
+    w.null();
+  else
+    w.value(d.assignee);
   w.key("class");
-  if (d.failure_class) w.value(rules::to_string(*d.failure_class)); else w.null();
+  if (d.failure_class)
+    w.value(rules::to_string(*d.failure_class));
+  else
+    w.null();
   w.key("action").value(rules::to_string(d.action));
   w.key("retry_at");
-  if (d.retry_at) w.value(*d.retry_at); else w.null();
+  if (d.retry_at)
+    w.value(*d.retry_at);
+  else
+    w.null();
   w.key("backoff_s");
-  if (d.backoff_s) w.value(*d.backoff_s); else w.null();
+  if (d.backoff_s)
+    w.value(*d.backoff_s);
+  else
+    w.null();
   w.key("provider");
-  if (d.provider.empty()) w.null(); else w.value(d.provider);
+  if (d.provider.empty())
+    w.null();
+  else
+    w.value(d.provider);
   w.key("use_provider");
-  if (d.use_provider.empty()) w.null(); else w.value(d.use_provider);
+  if (d.use_provider.empty())
+    w.null();
+  else
+    w.value(d.use_provider);
   w.key("attempt").value(d.attempt);
   w.key("max_attempts").value(d.max_attempts);
   w.key("missing").begin_array();
@@ -115,7 +136,10 @@ std::string render_decision(const decide::Decision& d, std::uint64_t seq) {
   for (const auto& c : d.checked) w.value(c);
   w.end_array();
   w.key("next_command");
-  if (d.next_command.empty()) w.null(); else w.value(d.next_command);
+  if (d.next_command.empty())
+    w.null();
+  else
+    w.value(d.next_command);
   if (!d.steps.empty()) {
     w.key("steps").begin_array();
     for (const auto& st : d.steps) w.value(st);
@@ -137,7 +161,10 @@ std::string render_decision(const decide::Decision& d, std::uint64_t seq) {
   }
   w.key("exit").begin_object();
   w.key("rc");
-  if (d.exit.rc) w.value(*d.exit.rc); else w.null();
+  if (d.exit.rc)
+    w.value(*d.exit.rc);
+  else
+    w.null();
   w.key("seen_by").value(decide::to_string(d.exit.seen_by));
   if (!d.exit.event_kind.empty()) w.key("event").value(d.exit.event_kind);
   w.key("at").value(d.exit.at);
@@ -162,17 +189,15 @@ std::string render_health(const decide::ProviderHealth& h, std::uint64_t seq) {
 
 class Daemon {
  public:
-  Daemon(DaemonOptions options, std::unique_ptr<match::PatternDb> db, match::Matcher matcher,
-         publish::Journal journal)
-      : options_(std::move(options)), db_(std::move(db)), matcher_(std::move(matcher)),
-        journal_(std::move(journal)) {}
+  Daemon(DaemonOptions options, std::unique_ptr<match::PatternDb> db, match::Matcher matcher, publish::Journal journal)
+      : options_(std::move(options)), db_(std::move(db)), matcher_(std::move(matcher)), journal_(std::move(journal)) {}
 
   int run();
 
  private:
   struct Board {
     std::string slug;
-    std::string dir;      // where kanban.db lives
+    std::string dir;  // where kanban.db lives
     std::string db_path;
     std::string logs_dir;
     std::optional<kanban::BoardReader> reader;
@@ -278,7 +303,7 @@ class Daemon {
   std::set<std::string> finished_;
   std::unique_ptr<ReportQueue> reports_;
   std::map<std::string, std::string> health_reasons_;  // provider -> why it was marked
-  bool reading_board_ = false;  // on_board_change is on the stack: do not re-enter it
+  bool reading_board_ = false;                         // on_board_change is on the stack: do not re-enter it
   // Counters (logged at shutdown).
   std::uint64_t decisions_ = 0;
   std::uint64_t malformed_events_ = 0;
@@ -375,8 +400,8 @@ void Daemon::on_fs_event(uv_fs_event_t* h, const char* name, int /*events*/, int
   switch (ctx->kind) {
     case WatchKind::Rules:
       // Debounce: editors write several files in a burst.
-      uv_timer_start(self.reload_timer_.get(),
-                     [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->reload_rules(); }, 200, 0);
+      uv_timer_start(
+          self.reload_timer_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->reload_rules(); }, 200, 0);
       return;
     case WatchKind::Root:
       if (db_file) {
@@ -488,12 +513,15 @@ void Daemon::board_notified(Board& b) {
   }
   // The timer's data is the daemon; the callback finds its board by the timer.
   b.settle.get()->data = this;
-  uv_timer_start(b.settle.get(), [](uv_timer_t* t) {
-    auto* self = static_cast<Daemon*>(t->data);
-    for (auto& [slug, board] : self->boards_) {
-      if (board->settle.get() == t) self->on_board_change(*board);
-    }
-  }, 5, 0);
+  uv_timer_start(
+      b.settle.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Daemon*>(t->data);
+        for (auto& [slug, board] : self->boards_) {
+          if (board->settle.get() == t) self->on_board_change(*board);
+        }
+      },
+      5, 0);
 }
 
 void Daemon::on_board_change(Board& b) {
@@ -571,9 +599,12 @@ void Daemon::on_board_change(Board& b) {
         exit.seen_by = decide::ExitSource::Event;
         exit.event_kind = e.kind;
         exit.at = e.created_at;
-        if (e.exit_code) exit.rc = *e.exit_code;
-        else if (e.kind == "rate_limited") exit.rc = 75;
-        else if (e.kind == "protocol_violation") exit.rc = 0;
+        if (e.exit_code)
+          exit.rc = *e.exit_code;
+        else if (e.kind == "rate_limited")
+          exit.rc = 75;
+        else if (e.kind == "protocol_violation")
+          exit.rc = 0;
         decide_run(b.slug, e.task_id, exit);
       }
     }
@@ -611,17 +642,18 @@ void Daemon::read_log(LogFile& f) {
   std::vector<match::Hit> hits;
   bool more = true;
   while (more) {
-    more = f.tailer->read_available([&](const tail::FileId&, std::uint64_t offset, std::string_view bytes, bool restarted) {
-      if (restarted) {
-        // A new file at the path (rotation) or a truncation: the old stream's last
-        // line ends here, the new bytes start a fresh stream at offset 0.
-        f.stream->finish(matcher_, hits);
-        on_hits(f, hits);
-        (void)f.stream->restart(*db_, offset, 1);
-      }
-      f.stream->feed(bytes, matcher_, hits);
-      on_hits(f, hits);
-    });
+    more = f.tailer->read_available(
+        [&](const tail::FileId&, std::uint64_t offset, std::string_view bytes, bool restarted) {
+          if (restarted) {
+            // A new file at the path (rotation) or a truncation: the old stream's last
+            // line ends here, the new bytes start a fresh stream at offset 0.
+            f.stream->finish(matcher_, hits);
+            on_hits(f, hits);
+            (void)f.stream->restart(*db_, offset, 1);
+          }
+          f.stream->feed(bytes, matcher_, hits);
+          on_hits(f, hits);
+        });
   }
   if (f.tailer->errors() != errors_before) {
     spdlog::warn("log={} error=\"{}\" errors={}", f.tailer->path(), f.tailer->last_error(), f.tailer->errors());
@@ -745,11 +777,10 @@ void Daemon::report_decision(const decide::Decision& d) {
     evidence = d.evidence->path + ":" + std::to_string(d.evidence->line) + ": " +
                d.evidence->text.substr(0, std::min<std::size_t>(d.evidence->text.size(), 300));
   }
-  u.decisions.push_back(report::DecisionRow{d.id, d.decided_at, d.board, d.task_id,
-                                            d.failure_class ? std::string(rules::to_string(*d.failure_class)) : "",
-                                            std::string(rules::to_string(d.action)),
-                                            d.missing.empty() ? d.reason : d.reason + " Missing: " + joined(d.missing) + ".",
-                                            evidence, d.next_command});
+  u.decisions.push_back(report::DecisionRow{
+      d.id, d.decided_at, d.board, d.task_id, d.failure_class ? std::string(rules::to_string(*d.failure_class)) : "",
+      std::string(rules::to_string(d.action)),
+      d.missing.empty() ? d.reason : d.reason + " Missing: " + joined(d.missing) + ".", evidence, d.next_command});
   std::vector<report::ProviderRow> health;
   for (const auto& [provider, until] : engine_.unhealthy_until) {
     auto r = health_reasons_.find(provider);
@@ -787,8 +818,8 @@ artifacts::CheckResult Daemon::check_artifacts(const std::string& board, const s
   static const artifacts::AcceptanceSpec defaults = artifacts::AcceptanceSpec::defaults();
   const artifacts::AcceptanceRule* rule =
       row ? artifacts::select(options_.acceptance, board, row->assignee, row->title) : nullptr;
-  artifacts::CheckResult r = artifacts::check(row ? row->workspace_path : std::string(),
-                                              rule ? rule->spec : defaults, run_started);
+  artifacts::CheckResult r =
+      artifacts::check(row ? row->workspace_path : std::string(), rule ? rule->spec : defaults, run_started);
   if (rule) r.checked.insert(r.checked.begin(), "acceptance: " + rule->where);
   return r;
 }
@@ -895,7 +926,11 @@ void Daemon::reload_rules() {
   w->self = this;
   w->dir = options_.rules_dir;
   uv_queue_work(
-      loop_, &w->req, [](uv_work_t* r) { auto* wk = static_cast<Work*>(r->data); wk->loaded = load_daemon_rules(wk->dir); },
+      loop_, &w->req,
+      [](uv_work_t* r) {
+        auto* wk = static_cast<Work*>(r->data);
+        wk->loaded = load_daemon_rules(wk->dir);
+      },
       [](uv_work_t* r, int) {
         std::unique_ptr<Work> wk(static_cast<Work*>(r->data));
         Daemon& self = *wk->self;
@@ -1029,7 +1064,10 @@ void Daemon::load_state() {
   if (doc["boards"].get_object().get(boards) == simdjson::SUCCESS) {
     for (auto [k, v] : boards) {
       std::int64_t cursor = 0;
-      if (v.get_int64().get(cursor) == simdjson::SUCCESS) saved_cursors_[std::string(k)] = cursor; else ++bad;
+      if (v.get_int64().get(cursor) == simdjson::SUCCESS)
+        saved_cursors_[std::string(k)] = cursor;
+      else
+        ++bad;
     }
   }
   simdjson::dom::array files;
@@ -1050,7 +1088,10 @@ void Daemon::load_state() {
   if (doc["unhealthy_until"].get_object().get(health) == simdjson::SUCCESS) {
     for (auto [k, v] : health) {
       std::int64_t until = 0;
-      if (v.get_int64().get(until) == simdjson::SUCCESS) engine_.unhealthy_until[std::string(k)] = until; else ++bad;
+      if (v.get_int64().get(until) == simdjson::SUCCESS)
+        engine_.unhealthy_until[std::string(k)] = until;
+      else
+        ++bad;
     }
   }
   simdjson::dom::object attempts;
@@ -1064,7 +1105,10 @@ void Daemon::load_state() {
       auto& times = engine_.attempts[std::string(k)];
       for (auto t : list) {
         std::int64_t at = 0;
-        if (t.get_int64().get(at) == simdjson::SUCCESS) times.push_back(at); else ++bad;
+        if (t.get_int64().get(at) == simdjson::SUCCESS)
+          times.push_back(at);
+        else
+          ++bad;
       }
     }
   }
@@ -1074,7 +1118,8 @@ void Daemon::load_state() {
       std::string key;
       std::int64_t run_id = 0;
       simdjson::dom::array evidence;
-      if (!str(r, "key", key) || !i64(r, "run_id", run_id) || r["evidence"].get_array().get(evidence) != simdjson::SUCCESS) {
+      if (!str(r, "key", key) || !i64(r, "run_id", run_id) ||
+          r["evidence"].get_array().get(evidence) != simdjson::SUCCESS) {
         ++bad;
         continue;
       }
@@ -1117,7 +1162,8 @@ void Daemon::load_state() {
     }
   }
   if (bad > 0) spdlog::warn("checkpoint path={} malformed_entries={} skipped", path, bad);
-  spdlog::info("checkpoint loaded boards={} files={} runs={}", saved_cursors_.size(), saved_files_.size(), runs_.size());
+  spdlog::info("checkpoint loaded boards={} files={} runs={}", saved_cursors_.size(), saved_files_.size(),
+               runs_.size());
 }
 
 int Daemon::run() {
@@ -1142,7 +1188,8 @@ int Daemon::run() {
   sighup_ = loop::UvHandle<uv_signal_t>(this);
   uv_signal_init(loop_, sighup_.get());
   sighup_.mark_initialized();
-  uv_signal_start(sighup_.get(), [](uv_signal_t* s, int) { static_cast<Daemon*>(s->data)->reload_rules(); }, SIGHUP);
+  uv_signal_start(
+      sighup_.get(), [](uv_signal_t* s, int) { static_cast<Daemon*>(s->data)->reload_rules(); }, SIGHUP);
 
   reload_timer_ = loop::UvHandle<uv_timer_t>(this);
   uv_timer_init(loop_, reload_timer_.get());
@@ -1151,19 +1198,22 @@ int Daemon::run() {
   checkpoint_timer_ = loop::UvHandle<uv_timer_t>(this);
   uv_timer_init(loop_, checkpoint_timer_.get());
   checkpoint_timer_.mark_initialized();
-  uv_timer_start(checkpoint_timer_.get(), [](uv_timer_t* t) {
-    auto* self = static_cast<Daemon*>(t->data);
-    if (self->state_dirty_) self->save_state();
-  }, 1000, 1000);
+  uv_timer_start(
+      checkpoint_timer_.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Daemon*>(t->data);
+        if (self->state_dirty_) self->save_state();
+      },
+      1000, 1000);
 
   start_watches();
   reports_ = std::make_unique<ReportQueue>(loop_);
   rescan_boards();
   // The socket opens last: a client that can connect knows every board is being read
   // from its cursor (a decision made before this is journaled and replayed with since).
-  auto pub = publish::UnixSocketPublisher::create(
-      loop_, options_.socket_path, journal_,
-      publish::PublisherOptions{options_.max_client_queue_bytes, 0660}, [this] { return hello(); });
+  auto pub = publish::UnixSocketPublisher::create(loop_, options_.socket_path, journal_,
+                                                  publish::PublisherOptions{options_.max_client_queue_bytes, 0660},
+                                                  [this] { return hello(); });
   int rc = 0;
   if (pub) {
     publisher_ = std::move(*pub);

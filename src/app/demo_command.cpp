@@ -165,13 +165,14 @@ int run_demo(const cli::DemoOptions& options) {
 
   // The real daemon, as a child process of this binary.
   const std::string socket = dir + "/medic.sock";
-  std::vector<std::string> argv{"/proc/self/exe", "run", "--hermes-root", root, "--state-dir",
-                                dir + "/state", "--socket", socket};
+  std::vector<std::string> argv{"/proc/self/exe", "run",          "--hermes-root", root,
+                                "--state-dir",    dir + "/state", "--socket",      socket};
   if (options.rules_dir) {
     argv.push_back("--rules");
     argv.push_back(*options.rules_dir);
   }
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
   posix_spawn_file_actions_t fa;
@@ -210,18 +211,19 @@ int run_demo(const cli::DemoOptions& options) {
   simdjson::dom::parser parser;
   for (const Incident& inc : kIncidents) {
     const std::string task = inc.task;
-    board.exec("INSERT INTO tasks (id, title, assignee, status, created_at) VALUES ('" + task + "','" +
-               inc.title + "','" + inc.assignee + "','ready'," + std::to_string(epoch_now()) + ")");
-    board.exec("INSERT INTO task_runs (task_id, profile, status, started_at) VALUES ('" + task + "','" +
-               inc.assignee + "','running'," + std::to_string(epoch_now()) + ")");
+    board.exec("INSERT INTO tasks (id, title, assignee, status, created_at) VALUES ('" + task + "','" + inc.title +
+               "','" + inc.assignee + "','ready'," + std::to_string(epoch_now()) + ")");
+    board.exec("INSERT INTO task_runs (task_id, profile, status, started_at) VALUES ('" + task + "','" + inc.assignee +
+               "','running'," + std::to_string(epoch_now()) + ")");
     const std::string run = std::to_string(board.last_id());
     board.exec("UPDATE tasks SET status='running', current_run_id=" + run + " WHERE id='" + task + "'");
-    board.exec("INSERT INTO task_events (task_id, run_id, kind, payload, created_at) VALUES ('" + task + "'," +
-               run + ",'claimed','{\"run_id\":" + run + "}'," + std::to_string(epoch_now()) + ")");
+    board.exec("INSERT INTO task_events (task_id, run_id, kind, payload, created_at) VALUES ('" + task + "'," + run +
+               ",'claimed','{\"run_id\":" + run + "}'," + std::to_string(epoch_now()) + ")");
     std::printf("▶ %s  %s\n  %s\n", inc.task, inc.title, inc.what);
     // The worker writes its console output line by line; the last line is the exit
     // trailer. The delay is measured from that write to the decision read here.
-    const std::string text = replace_all(std::string(embedded(task + ".log")), "{resets_at}", std::to_string(resets_at));
+    const std::string text =
+        replace_all(std::string(embedded(task + ".log")), "{resets_at}", std::to_string(resets_at));
     const std::string path = logs + "/" + task + ".log";
     std::size_t start = 0;
     Clock::time_point exited{};
@@ -275,6 +277,9 @@ int run_demo(const cli::DemoOptions& options) {
   stop();
   std::printf("%d of %zu incidents decided. The daemon's log: %s\n", decided, std::size(kIncidents),
               daemon_log.c_str());
+  // The daemon wrote every decision to the board's state report before it stopped.
+  const std::string report = dir + "/state/state/default/PROJECT_STATE.html";
+  if (::access(report.c_str(), R_OK) == 0) std::printf("The state report: %s\n", report.c_str());
   return decided == static_cast<int>(std::size(kIncidents)) ? 0 : 1;
 }
 

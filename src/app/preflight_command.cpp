@@ -54,13 +54,15 @@ int run_preflight(const cli::PreflightOptions& o) {
                               "), then run this preflight again";
 
   Status st = login_status(codex, profile);
-  step("check", "HOME=" + profile + " " + codex + " login status -> exit " + std::to_string(st.exit_code) + ": " + st.output);
+  step("check",
+       "HOME=" + profile + " " + codex + " login status -> exit " + std::to_string(st.exit_code) + ": " + st.output);
   if (st.logged_in()) {
     step("ok", "the profile is logged in to Codex");
     return 0;
   }
   if (st.exit_code == 127) {
-    step("fail", "the Codex CLI (" + codex + ") is not installed or not on PATH: install it (npm install -g @openai/codex)");
+    step("fail",
+         "the Codex CLI (" + codex + ") is not installed or not on PATH: install it (npm install -g @openai/codex)");
     return 1;
   }
 
@@ -100,7 +102,8 @@ int run_preflight(const cli::PreflightOptions& o) {
   }
   step("repair", "linked " + profile_auth.string() + " -> " + main_auth.string());
   st = login_status(codex, profile);
-  step("check", "HOME=" + profile + " " + codex + " login status -> exit " + std::to_string(st.exit_code) + ": " + st.output);
+  step("check",
+       "HOME=" + profile + " " + codex + " login status -> exit " + std::to_string(st.exit_code) + ": " + st.output);
   if (st.logged_in()) {
     step("ok", "the profile is logged in to Codex through the main user's login");
     return 0;

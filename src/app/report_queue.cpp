@@ -31,8 +31,9 @@ void ReportQueue::start_paced() {
     start();
     return;
   }
-  uv_timer_start(pace_.get(), [](uv_timer_t* t) { static_cast<ReportQueue*>(t->data)->start(); },
-                 last_start_ms_ + kMinIntervalMs - now, 0);
+  uv_timer_start(
+      pace_.get(), [](uv_timer_t* t) { static_cast<ReportQueue*>(t->data)->start(); },
+      last_start_ms_ + kMinIntervalMs - now, 0);
 }
 
 void ReportQueue::start() {
@@ -61,8 +62,10 @@ void ReportQueue::start() {
         for (const auto& f : self->failures_) spdlog::warn("state report not written: {}", f);
         self->running_.clear();
         self->busy_ = false;
-        if (self->stopping_) self->write_pending_now();
-        else if (!self->pending_.empty()) self->start_paced();
+        if (self->stopping_)
+          self->write_pending_now();
+        else if (!self->pending_.empty())
+          self->start_paced();
       });
   if (rc != 0) {
     // Cannot happen on a live loop; keep the updates, oldest first, for the next try.

@@ -30,7 +30,8 @@ std::vector<rules::RuleSource> read_rule_dir(const std::string& dir, rules::Diag
   std::vector<rules::RuleSource> sources;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    diags.push_back(rules::make_diagnostic(rules::SourceLocation{dir, 0, 0}, rules::DiagnosticCode::Io, "not a readable rules directory"));
+    diags.push_back(rules::make_diagnostic(rules::SourceLocation{dir, 0, 0}, rules::DiagnosticCode::Io,
+                                           "not a readable rules directory"));
     return sources;
   }
   std::vector<fs::path> files;
@@ -40,7 +41,8 @@ std::vector<rules::RuleSource> read_rule_dir(const std::string& dir, rules::Diag
     if (it->is_regular_file(ec) && (ext == ".yaml" || ext == ".yml")) files.push_back(it->path());
   }
   if (ec) {
-    diags.push_back(rules::make_diagnostic(rules::SourceLocation{dir, 0, 0}, rules::DiagnosticCode::Io, "cannot list directory: " + ec.message()));
+    diags.push_back(rules::make_diagnostic(rules::SourceLocation{dir, 0, 0}, rules::DiagnosticCode::Io,
+                                           "cannot list directory: " + ec.message()));
     return sources;
   }
   std::sort(files.begin(), files.end());
@@ -49,13 +51,15 @@ std::vector<rules::RuleSource> read_rule_dir(const std::string& dir, rules::Diag
     std::ostringstream text;
     text << in.rdbuf();
     if (!in && !in.eof()) {
-      diags.push_back(rules::make_diagnostic(rules::SourceLocation{f.string(), 0, 0}, rules::DiagnosticCode::Io, "cannot read file"));
+      diags.push_back(rules::make_diagnostic(rules::SourceLocation{f.string(), 0, 0}, rules::DiagnosticCode::Io,
+                                             "cannot read file"));
       continue;
     }
     sources.push_back(rules::RuleSource{f.string(), text.str()});
   }
   if (files.empty()) {
-    diags.push_back(rules::make_diagnostic(rules::SourceLocation{dir, 0, 0}, rules::DiagnosticCode::Io, "no *.yaml rule files in directory"));
+    diags.push_back(rules::make_diagnostic(rules::SourceLocation{dir, 0, 0}, rules::DiagnosticCode::Io,
+                                           "no *.yaml rule files in directory"));
   }
   return sources;
 }
@@ -137,16 +141,14 @@ LoadedRules load_rules(const std::optional<std::string>& dir) {
     sources = builtin_rule_sources();
   }
   rules::ReadResult read = rules::read_rules(sources);
-  loaded.diagnostics.insert(loaded.diagnostics.end(), read.diagnostics.begin(),
-                            read.diagnostics.end());
+  loaded.diagnostics.insert(loaded.diagnostics.end(), read.diagnostics.begin(), read.diagnostics.end());
   // Compile what was read even when some rules were bad, so every pattern error is
   // reported in the same run; the set is only usable when nothing was wrong.
   // The cache is only consulted for a rule set that read cleanly, so a bad set is always
   // fully validated and every one of its problems is reported.
   const std::string cached = loaded.diagnostics.empty() ? read_cache(read.rules) : std::string();
   auto compiled = match::PatternDb::compile(std::move(read.rules), cached);
-  loaded.diagnostics.insert(loaded.diagnostics.end(), compiled.diagnostics.begin(),
-                            compiled.diagnostics.end());
+  loaded.diagnostics.insert(loaded.diagnostics.end(), compiled.diagnostics.begin(), compiled.diagnostics.end());
   if (loaded.diagnostics.empty()) {
     loaded.db = std::move(compiled.db);
     if (!loaded.db->from_cache()) write_cache(*loaded.db);

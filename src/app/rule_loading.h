@@ -13,7 +13,7 @@
 namespace medic::app {
 
 struct LoadedRules {
-  std::string origin;  // the directory, or "built-in rules"
+  std::string origin;                    // the directory, or "built-in rules"
   std::unique_ptr<match::PatternDb> db;  // null when diagnostics hold errors
   rules::Diagnostics diagnostics;
 };

@@ -27,8 +27,7 @@ int run_rules_check(const cli::RulesCheckOptions& options) {
   for (const auto& r : loaded.db->rules().rules) failure += r.is_context() ? 0 : 1;
   std::printf("%s: %zu rules OK (%zu failure, %zu context), database %zu bytes, stream state %zu bytes\n",
               loaded.origin.c_str(), loaded.db->rules().rules.size(), failure,
-              loaded.db->rules().rules.size() - failure, loaded.db->database_bytes(),
-              loaded.db->stream_state_bytes());
+              loaded.db->rules().rules.size() - failure, loaded.db->database_bytes(), loaded.db->stream_state_bytes());
   return 0;
 }
 
@@ -66,9 +65,8 @@ int run_rules_export(const cli::RulesExportOptions& options) {
     if (auto p = rules::export_pattern(r, *format)) {
       std::printf("%s\n", p->c_str());
     } else {
-      std::fprintf(stderr, "%s:%d: rule '%s': pattern cannot be written for %s\n",
-                   r.pattern_where.file.c_str(), r.pattern_where.line, r.id.c_str(),
-                   options.format.c_str());
+      std::fprintf(stderr, "%s:%d: rule '%s': pattern cannot be written for %s\n", r.pattern_where.file.c_str(),
+                   r.pattern_where.line, r.id.c_str(), options.format.c_str());
       rc = 1;
     }
   }

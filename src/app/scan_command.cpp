@@ -45,8 +45,7 @@ struct Totals {
 // Counts and prints hits in source order.
 class HitSink {
  public:
-  HitSink(const cli::ScanOptions& options, const match::PatternDb& db, Totals& totals,
-          std::string& out)
+  HitSink(const cli::ScanOptions& options, const match::PatternDb& db, Totals& totals, std::string& out)
       : options_(options), db_(db), totals_(totals), out_(out) {}
 
   void consume(const std::string& path, std::vector<match::Hit>& hits) {
@@ -54,8 +53,7 @@ class HitSink {
     for (const match::Hit& h : hits) {
       ++totals_.hits;
       const rules::Rule& r = db_.rule(h.rule);
-      ++totals_.by_class[r.failure_class ? std::string(rules::to_string(*r.failure_class))
-                                         : std::string("(context)")];
+      ++totals_.by_class[r.failure_class ? std::string(rules::to_string(*r.failure_class)) : std::string("(context)")];
       ++totals_.by_rule[h.rule];
       if (!print_hits) continue;
       if (options_.json) {
@@ -97,9 +95,8 @@ void scan_mapped(const char* base, std::uint64_t begin, std::uint64_t end, std::
 }
 
 // A pipe or stdin: one stream, read() until EOF.
-bool scan_sequential(int fd, const std::string& path, const cli::ScanOptions& options,
-                     const match::PatternDb& db, match::Matcher& matcher, HitSink& sink,
-                     Totals& totals) {
+bool scan_sequential(int fd, const std::string& path, const cli::ScanOptions& options, const match::PatternDb& db,
+                     match::Matcher& matcher, HitSink& sink, Totals& totals) {
   auto stream = match::Stream::open(db, stream_options_for(options));
   if (!stream) {
     std::fprintf(stderr, "medic: %s: %s\n", path.c_str(), stream.error().message.c_str());
@@ -135,9 +132,8 @@ std::uint64_t next_line_start(const char* base, std::uint64_t pos, std::uint64_t
 // its own Matcher (scratch). Segments go in batches of one per thread, and each batch's
 // hits are merged in source order (line numbers shifted, context fields carried across
 // segments) before the next, so memory stays bounded by one batch.
-bool scan_file(int fd, std::uint64_t size, const std::string& path,
-               const cli::ScanOptions& options, const match::PatternDb& db,
-               std::vector<match::Matcher>& matchers, HitSink& sink, Totals& totals) {
+bool scan_file(int fd, std::uint64_t size, const std::string& path, const cli::ScanOptions& options,
+               const match::PatternDb& db, std::vector<match::Matcher>& matchers, HitSink& sink, Totals& totals) {
   if (size == 0) return true;
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   if (map == MAP_FAILED) {
@@ -147,8 +143,7 @@ bool scan_file(int fd, std::uint64_t size, const std::string& path,
   ::madvise(map, size, MADV_SEQUENTIAL);
   const char* base = static_cast<const char*>(map);
   // Small files, or one thread: a single segment, one stream.
-  const std::uint64_t segment_bytes =
-      matchers.size() > 1 && size >= kParallelMinBytes ? (32u << 20) : size;
+  const std::uint64_t segment_bytes = matchers.size() > 1 && size >= kParallelMinBytes ? (32u << 20) : size;
   std::vector<std::uint64_t> cuts{0};
   while (cuts.back() < size) {
     cuts.push_back(next_line_start(base, std::min(size, cuts.back() + segment_bytes) - 1, size));
@@ -171,8 +166,7 @@ bool scan_file(int fd, std::uint64_t size, const std::string& path,
           errors[k] = "cannot open a Hyperscan stream";
           return;
         }
-        scan_mapped(base, cuts[first + k], cuts[first + k + 1], options.chunk_bytes, *stream,
-                    matchers[k], hits[k]);
+        scan_mapped(base, cuts[first + k], cuts[first + k + 1], options.chunk_bytes, *stream, matchers[k], hits[k]);
         newlines[k] = stream->next_line() - 1;
       });
     }
@@ -197,9 +191,8 @@ bool scan_file(int fd, std::uint64_t size, const std::string& path,
 }
 
 void print_summary(std::FILE* f, const Totals& t, const match::PatternDb& db, double seconds) {
-  std::fprintf(f, "scanned %llu bytes in %.3f s (%.1f MB/s), %llu hits\n",
-               static_cast<unsigned long long>(t.bytes), seconds,
-               seconds > 0 ? static_cast<double>(t.bytes) / seconds / 1e6 : 0.0,
+  std::fprintf(f, "scanned %llu bytes in %.3f s (%.1f MB/s), %llu hits\n", static_cast<unsigned long long>(t.bytes),
+               seconds, seconds > 0 ? static_cast<double>(t.bytes) / seconds / 1e6 : 0.0,
                static_cast<unsigned long long>(t.hits));
   std::fprintf(f, "\n%-20s %10s\n", "class", "hits");
   for (const auto& [cls, n] : t.by_class) {
@@ -216,8 +209,7 @@ void print_summary(std::FILE* f, const Totals& t, const match::PatternDb& db, do
 
 }  // namespace
 
-void append_hit_json(std::string& out, std::string_view path, const match::PatternDb& db,
-                     const match::Hit& hit) {
+void append_hit_json(std::string& out, std::string_view path, const match::PatternDb& db, const match::Hit& hit) {
   const rules::Rule& r = db.rule(hit.rule);
   core::JsonWriter w(out);
   w.begin_object();
@@ -242,8 +234,7 @@ void append_hit_json(std::string& out, std::string_view path, const match::Patte
   w.end_object();
 }
 
-void append_hit_text(std::string& out, std::string_view path, const match::PatternDb& db,
-                     const match::Hit& hit) {
+void append_hit_text(std::string& out, std::string_view path, const match::PatternDb& db, const match::Hit& hit) {
   const rules::Rule& r = db.rule(hit.rule);
   out += path;
   out += ':';
@@ -283,8 +274,7 @@ int run_scan(const cli::ScanOptions& options) {
     return 2;
   }
   const std::size_t threads =
-      options.threads > 0 ? options.threads
-                          : std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8);
+      options.threads > 0 ? options.threads : std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8);
   std::vector<match::Matcher> matchers;
   for (std::size_t t = 0; t < threads; ++t) {
     auto matcher = match::Matcher::create(*loaded.db);
@@ -317,8 +307,7 @@ int run_scan(const cli::ScanOptions& options) {
     const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
     bool ok = false;
     if (regular) {
-      ok = scan_file(fd, static_cast<std::uint64_t>(st.st_size), path, options, *loaded.db,
-                     matchers, sink, totals);
+      ok = scan_file(fd, static_cast<std::uint64_t>(st.st_size), path, options, *loaded.db, matchers, sink, totals);
     } else {
       ok = scan_sequential(fd, path, options, *loaded.db, matchers[0], sink, totals);
     }
@@ -326,8 +315,7 @@ int run_scan(const cli::ScanOptions& options) {
     if (fd != 0) ::close(fd);
   }
   write_out(out, true);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (options.summary) {
     std::fflush(stdout);
     print_summary(options.json ? stderr : stdout, totals, *loaded.db, seconds);

@@ -14,11 +14,9 @@ int run_scan(const cli::ScanOptions& options);
 
 /// The NDJSON form of one hit: exactly path, line, offset, rule, class, priority,
 /// fields, text (no trailing newline).
-void append_hit_json(std::string& out, std::string_view path, const match::PatternDb& db,
-                     const match::Hit& hit);
+void append_hit_json(std::string& out, std::string_view path, const match::PatternDb& db, const match::Hit& hit);
 
 /// The readable form: "path:line: class rule (priority) k=v … | text".
-void append_hit_text(std::string& out, std::string_view path, const match::PatternDb& db,
-                     const match::Hit& hit);
+void append_hit_text(std::string& out, std::string_view path, const match::PatternDb& db, const match::Hit& hit);
 
 }  // namespace medic::app

@@ -61,16 +61,17 @@ bool AcceptanceRule::matches(const std::string& task_board, const std::string& t
 core::Result<TitlePattern> TitlePattern::compile(const std::string& pattern) {
   int code = 0;
   PCRE2_SIZE offset = 0;
-  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF,
-                                 &code, &offset, nullptr);
+  pcre2_code* re =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF, &code, &offset, nullptr);
   if (!re) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(code, msg, sizeof msg);
-    return core::fail(core::ErrorCode::Compile, std::string(reinterpret_cast<const char*>(msg)) + " at offset " +
-                                                     std::to_string(offset));
+    return core::fail(core::ErrorCode::Compile,
+                      std::string(reinterpret_cast<const char*>(msg)) + " at offset " + std::to_string(offset));
   }
   TitlePattern p;
-  p.code_ = std::shared_ptr<const void>(re, [](const void* c) { pcre2_code_free(static_cast<pcre2_code*>(const_cast<void*>(c))); });
+  p.code_ = std::shared_ptr<const void>(
+      re, [](const void* c) { pcre2_code_free(static_cast<pcre2_code*>(const_cast<void*>(c))); });
   return p;
 }
 
@@ -137,7 +138,8 @@ CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std:
   for (const std::string& g : spec.evidence_globs) {
     if (!safe_pattern(g)) continue;
     for (const Entry& f : files) {
-      const bool tree = g.size() > 2 && g.compare(g.size() - 2, 2, "/*") == 0 && under(f.rel, g.substr(0, g.size() - 2).c_str());
+      const bool tree =
+          g.size() > 2 && g.compare(g.size() - 2, 2, "/*") == 0 && under(f.rel, g.substr(0, g.size() - 2).c_str());
       if (f.size > 0 && (tree || fnmatch(g.c_str(), f.rel.c_str(), FNM_PATHNAME) == 0)) {
         r.evidence = true;
         r.checked.push_back("ok: evidence " + f.rel + " (" + std::to_string(f.size) + " bytes)");
@@ -209,7 +211,8 @@ CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std:
     struct stat st {};
     const fs::path p = root / s;
     // medic writes its own section into these files; only a change outside it counts.
-    const std::optional<std::int64_t> changed = ::stat(p.c_str(), &st) == 0 ? report::outside_changed_at(p) : std::nullopt;
+    const std::optional<std::int64_t> changed =
+        ::stat(p.c_str(), &st) == 0 ? report::outside_changed_at(p) : std::nullopt;
     if (!changed) {
       r.state = false;
       r.checked.push_back("missing: " + s);

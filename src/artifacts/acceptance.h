@@ -67,9 +67,8 @@ struct AcceptanceRule {
   std::string title_pattern;          // PCRE2, searched in the task's title
   std::optional<TitlePattern> title;  // compiled title_pattern
   AcceptanceSpec spec;
-  std::string where;                  // "file:line" of the entry, for the decision
-  bool matches(const std::string& task_board, const std::string& task_assignee,
-               const std::string& task_title) const;
+  std::string where;  // "file:line" of the entry, for the decision
+  bool matches(const std::string& task_board, const std::string& task_assignee, const std::string& task_title) const;
 };
 
 /// The first rule that matches the task, or null (then AcceptanceSpec::defaults()).

@@ -13,13 +13,13 @@ ParseOutcome parse(int argc, char** argv) {
   auto* scan_cmd = app.add_subcommand("scan", "Classify log files offline");
   scan_cmd->add_option("--rules", scan.rules_dir, "Rules directory (default: the shipped rules)");
   scan_cmd->add_flag("--json", scan.json, "One JSON object per hit, one per line");
-  scan_cmd->add_flag("--summary", scan.summary,
-                     "Print counts per class and per rule (to stderr with --json)");
+  scan_cmd->add_flag("--summary", scan.summary, "Print counts per class and per rule (to stderr with --json)");
   scan_cmd->add_option("--chunk-bytes", scan.chunk_bytes, "Read size per scan call")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->group("");  // hidden: for tests and benchmarks
-  scan_cmd->add_option("--threads", scan.threads,
-                       "Threads per large file (default: one per core, at most 8; 1: one stream)")
+  scan_cmd
+      ->add_option("--threads", scan.threads,
+                   "Threads per large file (default: one per core, at most 8; 1: one stream)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
   scan_cmd->add_option("paths", scan.paths, "Log files; '-' reads stdin")->required();
 
@@ -32,11 +32,9 @@ ParseOutcome parse(int argc, char** argv) {
   auto* test_cmd = rules_cmd->add_subcommand("test", "Run every rule's examples");
   test_cmd->add_option("dir", test.rules_dir, "Rules directory (default: the shipped rules)");
   RulesExportOptions exp;
-  auto* export_cmd =
-      rules_cmd->add_subcommand("export", "Print the patterns for rg -f or grep -E -f");
+  auto* export_cmd = rules_cmd->add_subcommand("export", "Print the patterns for rg -f or grep -E -f");
   export_cmd->add_option("dir", exp.rules_dir, "Rules directory (default: the shipped rules)");
-  export_cmd->add_option("--format", exp.format, "rg or grep")
-      ->check(CLI::IsMember({"rg", "grep"}));
+  export_cmd->add_option("--format", exp.format, "rg or grep")->check(CLI::IsMember({"rg", "grep"}));
 
   RunOptions run;
   auto* run_cmd = app.add_subcommand("run", "The daemon: watch Hermes boards and logs, publish decisions");
@@ -64,7 +62,8 @@ ParseOutcome parse(int argc, char** argv) {
   act_cmd->add_option("--socket", act.socket, "Socket path (default: the daemon's)");
   act_cmd->add_option("--hermes", act.hermes, "The Hermes executable (default: hermes)");
   act_cmd->add_flag("--dry-run", act.dry_run, "Print the commands instead of running them");
-  act_cmd->add_option("--state-dir", act.state_dir, "Where act.json and the board reports live (default: the daemon's)");
+  act_cmd->add_option("--state-dir", act.state_dir,
+                      "Where act.json and the board reports live (default: the daemon's)");
   act_cmd->add_option("--since", act.since, "Apply decisions after this seq (default: where act stopped)");
   act_cmd->add_option("--profile-home", act.profile_home,
                       "A worker profile's HOME, with {assignee} for the profile name: repair_auth "

@@ -65,9 +65,8 @@ struct ActOptions {
   std::string profile_home;              // "{assignee}" template: run the auth preflight
 };
 
-using Command = std::variant<ScanOptions, RulesCheckOptions, RulesTestOptions,
-                             RulesExportOptions, DemoOptions, RunOptions, SubscribeOptions,
-                             PreflightOptions, ActOptions>;
+using Command = std::variant<ScanOptions, RulesCheckOptions, RulesTestOptions, RulesExportOptions, DemoOptions,
+                             RunOptions, SubscribeOptions, PreflightOptions, ActOptions>;
 
 struct Options {
   Command command;

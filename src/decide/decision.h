@@ -65,9 +65,9 @@ struct RunFacts {
   bool blocked = false;
   std::string blocked_reason;
   std::vector<std::string> waiting_children;  // `todo` tasks waiting on this one
-  std::string decision_id;  // empty: "<board>/<task>/<run>"
-  std::string workspace;    // the task's workspace_path (reports go to its state/)
-  std::string assignee;     // the task's Hermes profile
+  std::string decision_id;                    // empty: "<board>/<task>/<run>"
+  std::string workspace;                      // the task's workspace_path (reports go to its state/)
+  std::string assignee;                       // the task's Hermes profile
 };
 
 struct Decision {

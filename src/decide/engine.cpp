@@ -54,8 +54,8 @@ bool healthy(const EngineState& s, const std::string& provider, core::EpochSecon
 }
 
 // First healthy provider of `provider`'s fallback chain, or empty.
-std::string healthy_fallback(const rules::Policy& p, const EngineState& s,
-                             const std::string& provider, core::EpochSeconds now) {
+std::string healthy_fallback(const rules::Policy& p, const EngineState& s, const std::string& provider,
+                             core::EpochSeconds now) {
   auto it = p.fallback_providers.find(provider);
   if (it == p.fallback_providers.end()) return {};
   for (const std::string& f : it->second) {
@@ -107,8 +107,8 @@ void decide_blocked(const RunFacts& facts, Decision& d, const std::string& bf) {
   }
   if (a && a->passed()) {
     d.action = Action::Complete;
-    d.reason = who + ", but every acceptance check passed (" + std::to_string(a->checked.size()) +
-               " checked): complete it.";
+    d.reason =
+        who + ", but every acceptance check passed (" + std::to_string(a->checked.size()) + " checked): complete it.";
     d.next_command = "hermes kanban" + bf + " complete " + facts.task_id +
                      " --summary \"completed by medic: artifacts pass acceptance\"";
     return;
@@ -131,9 +131,12 @@ void decide_blocked(const RunFacts& facts, Decision& d, const std::string& bf) {
 
 std::string_view to_string(ExitSource s) {
   switch (s) {
-    case ExitSource::Trailer: return "trailer";
-    case ExitSource::Pid: return "pid";
-    case ExitSource::Event: return "event";
+    case ExitSource::Trailer:
+      return "trailer";
+    case ExitSource::Pid:
+      return "pid";
+    case ExitSource::Event:
+      return "event";
   }
   return "unknown";
 }
@@ -144,8 +147,8 @@ std::optional<rules::FailureClass> explain(const RunFacts& facts) {
 }
 
 bool uses_artifacts(rules::FailureClass c) {
-  return c == FailureClass::ProtocolViolation || c == FailureClass::Timeout ||
-         c == FailureClass::Connection || c == FailureClass::Overloaded;
+  return c == FailureClass::ProtocolViolation || c == FailureClass::Timeout || c == FailureClass::Connection ||
+         c == FailureClass::Overloaded;
 }
 
 const Evidence* strongest(const std::vector<Evidence>& evidence) {
@@ -162,12 +165,11 @@ const Evidence* strongest(const std::vector<Evidence>& evidence) {
   return best ? best : auxiliary;
 }
 
-Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& state,
-               core::EpochSeconds now) {
+Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& state, core::EpochSeconds now) {
   Outcome out;
   Decision& d = out.decision;
   d.id = !facts.decision_id.empty() ? facts.decision_id
-                                     : facts.board + "/" + facts.task_id + "/" + std::to_string(facts.run_id);
+                                    : facts.board + "/" + facts.task_id + "/" + std::to_string(facts.run_id);
   d.board = facts.board;
   d.task_id = facts.task_id;
   d.run_id = facts.run_id;
@@ -207,18 +209,18 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
     const rules::ClassPolicy& cp = policy.unexplained;
     if (facts.exit.rc == 78) {
       d.action = Action::Block;
-      d.reason = exit_text + " (Hermes's terminal provider error) and its log names no cause: "
+      d.reason = exit_text +
+                 " (Hermes's terminal provider error) and its log names no cause: "
                  "fix the profile's credential or model, then unblock.";
       d.next_command = "hermes kanban" + bf + " unblock " + facts.task_id;
       return out;
     }
     d.max_attempts = facts.task_max_retries.value_or(cp.max_attempts);
-    d.attempt = count_attempt(state, facts.board + "/" + facts.task_id + "/unexplained", now,
-                              policy.attempt_window_s);
+    d.attempt = count_attempt(state, facts.board + "/" + facts.task_id + "/unexplained", now, policy.attempt_window_s);
     if (d.attempt > d.max_attempts) {
       d.action = Action::Block;
-      d.reason = exit_text + " with no failure signature in its log, " +
-                 std::to_string(d.attempt) + " times within the retry window; blocking for a human.";
+      d.reason = exit_text + " with no failure signature in its log, " + std::to_string(d.attempt) +
+                 " times within the retry window; blocking for a human.";
       d.next_command = "hermes kanban" + bf + " log " + facts.task_id;
       return out;
     }
@@ -243,15 +245,12 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
 
   const FailureClass cls = *d.failure_class;
   const rules::ClassPolicy& cp = policy.for_class(cls);
-  const double window = cls == FailureClass::RateLimit
-                            ? policy.attempt_window_s * policy.rate_limit_window_factor
-                            : policy.attempt_window_s;
+  const double window = cls == FailureClass::RateLimit ? policy.attempt_window_s * policy.rate_limit_window_factor
+                                                       : policy.attempt_window_s;
   d.max_attempts = facts.task_max_retries.value_or(cp.max_attempts);
-  d.attempt = count_attempt(state,
-                            facts.board + "/" + facts.task_id + "/" + std::string(rules::to_string(cls)),
-                            now, window);
-  const std::string what = ev ? "its log shows " + std::string(rules::to_string(cls)) +
-                                    " (rule " + ev->rule + ")"
+  d.attempt =
+      count_attempt(state, facts.board + "/" + facts.task_id + "/" + std::string(rules::to_string(cls)), now, window);
+  const std::string what = ev ? "its log shows " + std::string(rules::to_string(cls)) + " (rule " + ev->rule + ")"
                               : std::string(rules::to_string(cls)) + " by its exit";
   d.action = cp.action;
 
@@ -293,22 +292,21 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
       }
       if (d.attempt > d.max_attempts) {
         d.action = Action::Block;
-        d.reason = exit_text + "; " + what + " again (attempt " + std::to_string(d.attempt) +
-                   ", max " + std::to_string(d.max_attempts) +
-                   " within the window); blocking instead of retrying again.";
+        d.reason = exit_text + "; " + what + " again (attempt " + std::to_string(d.attempt) + ", max " +
+                   std::to_string(d.max_attempts) + " within the window); blocking instead of retrying again.";
         d.next_command = "hermes kanban" + bf + " unblock " + facts.task_id;
         break;
       }
       d.use_provider = healthy_fallback(policy, state, d.provider, now);
       if (!d.use_provider.empty()) {
         d.retry_at = now;
-        d.reason = exit_text + "; " + what + ": " + d.provider + " is unhealthy until " +
-                   std::to_string(until) + ", so retry now on the fallback " + d.use_provider + ".";
+        d.reason = exit_text + "; " + what + ": " + d.provider + " is unhealthy until " + std::to_string(until) +
+                   ", so retry now on the fallback " + d.use_provider + ".";
         d.next_command = "hermes kanban" + bf + " set-model " + facts.task_id + " <model> --provider " + d.use_provider;
       } else {
         d.retry_at = until;
-        d.reason = exit_text + "; " + what + ": retry at " + when + " (" + std::to_string(until) +
-                   ")" + (d.provider.empty() ? "" : " when " + d.provider + " is healthy again") + ".";
+        d.reason = exit_text + "; " + what + ": retry at " + when + " (" + std::to_string(until) + ")" +
+                   (d.provider.empty() ? "" : " when " + d.provider + " is healthy again") + ".";
         d.next_command = "hermes kanban" + bf + " schedule " + facts.task_id;
       }
       break;
@@ -317,9 +315,8 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
     case Action::Resume: {
       if (d.attempt > d.max_attempts) {
         d.action = Action::Block;
-        d.reason = exit_text + "; " + what + ", " + std::to_string(d.attempt) +
-                   " times within the retry window (max " + std::to_string(d.max_attempts) +
-                   "); blocking for a human.";
+        d.reason = exit_text + "; " + what + ", " + std::to_string(d.attempt) + " times within the retry window (max " +
+                   std::to_string(d.max_attempts) + "); blocking for a human.";
         d.next_command = "hermes kanban" + bf + " log " + facts.task_id;
         break;
       }
@@ -346,8 +343,8 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
         verb = "resume from the saved evidence, attempt ";
       }
       d.reason = exit_text + "; " + what + ": " + verb + std::to_string(d.attempt) + " of " +
-                 std::to_string(d.max_attempts) + " after a " +
-                 std::to_string(static_cast<long long>(*d.backoff_s)) + " s backoff" + where + ".";
+                 std::to_string(d.max_attempts) + " after a " + std::to_string(static_cast<long long>(*d.backoff_s)) +
+                 " s backoff" + where + ".";
       break;
     }
     case Action::RepairAuth: {
@@ -357,14 +354,15 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
         d.next_command = "codex login";
         break;
       }
-      d.reason = exit_text + "; " + what + ": link the main user's ~/.codex/auth.json into the "
+      d.reason = exit_text + "; " + what +
+                 ": link the main user's ~/.codex/auth.json into the "
                  "profile's HOME and re-check `codex login status` before retrying.";
       d.next_command = "medic preflight --profile-home <profile HOME>";
       // The seed article's mechanical preflight (medic preflight runs exactly these).
       d.steps = {"HOME=<profile HOME> codex login status: \"Logged in\" means done",
-                 "if <profile HOME>/.codex/auth.json is absent and ~/.codex/auth.json exists: "
-                 "ln -s ~/.codex/auth.json <profile HOME>/.codex/auth.json (never over a real file "
-                 "or a link medic did not create)",
+                 std::string("if <profile HOME>/.codex/auth.json is absent and ~/.codex/auth.json exists: ") +
+                     "ln -s ~/.codex/auth.json <profile HOME>/.codex/auth.json (never over a real file " +
+                     "or a link medic did not create)",
                  "HOME=<profile HOME> codex login status again",
                  "still not logged in: re-login to Codex for this profile (HOME=<profile HOME> codex login)",
                  "then retry the task: hermes kanban" + bf + " unblock " + facts.task_id};
@@ -403,15 +401,18 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
             d.retry_at = now;
             d.reason = exit_text + "; " + what + ": " + d.provider +
                        " needs credits or a plan change, so retry now on " + d.use_provider + ".";
-            d.next_command = "hermes kanban" + bf + " set-model " + facts.task_id + " <model> --provider " + d.use_provider;
+            d.next_command =
+                "hermes kanban" + bf + " set-model " + facts.task_id + " <model> --provider " + d.use_provider;
           } else {
             d.reason = exit_text + "; " + what + ": " + (d.provider.empty() ? "the provider" : d.provider) +
                        " needs credits or a plan change (capability); never retried as is.";
-            d.next_command = "hermes kanban" + bf + " block " + facts.task_id + " \"provider quota exhausted\" --kind capability";
+            d.next_command =
+                "hermes kanban" + bf + " block " + facts.task_id + " \"provider quota exhausted\" --kind capability";
           }
           break;
         case FailureClass::AuthRegion:
-          d.reason = exit_text + "; " + what + ": the request lacks the residency header "
+          d.reason = exit_text + "; " + what +
+                     ": the request lacks the residency header "
                      "x-openai-internal-codex-residency (or the region is not served); not retryable as is.";
           d.next_command = "hermes kanban" + bf + " block " + facts.task_id + " \"region/residency\" --kind capability";
           break;
@@ -424,7 +425,8 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
             d.reason = exit_text + "; " + what + ": retry with the larger-context model " + d.use_provider + ".";
           } else {
             d.reason = exit_text + "; " + what + ": the input does not fit the model; it needs input.";
-            d.next_command = "hermes kanban" + bf + " block " + facts.task_id + " \"context too long\" --kind needs_input";
+            d.next_command =
+                "hermes kanban" + bf + " block " + facts.task_id + " \"context too long\" --kind needs_input";
           }
           break;
         case FailureClass::ProtocolViolation: {
@@ -455,8 +457,8 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
             for (const auto& m : a.missing) list += (list.empty() ? "" : ", ") + m;
             for (const auto& r : a.refused) list += (list.empty() ? "refused " : ", refused ") + r;
             d.reason = pv + " and the evidence is insufficient; missing: " + list + ".";
-            d.next_command = "hermes kanban" + bf + " block " + facts.task_id + " \"missing: " + list +
-                             "\" --kind needs_input";
+            d.next_command =
+                "hermes kanban" + bf + " block " + facts.task_id + " \"missing: " + list + "\" --kind needs_input";
           }
           break;
         }

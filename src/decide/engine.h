@@ -26,8 +26,7 @@ struct Outcome {
 };
 
 /// Decides one run. Updates `state` (attempts, provider health) as the decision implies.
-Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& state,
-               core::EpochSeconds now);
+Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& state, core::EpochSeconds now);
 
 /// The class the run will be decided as (its evidence, else its exit), so the caller
 /// runs the artifact checks only for the classes that use them. Empty: unexplained.

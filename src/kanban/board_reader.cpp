@@ -50,8 +50,8 @@ core::Result<BoardReader::Statement> BoardReader::prepare(const char* sql) {
 }
 
 bool is_exit_kind(std::string_view kind) {
-  static constexpr std::array<std::string_view, 5> kinds = {
-      "crashed", "protocol_violation", "rate_limited", "timed_out", "gave_up"};
+  static constexpr std::array<std::string_view, 5> kinds = {"crashed", "protocol_violation", "rate_limited",
+                                                            "timed_out", "gave_up"};
   for (auto k : kinds) {
     if (k == kind) return true;
   }
@@ -63,14 +63,18 @@ bool is_terminal_call_kind(std::string_view kind) {
 }
 
 core::Result<std::vector<std::string>> BoardReader::waiting_children(const std::string& parent) {
-  return ids("SELECT c.id FROM task_links l JOIN tasks c ON c.id = l.child_id "
-             "WHERE l.parent_id = ?1 AND c.status = 'todo' ORDER BY c.id", parent);
+  return ids(
+      "SELECT c.id FROM task_links l JOIN tasks c ON c.id = l.child_id "
+      "WHERE l.parent_id = ?1 AND c.status = 'todo' ORDER BY c.id",
+      parent);
 }
 
 core::Result<std::vector<std::string>> BoardReader::blocked_parents(const std::string& child) {
-  return ids("SELECT p.id FROM task_links l JOIN tasks p ON p.id = l.parent_id "
-             "JOIN tasks c ON c.id = l.child_id "
-             "WHERE l.child_id = ?1 AND c.status = 'todo' AND p.status = 'blocked' ORDER BY p.id", child);
+  return ids(
+      "SELECT p.id FROM task_links l JOIN tasks p ON p.id = l.parent_id "
+      "JOIN tasks c ON c.id = l.child_id "
+      "WHERE l.child_id = ?1 AND c.status = 'todo' AND p.status = 'blocked' ORDER BY p.id",
+      child);
 }
 
 core::Result<std::vector<std::string>> BoardReader::ids(const char* sql, const std::string& arg) {
@@ -94,8 +98,8 @@ core::Result<BoardReader> BoardReader::open(const std::string& db_path) {
   const int rc = sqlite3_open_v2(db_path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
   r.db_.reset(raw);
   if (rc != SQLITE_OK) {
-    return core::fail(ErrorCode::Io, db_path + ": cannot open read-only: " +
-                                         (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    return core::fail(ErrorCode::Io,
+                      db_path + ": cannot open read-only: " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   }
   sqlite3_busy_timeout(raw, 2000);
   return r;

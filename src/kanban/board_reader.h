@@ -50,7 +50,7 @@ struct TaskRow {
   std::optional<std::int64_t> worker_pid;
   std::optional<int> max_retries;
   int consecutive_failures = 0;
-  std::optional<std::int64_t> last_run_id;          // its newest task_runs row
+  std::optional<std::int64_t> last_run_id;  // its newest task_runs row
   std::optional<std::int64_t> last_run_started_at;
 };
 
@@ -59,8 +59,7 @@ class BoardReader {
   [[nodiscard]] static core::Result<BoardReader> open(const std::string& db_path);
 
   /// Events with id > cursor, oldest first, at most `limit`.
-  [[nodiscard]] core::Result<std::vector<KanbanEvent>> events_after(std::int64_t cursor,
-                                                                    int limit = 1000);
+  [[nodiscard]] core::Result<std::vector<KanbanEvent>> events_after(std::int64_t cursor, int limit = 1000);
   [[nodiscard]] core::Result<std::optional<TaskRow>> task(const std::string& id);
   /// Tasks in `todo` that list `parent` among their parents (task_links).
   [[nodiscard]] core::Result<std::vector<std::string>> waiting_children(const std::string& parent);

@@ -56,7 +56,8 @@ class UvHandle {
 /// closes the loop (the libuv tests' MAKE_VALGRIND_HAPPY).
 inline void close_loop(uv_loop_t* loop) {
   uv_walk(
-      loop, [](uv_handle_t* h, void*) {
+      loop,
+      [](uv_handle_t* h, void*) {
         if (!uv_is_closing(h)) uv_close(h, nullptr);
       },
       nullptr);

@@ -7,8 +7,7 @@ namespace medic::match {
 void ContextTracker::apply(const PatternDb& db, Hit& hit) {
   if (db.rule(hit.rule).is_context()) {
     for (const Field& f : hit.fields) {
-      auto it = std::find_if(fields_.begin(), fields_.end(),
-                             [&](const Field& c) { return c.name == f.name; });
+      auto it = std::find_if(fields_.begin(), fields_.end(), [&](const Field& c) { return c.name == f.name; });
       if (it != fields_.end()) {
         it->value = f.value;
       } else {

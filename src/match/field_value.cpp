@@ -55,8 +55,8 @@ std::optional<double> parse_duration_s(std::string_view text) {
     while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
     // unit: letters (and the micro sign's bytes)
     std::size_t j = 0;
-    while (j < s.size() && (std::isalpha(static_cast<unsigned char>(s[j])) ||
-                            static_cast<unsigned char>(s[j]) >= 0x80)) {
+    while (j < s.size() &&
+           (std::isalpha(static_cast<unsigned char>(s[j])) || static_cast<unsigned char>(s[j]) >= 0x80)) {
       ++j;
     }
     auto factor = unit_seconds(s.substr(0, j));

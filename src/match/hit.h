@@ -26,12 +26,12 @@ using Fields = std::vector<Field>;
 const FieldValue* find_field(const Fields& fields, std::string_view name);
 
 struct Hit {
-  std::uint32_t rule = 0;     // index into the compiled RuleSet
-  std::uint64_t line = 0;     // 1-based line number; 0 when line counting is off
-  std::uint64_t offset = 0;   // byte offset of the line's first byte in the source
-  std::string text;           // the line, without its newline (and a trailing '\r')
-  bool truncated = false;     // the line was longer than max_line_bytes; text is its start
-  Fields fields;              // extracted fields, then context fields not set by the rule
+  std::uint32_t rule = 0;    // index into the compiled RuleSet
+  std::uint64_t line = 0;    // 1-based line number; 0 when line counting is off
+  std::uint64_t offset = 0;  // byte offset of the line's first byte in the source
+  std::string text;          // the line, without its newline (and a trailing '\r')
+  bool truncated = false;    // the line was longer than max_line_bytes; text is its start
+  Fields fields;             // extracted fields, then context fields not set by the rule
 };
 
 }  // namespace medic::match

@@ -96,9 +96,9 @@ PatternDb::CompileResult PatternDb::compile(rules::RuleSet rules, std::string_vi
       // validated when the cache was written
     } else if (hs_expression_info(r.pattern.c_str(), hs_flags(r), &info_raw, &err_raw) != HS_SUCCESS) {
       HsCompileErrorPtr err(err_raw);
-      diags.push_back(Diagnostic{r.pattern_where, DiagnosticCode::PatternRejected,
-                                 "rule '" + r.id + "': Hyperscan rejects the pattern: " +
-                                     (err ? err->message : "unknown error")});
+      diags.push_back(
+          Diagnostic{r.pattern_where, DiagnosticCode::PatternRejected,
+                     "rule '" + r.id + "': Hyperscan rejects the pattern: " + (err ? err->message : "unknown error")});
     } else {
       HsExprInfoPtr info(info_raw);
       if (info->min_width == 0) {
@@ -115,12 +115,11 @@ PatternDb::CompileResult PatternDb::compile(rules::RuleSet rules, std::string_vi
       for (std::size_t k = 0; k < ex.patterns.size(); ++k) {
         int code = 0;
         PCRE2_SIZE offset = 0;
-        Pcre2CodePtr re(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(ex.patterns[k].c_str()),
-                                      ex.patterns[k].size(), 0, &code, &offset, nullptr));
+        Pcre2CodePtr re(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(ex.patterns[k].c_str()), ex.patterns[k].size(), 0,
+                                      &code, &offset, nullptr));
         if (!re) {
           diags.push_back(Diagnostic{ex.where[k], DiagnosticCode::ExtractorRejected,
-                                     "rule '" + r.id + "': extractor '" + ex.field +
-                                         "': PCRE2 rejects it at offset " +
+                                     "rule '" + r.id + "': extractor '" + ex.field + "': PCRE2 rejects it at offset " +
                                          std::to_string(offset) + ": " + pcre2_message(code)});
           continue;
         }
@@ -148,21 +147,18 @@ PatternDb::CompileResult PatternDb::compile(rules::RuleSet rules, std::string_vi
   hs_database_t* raw = nullptr;
   hs_compile_error_t* err_raw = nullptr;
   const hs_error_t rc =
-      hs_compile_multi(expressions.data(), flags.data(), ids.data(),
-                       static_cast<unsigned>(expressions.size()), HS_MODE_STREAM, nullptr, &raw,
-                       &err_raw);
+      hs_compile_multi(expressions.data(), flags.data(), ids.data(), static_cast<unsigned>(expressions.size()),
+                       HS_MODE_STREAM, nullptr, &raw, &err_raw);
   if (rc != HS_SUCCESS) {
     HsCompileErrorPtr err(err_raw);
     rules::SourceLocation where;
     std::string who = "rule set";
-    if (err && err->expression >= 0 &&
-        static_cast<std::size_t>(err->expression) < rules.rules.size()) {
+    if (err && err->expression >= 0 && static_cast<std::size_t>(err->expression) < rules.rules.size()) {
       where = rules.rules[static_cast<std::size_t>(err->expression)].pattern_where;
       who = "rule '" + rules.rules[static_cast<std::size_t>(err->expression)].id + "'";
     }
     diags.push_back(Diagnostic{where, DiagnosticCode::PatternRejected,
-                               who + ": Hyperscan compile failed: " +
-                                   (err ? err->message : "unknown error")});
+                               who + ": Hyperscan compile failed: " + (err ? err->message : "unknown error")});
     return result;
   }
   db->db_.reset(raw);
@@ -183,13 +179,11 @@ std::size_t PatternDb::stream_state_bytes() const {
   return n;
 }
 
-void PatternDb::extract(std::uint32_t index, std::string_view line, Matcher& matcher,
-                        Fields& out) const {
+void PatternDb::extract(std::uint32_t index, std::string_view line, Matcher& matcher, Fields& out) const {
   pcre2_match_data* md = matcher.match_data();
   for (const CompiledExtractor& ex : extractors_[index]) {
     for (const Pcre2CodePtr& re : ex.patterns) {
-      const int rc = pcre2_match(re.get(), reinterpret_cast<PCRE2_SPTR>(line.data()), line.size(),
-                                 0, 0, md, nullptr);
+      const int rc = pcre2_match(re.get(), reinterpret_cast<PCRE2_SPTR>(line.data()), line.size(), 0, 0, md, nullptr);
       if (rc <= 0) continue;  // no match (or an error such as a match limit): next pattern
       const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
       // The first capture group that took part, else the whole match.

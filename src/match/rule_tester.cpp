@@ -39,10 +39,9 @@ ExampleReport run_examples(const PatternDb& db, Matcher& matcher) {
         const auto best = strongest_failure(db, hits);
         const rules::Rule& winner = db.rule(hits[*best].rule);
         if (winner.failure_class != rule.failure_class) {
-          fail(ex, "matches, but the line is labelled " +
-                       std::string(rules::to_string(*winner.failure_class)) + " by rule '" +
-                       winner.id + "' (priority " + std::to_string(winner.priority) +
-                       " against " + std::to_string(rule.priority) + ")");
+          fail(ex, "matches, but the line is labelled " + std::string(rules::to_string(*winner.failure_class)) +
+                       " by rule '" + winner.id + "' (priority " + std::to_string(winner.priority) + " against " +
+                       std::to_string(rule.priority) + ")");
           ok = false;
         }
       }

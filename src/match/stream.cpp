@@ -34,9 +34,7 @@ std::uint64_t count_newlines(const char* p, std::size_t n) {
   return total + static_cast<std::uint64_t>(std::count(p, p + n, '\n'));
 }
 
-const char* find_last_newline(const char* p, std::size_t n) {
-  return static_cast<const char*>(memrchr(p, '\n', n));
-}
+const char* find_last_newline(const char* p, std::size_t n) { return static_cast<const char*>(memrchr(p, '\n', n)); }
 
 void push_unique(std::vector<std::uint32_t>& v, std::uint32_t rule) {
   if (std::find(v.begin(), v.end(), rule) == v.end()) v.push_back(rule);
@@ -69,8 +67,7 @@ core::Result<void> Stream::restart(const PatternDb& db, std::uint64_t offset, st
   return {};
 }
 
-int Stream::on_match(unsigned id, unsigned long long /*from*/, unsigned long long to,
-                     unsigned /*flags*/, void* ctx) {
+int Stream::on_match(unsigned id, unsigned long long /*from*/, unsigned long long to, unsigned /*flags*/, void* ctx) {
   auto* self = static_cast<Stream*>(ctx);
   self->raw_.push_back(RawMatch{id, static_cast<std::uint64_t>(to)});
   return 0;  // keep scanning
@@ -79,8 +76,8 @@ int Stream::on_match(unsigned id, unsigned long long /*from*/, unsigned long lon
 void Stream::feed(std::string_view bytes, Matcher& matcher, std::vector<Hit>& out) {
   if (!hs_ || bytes.empty()) return;
   raw_.clear();
-  const hs_error_t rc = hs_scan_stream(hs_.get(), bytes.data(), bytes.size(), 0,
-                                       matcher.scratch(), &Stream::on_match, this);
+  const hs_error_t rc =
+      hs_scan_stream(hs_.get(), bytes.data(), bytes.size(), 0, matcher.scratch(), &Stream::on_match, this);
   // Any error here means a bad database or scratch: a broken invariant (Suricata).
   if (rc != HS_SUCCESS) std::abort();
   const std::uint64_t base = offset_;
@@ -89,17 +86,14 @@ void Stream::feed(std::string_view bytes, Matcher& matcher, std::vector<Hit>& ou
 }
 
 void Stream::append_carry(std::string_view bytes) {
-  const std::size_t room = options_.max_line_bytes > carry_.size()
-                               ? options_.max_line_bytes - carry_.size()
-                               : 0;
+  const std::size_t room = options_.max_line_bytes > carry_.size() ? options_.max_line_bytes - carry_.size() : 0;
   if (bytes.size() > room) carry_truncated_ = true;
   carry_.append(bytes.substr(0, room));
 }
 
 void Stream::add_pending(std::uint32_t rule) { push_unique(pending_, rule); }
 
-void Stream::resolve(std::string_view chunk, std::uint64_t base, Matcher& matcher,
-                     std::vector<Hit>& out) {
+void Stream::resolve(std::string_view chunk, std::uint64_t base, Matcher& matcher, std::vector<Hit>& out) {
   const char* d = chunk.data();
   const std::size_t n = chunk.size();
   const char* last = find_last_newline(d, n);
@@ -118,14 +112,13 @@ void Stream::resolve(std::string_view chunk, std::uint64_t base, Matcher& matche
     return;
   }
   const std::size_t last_nl = static_cast<std::size_t>(last - d);
-  const std::size_t first_nl = static_cast<std::size_t>(
-      static_cast<const char*>(std::memchr(d, '\n', last_nl + 1)) - d);
+  const std::size_t first_nl =
+      static_cast<std::size_t>(static_cast<const char*>(std::memchr(d, '\n', last_nl + 1)) - d);
 
   // Matches arrive in end-offset order; keep it stable for equal ends.
-  std::stable_sort(raw_.begin(), raw_.end(),
-                   [](const RawMatch& a, const RawMatch& b) { return a.to < b.to; });
+  std::stable_sort(raw_.begin(), raw_.end(), [](const RawMatch& a, const RawMatch& b) { return a.to < b.to; });
 
-  std::size_t counted_to = 0;  // chunk position up to which newlines are counted
+  std::size_t counted_to = 0;    // chunk position up to which newlines are counted
   std::uint64_t lines_seen = 0;  // newlines in d[0, counted_to)
   auto line_number_at = [&](std::size_t pos) -> std::uint64_t {
     if (!options_.count_lines) return 0;
@@ -148,11 +141,9 @@ void Stream::resolve(std::string_view chunk, std::uint64_t base, Matcher& matche
   }
   if (!line_rules.empty()) {
     const bool truncated = carry_truncated_ || carry_.size() + first_nl > options_.max_line_bytes;
-    const std::size_t head_room = options_.max_line_bytes > carry_.size()
-                                      ? options_.max_line_bytes - carry_.size()
-                                      : 0;
-    emit_line(carry_offset_, lines_before_carry_ + 1, carry_,
-              chunk.substr(0, std::min(first_nl, head_room)), truncated, line_rules, matcher, out);
+    const std::size_t head_room = options_.max_line_bytes > carry_.size() ? options_.max_line_bytes - carry_.size() : 0;
+    emit_line(carry_offset_, lines_before_carry_ + 1, carry_, chunk.substr(0, std::min(first_nl, head_room)), truncated,
+              line_rules, matcher, out);
   }
 
   // 2. Lines wholly inside this chunk.
@@ -160,8 +151,8 @@ void Stream::resolve(std::string_view chunk, std::uint64_t base, Matcher& matche
     const std::size_t p = static_cast<std::size_t>(last_byte(raw_[i]));
     const char* start_nl = find_last_newline(d, p);  // p > first_nl, so one exists
     const std::size_t start = static_cast<std::size_t>(start_nl - d) + 1;
-    const std::size_t end = static_cast<std::size_t>(
-        static_cast<const char*>(std::memchr(d + p, '\n', last_nl + 1 - p)) - d);
+    const std::size_t end =
+        static_cast<std::size_t>(static_cast<const char*>(std::memchr(d + p, '\n', last_nl + 1 - p)) - d);
     line_rules.clear();
     while (i < raw_.size() && last_byte(raw_[i]) <= static_cast<std::int64_t>(end)) {
       push_unique(line_rules, raw_[i].rule);
@@ -198,16 +189,14 @@ void Stream::finish(Matcher& matcher, std::vector<Hit>& out) {
   if (!pending_.empty()) {
     std::vector<std::uint32_t> rules;
     rules.swap(pending_);
-    emit_line(carry_offset_, lines_before_carry_ + 1, carry_, {}, carry_truncated_, rules,
-              matcher, out);
+    emit_line(carry_offset_, lines_before_carry_ + 1, carry_, {}, carry_truncated_, rules, matcher, out);
   }
   carry_.clear();
   carry_.shrink_to_fit();
 }
 
-void Stream::emit_line(std::uint64_t line_offset, std::uint64_t line_no, std::string_view head,
-                       std::string_view tail, bool truncated,
-                       const std::vector<std::uint32_t>& rules, Matcher& matcher,
+void Stream::emit_line(std::uint64_t line_offset, std::uint64_t line_no, std::string_view head, std::string_view tail,
+                       bool truncated, const std::vector<std::uint32_t>& rules, Matcher& matcher,
                        std::vector<Hit>& out) {
   std::string text;
   text.reserve(head.size() + tail.size());
@@ -218,8 +207,7 @@ void Stream::emit_line(std::uint64_t line_offset, std::uint64_t line_no, std::st
 
   // Context rules first, so a line that both names the provider and fails is attributed.
   std::vector<std::uint32_t> ordered(rules);
-  std::stable_partition(ordered.begin(), ordered.end(),
-                        [&](std::uint32_t r) { return db_->rule(r).is_context(); });
+  std::stable_partition(ordered.begin(), ordered.end(), [&](std::uint32_t r) { return db_->rule(r).is_context(); });
   for (std::uint32_t r : ordered) {
     Hit hit;
     hit.rule = r;

@@ -51,8 +51,7 @@ class Stream {
 
   /// Starts over at offset `offset` (a truncated or replaced file, or a rule reload onto
   /// `db`), with line numbering from `line` (the 1-based number of the next line).
-  [[nodiscard]] core::Result<void> restart(const PatternDb& db, std::uint64_t offset = 0,
-                                           std::uint64_t line = 1);
+  [[nodiscard]] core::Result<void> restart(const PatternDb& db, std::uint64_t offset = 0, std::uint64_t line = 1);
 
   /// Bytes fed so far, as an offset in the source (where the next byte goes).
   std::uint64_t offset() const { return offset_; }
@@ -69,23 +68,20 @@ class Stream {
   };
 
   Stream(const PatternDb& db, StreamOptions options) : db_(&db), options_(options) {}
-  static int on_match(unsigned id, unsigned long long from, unsigned long long to,
-                      unsigned flags, void* ctx);
-  void resolve(std::string_view chunk, std::uint64_t base, Matcher& matcher,
-               std::vector<Hit>& out);
-  void emit_line(std::uint64_t line_offset, std::uint64_t line_no, std::string_view head,
-                 std::string_view tail, bool truncated, const std::vector<std::uint32_t>& rules,
-                 Matcher& matcher, std::vector<Hit>& out);
+  static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void* ctx);
+  void resolve(std::string_view chunk, std::uint64_t base, Matcher& matcher, std::vector<Hit>& out);
+  void emit_line(std::uint64_t line_offset, std::uint64_t line_no, std::string_view head, std::string_view tail,
+                 bool truncated, const std::vector<std::uint32_t>& rules, Matcher& matcher, std::vector<Hit>& out);
   void append_carry(std::string_view bytes);
   void add_pending(std::uint32_t rule);
 
   const PatternDb* db_;
   StreamOptions options_;
   HsStreamPtr hs_;
-  std::uint64_t origin_ = 0;              // source offset where the Hyperscan stream began
+  std::uint64_t origin_ = 0;  // source offset where the Hyperscan stream began
   std::uint64_t offset_ = 0;
-  std::vector<RawMatch> raw_;             // matches of the chunk being scanned
-  std::string carry_;                     // text of the unterminated line (capped)
+  std::vector<RawMatch> raw_;  // matches of the chunk being scanned
+  std::string carry_;          // text of the unterminated line (capped)
   bool carry_truncated_ = false;
   std::uint64_t carry_offset_ = 0;        // where that line starts in the source
   std::uint64_t lines_before_carry_ = 0;  // newlines before carry_offset_

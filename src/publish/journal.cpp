@@ -12,8 +12,12 @@
 namespace medic::publish {
 
 Journal::Journal(Journal&& o) noexcept
-    : path_(std::move(o.path_)), fd_(std::exchange(o.fd_, -1)), first_seq_(o.first_seq_),
-      lines_(std::move(o.lines_)), decided_(std::move(o.decided_)), dirty_(o.dirty_) {}
+    : path_(std::move(o.path_)),
+      fd_(std::exchange(o.fd_, -1)),
+      first_seq_(o.first_seq_),
+      lines_(std::move(o.lines_)),
+      decided_(std::move(o.decided_)),
+      dirty_(o.dirty_) {}
 
 Journal& Journal::operator=(Journal&& o) noexcept {
   if (this != &o) {
@@ -49,8 +53,7 @@ core::Result<Journal> Journal::open(const std::string& path) {
     simdjson::dom::element doc;
     std::uint64_t seq = 0;
     if (parser.parse(line).get(doc) != simdjson::SUCCESS || doc["seq"].get_uint64().get(seq) != simdjson::SUCCESS) {
-      return core::fail(core::ErrorCode::Parse, path + ": corrupt journal line " +
-                                                    std::to_string(j.lines_.size() + 1));
+      return core::fail(core::ErrorCode::Parse, path + ": corrupt journal line " + std::to_string(j.lines_.size() + 1));
     }
     if (j.lines_.empty()) j.first_seq_ = seq;
     if (seq != j.first_seq_ + j.lines_.size()) {

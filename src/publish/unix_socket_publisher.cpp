@@ -18,9 +18,9 @@ struct UnixSocketPublisher::Client {
   UnixSocketPublisher* owner = nullptr;
   loop::UvHandle<uv_pipe_t> pipe;
   std::string inbuf;
-  std::size_t pending_bytes = 0;   // handed to libuv, not yet written
+  std::size_t pending_bytes = 0;  // handed to libuv, not yet written
   bool replaying = false;
-  std::uint64_t replay_next = 0;   // next seq to replay
+  std::uint64_t replay_next = 0;  // next seq to replay
   bool subscribed = false;
   // Live lines sent before the client subscribed (it connected, then a decision came
   // before its subscribe line): the replay skips them, so nothing arrives twice.
@@ -66,9 +66,10 @@ std::string error_line(std::string_view reason) {
 
 }  // namespace
 
-core::Result<std::unique_ptr<UnixSocketPublisher>> UnixSocketPublisher::create(
-    uv_loop_t* loop, const std::string& path, Journal& journal, PublisherOptions options,
-    std::function<std::string()> hello) {
+core::Result<std::unique_ptr<UnixSocketPublisher>> UnixSocketPublisher::create(uv_loop_t* loop, const std::string& path,
+                                                                               Journal& journal,
+                                                                               PublisherOptions options,
+                                                                               std::function<std::string()> hello) {
   // libuv 1.44 silently truncates longer paths (reference/deps.md), binding elsewhere.
   if (path.size() >= 108) {
     return core::fail(core::ErrorCode::InvalidArgument,
@@ -194,7 +195,8 @@ void UnixSocketPublisher::send(Client& c, const std::string& line) {
     c.dead = true;
     enqueue(c.pipe.get(), c.pending_bytes,
             error_line("client too slow: queue over " + std::to_string(options_.max_client_queue_bytes) +
-                       " bytes; reconnect and subscribe with since") + "\n");
+                       " bytes; reconnect and subscribe with since") +
+                "\n");
     auto* sd = new uv_shutdown_t{};
     uv_shutdown(sd, reinterpret_cast<uv_stream_t*>(c.pipe.get()), [](uv_shutdown_t* s, int) {
       auto* cl = static_cast<Client*>(s->handle->data);

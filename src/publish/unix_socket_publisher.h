@@ -28,9 +28,11 @@ class UnixSocketPublisher {
  public:
   struct Client;  // public for the write-completion callback; defined in the .cpp
 
-  [[nodiscard]] static core::Result<std::unique_ptr<UnixSocketPublisher>> create(
-      uv_loop_t* loop, const std::string& path, Journal& journal, PublisherOptions options,
-      std::function<std::string()> hello);
+  [[nodiscard]] static core::Result<std::unique_ptr<UnixSocketPublisher>> create(uv_loop_t* loop,
+                                                                                 const std::string& path,
+                                                                                 Journal& journal,
+                                                                                 PublisherOptions options,
+                                                                                 std::function<std::string()> hello);
   ~UnixSocketPublisher();
 
   /// Sends one message line to every live client. The line must be the journal's last

@@ -125,8 +125,7 @@ Data parse_data(std::string_view section) {
       if (e.get_object().get(o) != simdjson::SUCCESS) continue;
       d.rows.decisions.push_back(DecisionRow{get_str(o, "id"), get_int(o, "time"), get_str(o, "board"),
                                              get_str(o, "task"), get_str(o, "class"), get_str(o, "action"),
-                                             get_str(o, "reason"), get_str(o, "evidence"),
-                                             get_str(o, "next_command")});
+                                             get_str(o, "reason"), get_str(o, "evidence"), get_str(o, "next_command")});
     }
   }
   if (root["commands"].get_array().get(list) == simdjson::SUCCESS) {
@@ -154,8 +153,10 @@ std::string comment_safe(const std::string& json) {
   std::string out;
   out.reserve(json.size());
   for (char c : json) {
-    if (c == '-' && !out.empty() && out.back() == '-') out += "\\u002d";
-    else out += c;
+    if (c == '-' && !out.empty() && out.back() == '-')
+      out += "\\u002d";
+    else
+      out += c;
   }
   return out;
 }
@@ -199,12 +200,23 @@ std::string html_escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -214,10 +226,14 @@ std::string html_escape(std::string_view s) {
 std::string md_cell(std::string_view s) {
   std::string out;
   for (char c : s) {
-    if (c == '|') out += "\\|";
-    else if (c == '\n' || c == '\r') out += ' ';
-    else if (c == '<') out += "&lt;";
-    else out += c;
+    if (c == '|')
+      out += "\\|";
+    else if (c == '\n' || c == '\r')
+      out += ' ';
+    else if (c == '<')
+      out += "&lt;";
+    else
+      out += c;
   }
   return out.empty() ? "-" : out;
 }
@@ -244,15 +260,15 @@ std::string render_markdown(const Data& d, std::int64_t now) {
   s += "Provider health at " + utc(now) + " UTC: " + health_sentence(d.rows.health, now, false) + "\n\n";
   s += "| Time (UTC) | Task | Class | Action | Reason | Evidence |\n|---|---|---|---|---|---|\n";
   for (const auto& r : d.rows.decisions) {
-    s += "| " + utc(r.time) + " | " + md_cell(r.task) + " | " + md_cell(r.failure_class) + " | " +
-         md_cell(r.action) + " | " + md_cell(r.reason) + " | " + md_cell(r.evidence) + " |\n";
+    s += "| " + utc(r.time) + " | " + md_cell(r.task) + " | " + md_cell(r.failure_class) + " | " + md_cell(r.action) +
+         " | " + md_cell(r.reason) + " | " + md_cell(r.evidence) + " |\n";
   }
   if (!d.rows.commands.empty()) {
     s += "\n### Commands applied (medic act)\n\n";
     s += "| Time (UTC) | Task | Decision | Command | Exit |\n|---|---|---|---|---|\n";
     for (const auto& c : d.rows.commands) {
-      s += "| " + utc(c.time) + " | " + md_cell(c.task) + " | " + md_cell(c.decision_id) + " | `" +
-           md_cell(c.command) + "` | " + std::to_string(c.exit_code) + " |\n";
+      s += "| " + utc(c.time) + " | " + md_cell(c.task) + " | " + md_cell(c.decision_id) + " | `" + md_cell(c.command) +
+           "` | " + std::to_string(c.exit_code) + " |\n";
     }
   }
   s += kEnd;
@@ -288,8 +304,9 @@ std::string render_html(const Data& d, std::int64_t now) {
          "<th>Why</th></tr></thead><tbody>";
     for (const auto& h : d.rows.health) {
       const bool limited = h.unhealthy_until > now;
-      s += "<tr><td>" + html_escape(h.provider) + "</td><td class=\"" + (limited ? "unhealthy\">unhealthy" : "healthy\">healthy") +
-           "</td><td class=\"time\">" + utc(h.unhealthy_until) + "</td><td>" + html_escape(h.reason) + "</td></tr>";
+      s += "<tr><td>" + html_escape(h.provider) + "</td><td class=\"" +
+           (limited ? "unhealthy\">unhealthy" : "healthy\">healthy") + "</td><td class=\"time\">" +
+           utc(h.unhealthy_until) + "</td><td>" + html_escape(h.reason) + "</td></tr>";
     }
     s += "</tbody></table>";
   }
@@ -363,7 +380,8 @@ bool same_file(const struct stat& a, const struct stat& b) {
 
 // Writes `bytes` to a temporary file beside `path` (mode, fsync); returns its name.
 core::Result<std::string> write_temp(const std::string& path, const std::string& bytes, mode_t mode) {
-  std::string tmpl = (fs::path(path).parent_path() / ("." + fs::path(path).filename().string() + ".medic-XXXXXX")).string();
+  std::string tmpl =
+      (fs::path(path).parent_path() / ("." + fs::path(path).filename().string() + ".medic-XXXXXX")).string();
   const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
   if (fd < 0) return core::fail(ErrorCode::Io, path + ": cannot create a temporary file: " + errno_text());
   std::size_t done = 0;
@@ -371,8 +389,10 @@ core::Result<std::string> write_temp(const std::string& path, const std::string&
   while (why.empty() && done < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) why = "write: " + errno_text();
-    else done += static_cast<std::size_t>(n);
+    if (n <= 0)
+      why = "write: " + errno_text();
+    else
+      done += static_cast<std::size_t>(n);
   }
   if (why.empty() && ::fchmod(fd, mode) != 0) why = "chmod: " + errno_text();
   if (why.empty() && ::fsync(fd) != 0) why = "fsync: " + errno_text();
@@ -389,13 +409,15 @@ core::Result<std::string> write_temp(const std::string& path, const std::string&
 std::string compose(const std::string& text, bool exists, bool html, Data& d, std::int64_t now) {
   const std::optional<Span> span = find_section(text);
   if (span) {
-    return text.substr(0, span->begin) + (html ? render_html(d, now) : render_markdown(d, now)) + text.substr(span->end);
+    return text.substr(0, span->begin) + (html ? render_html(d, now) : render_markdown(d, now)) +
+           text.substr(span->end);
   }
   const std::string base = exists ? text : new_page(html);
   std::size_t at = base.size();
   if (html) {
     std::string lower = base;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (const std::size_t b = lower.rfind("</body>"); b != std::string::npos) at = b;
   }
   std::string after = base.substr(at);
@@ -436,8 +458,10 @@ core::Result<void> append(const std::string& path, const Update& u, std::int64_t
     Data d = span ? parse_data(std::string_view(text).substr(span->begin, span->end - span->begin)) : Data{};
     // Who last changed the outside: medic's own writes never count as the worker's update.
     const std::string fp = fingerprint(outside_of(text, span));
-    if (!exists) d.outside_changed = 0;
-    else if (!span || fp != d.outside) d.outside_changed = static_cast<std::int64_t>(st.st_mtime);
+    if (!exists)
+      d.outside_changed = 0;
+    else if (!span || fp != d.outside)
+      d.outside_changed = static_cast<std::int64_t>(st.st_mtime);
     d.outside = fp;
     for (const auto& r : u.decisions) d.rows.decisions.push_back(r);
     for (const auto& r : u.commands) d.rows.commands.push_back(r);
@@ -473,7 +497,8 @@ std::optional<std::int64_t> outside_changed_at(const std::string& path) {
   const auto span = find_section(*text);
   if (!span) return static_cast<std::int64_t>(st.st_mtime);
   const Data d = parse_data(std::string_view(*text).substr(span->begin, span->end - span->begin));
-  if (d.outside.empty() || fingerprint(outside_of(*text, span)) != d.outside) return static_cast<std::int64_t>(st.st_mtime);
+  if (d.outside.empty() || fingerprint(outside_of(*text, span)) != d.outside)
+    return static_cast<std::int64_t>(st.st_mtime);
   return d.outside_changed;
 }
 

@@ -24,10 +24,10 @@ enum class FailureClass {
 };
 
 inline constexpr std::array kAllFailureClasses = {
-    FailureClass::RateLimit,    FailureClass::QuotaExhausted, FailureClass::Overloaded,
-    FailureClass::AuthMissing,  FailureClass::AuthExpired,    FailureClass::AuthRegion,
-    FailureClass::AuthAuxiliary, FailureClass::Timeout,       FailureClass::Connection,
-    FailureClass::ContextLength, FailureClass::EnvMissing,    FailureClass::ProtocolViolation,
+    FailureClass::RateLimit,     FailureClass::QuotaExhausted, FailureClass::Overloaded,
+    FailureClass::AuthMissing,   FailureClass::AuthExpired,    FailureClass::AuthRegion,
+    FailureClass::AuthAuxiliary, FailureClass::Timeout,        FailureClass::Connection,
+    FailureClass::ContextLength, FailureClass::EnvMissing,     FailureClass::ProtocolViolation,
 };
 
 /// The snake_case name used in rule files and on the wire ("rate_limit").

@@ -7,8 +7,20 @@ namespace {
 
 bool is_ere_special(char c) {
   switch (c) {
-    case '.': case '[': case ']': case '(': case ')': case '*': case '+': case '?':
-    case '{': case '}': case '|': case '^': case '$': case '\\':
+    case '.':
+    case '[':
+    case ']':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case '?':
+    case '{':
+    case '}':
+    case '|':
+    case '^':
+    case '$':
+    case '\\':
       return true;
     default:
       return false;
@@ -37,15 +49,37 @@ std::optional<std::string> to_grep_ere(const std::string& pattern, bool caseless
       const char e = p[++i];
       const char* repl = nullptr;
       switch (e) {
-        case 'd': repl = in_class ? "0-9" : "[0-9]"; break;
-        case 'D': if (in_class) return std::nullopt; repl = "[^0-9]"; break;
-        case 's': repl = in_class ? "[:space:]" : "[[:space:]]"; break;
-        case 'S': if (in_class) return std::nullopt; repl = "[^[:space:]]"; break;
-        case 'w': repl = in_class ? "[:alnum:]_" : "[[:alnum:]_]"; break;
-        case 'W': if (in_class) return std::nullopt; repl = "[^[:alnum:]_]"; break;
-        case 'b': if (in_class) return std::nullopt; repl = "\\b"; break;
-        case 'n': case 'r': case 't': return std::nullopt;  // never in a line-based grep
-        default: break;
+        case 'd':
+          repl = in_class ? "0-9" : "[0-9]";
+          break;
+        case 'D':
+          if (in_class) return std::nullopt;
+          repl = "[^0-9]";
+          break;
+        case 's':
+          repl = in_class ? "[:space:]" : "[[:space:]]";
+          break;
+        case 'S':
+          if (in_class) return std::nullopt;
+          repl = "[^[:space:]]";
+          break;
+        case 'w':
+          repl = in_class ? "[:alnum:]_" : "[[:alnum:]_]";
+          break;
+        case 'W':
+          if (in_class) return std::nullopt;
+          repl = "[^[:alnum:]_]";
+          break;
+        case 'b':
+          if (in_class) return std::nullopt;
+          repl = "\\b";
+          break;
+        case 'n':
+        case 'r':
+        case 't':
+          return std::nullopt;  // never in a line-based grep
+        default:
+          break;
       }
       if (repl) {
         out += repl;
@@ -74,13 +108,12 @@ std::optional<std::string> to_grep_ere(const std::string& pattern, bool caseless
       }
       if (caseless && std::isalpha(static_cast<unsigned char>(c))) {
         const auto u = static_cast<unsigned char>(c);
-        const char other = std::islower(u) ? static_cast<char>(std::toupper(u))
-                                           : static_cast<char>(std::tolower(u));
+        const char other = std::islower(u) ? static_cast<char>(std::toupper(u)) : static_cast<char>(std::tolower(u));
         // a range a-z gains A-Z
         if (i + 2 < p.size() && p[i + 1] == '-' && std::isalpha(static_cast<unsigned char>(p[i + 2]))) {
           const auto v = static_cast<unsigned char>(p[i + 2]);
-          const char other_end = std::islower(v) ? static_cast<char>(std::toupper(v))
-                                                 : static_cast<char>(std::tolower(v));
+          const char other_end =
+              std::islower(v) ? static_cast<char>(std::toupper(v)) : static_cast<char>(std::tolower(v));
           class_extra += std::string(1, other) + "-" + other_end;
           out += p.substr(i, 3);
           i += 2;

@@ -6,9 +6,8 @@ namespace medic::rules {
 namespace {
 
 constexpr std::pair<Action, std::string_view> kActions[] = {
-    {Action::RetryAt, "retry_at"}, {Action::Retry, "retry"},
-    {Action::Resume, "resume"},    {Action::Complete, "complete"},
-    {Action::Block, "block"},      {Action::RepairAuth, "repair_auth"},
+    {Action::RetryAt, "retry_at"},     {Action::Retry, "retry"},   {Action::Resume, "resume"},
+    {Action::Complete, "complete"},    {Action::Block, "block"},   {Action::RepairAuth, "repair_auth"},
     {Action::RepairEnv, "repair_env"}, {Action::Ignore, "ignore"},
 };
 
@@ -72,8 +71,7 @@ class PolicyReader {
       out = v;
       return true;
     } catch (const YAML::Exception&) {
-      add(n, std::string(what) + " must be a number from " + std::to_string(min) + " to " +
-                 std::to_string(max));
+      add(n, std::string(what) + " must be a number from " + std::to_string(min) + " to " + std::to_string(max));
       return false;
     }
   }
@@ -96,11 +94,16 @@ class PolicyReader {
       } else if (key == "backoff") {
         for (const auto& b : kv.second) {
           const std::string bk = b.first.Scalar();
-          if (bk == "base_s") number(b.second, "backoff.base_s", cp.backoff.base_s, 0.0, 86400.0);
-          else if (bk == "factor") number(b.second, "backoff.factor", cp.backoff.factor, 1.0, 10.0);
-          else if (bk == "cap_s") number(b.second, "backoff.cap_s", cp.backoff.cap_s, 0.0, 604800.0);
-          else if (bk == "jitter") number(b.second, "backoff.jitter", cp.backoff.jitter, 0.0, 1.0);
-          else add(b.first, "unknown backoff key '" + bk + "' (base_s, factor, cap_s, jitter)");
+          if (bk == "base_s")
+            number(b.second, "backoff.base_s", cp.backoff.base_s, 0.0, 86400.0);
+          else if (bk == "factor")
+            number(b.second, "backoff.factor", cp.backoff.factor, 1.0, 10.0);
+          else if (bk == "cap_s")
+            number(b.second, "backoff.cap_s", cp.backoff.cap_s, 0.0, 604800.0);
+          else if (bk == "jitter")
+            number(b.second, "backoff.jitter", cp.backoff.jitter, 0.0, 1.0);
+          else
+            add(b.first, "unknown backoff key '" + bk + "' (base_s, factor, cap_s, jitter)");
         }
       } else {
         add(kv.first, "unknown key '" + key + "' in policy." + name + " (action, max_attempts, backoff)");
@@ -121,8 +124,8 @@ Policy read_policy(std::string_view yaml_text, const std::string& path, Diagnost
   try {
     root = YAML::Load(std::string(yaml_text));
   } catch (const YAML::Exception& e) {
-    diags.push_back(make_diagnostic(SourceLocation{path, e.mark.line + 1, e.mark.column + 1},
-                                    DiagnosticCode::YamlParse, "YAML error: " + e.msg));
+    diags.push_back(make_diagnostic(SourceLocation{path, e.mark.line + 1, e.mark.column + 1}, DiagnosticCode::YamlParse,
+                                    "YAML error: " + e.msg));
     return p;
   }
   if (!root || root.IsNull()) return p;

@@ -8,9 +8,8 @@
 namespace medic::rules {
 namespace {
 
-constexpr std::string_view kRuleKeys[] = {"id",       "class",   "context", "description",
-                                          "pattern",  "flags",   "priority", "extract",
-                                          "examples"};
+constexpr std::string_view kRuleKeys[] = {"id",    "class",    "context", "description", "pattern",
+                                          "flags", "priority", "extract", "examples"};
 constexpr std::string_view kExampleKeys[] = {"match", "no_match"};
 constexpr std::string_view kExampleItemKeys[] = {"text", "fields"};
 constexpr int kMinPriority = 0;
@@ -24,8 +23,7 @@ bool valid_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   auto ok_first = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   if (!ok_first(id.front())) return false;
-  return std::all_of(id.begin(), id.end(),
-                     [&](char c) { return ok_first(c) || c == '-' || c == '_' || c == '.'; });
+  return std::all_of(id.begin(), id.end(), [&](char c) { return ok_first(c) || c == '-' || c == '_' || c == '.'; });
 }
 
 // Reads one file's rules; yaml-cpp reports errors by exception, which stops here.
@@ -58,8 +56,7 @@ class FileReader {
  private:
   SourceLocation at(const YAML::Mark& m) const {
     // yaml-cpp marks are 0-based; a null mark (-1) means "unknown".
-    return SourceLocation{source_.path, m.line >= 0 ? m.line + 1 : 0,
-                          m.column >= 0 ? m.column + 1 : 0};
+    return SourceLocation{source_.path, m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0};
   }
 
   void add(const YAML::Mark& m, DiagnosticCode code, std::string message) {
@@ -75,9 +72,7 @@ class FileReader {
     return true;
   }
 
-  std::string rule_label(const Rule& r) const {
-    return r.id.empty() ? std::string("rule") : "rule '" + r.id + "'";
-  }
+  std::string rule_label(const Rule& r) const { return r.id.empty() ? std::string("rule") : "rule '" + r.id + "'"; }
 
   Rule read_rule(const YAML::Node& node) {
     Rule rule;
@@ -150,8 +145,7 @@ class FileReader {
       add(node.Mark(), DiagnosticCode::MissingKey, label + " has no 'pattern'");
     }
     if (context && rule.failure_class) {
-      add(node.Mark(), DiagnosticCode::BadValue,
-          label + ": a context rule (context: true) takes no class");
+      add(node.Mark(), DiagnosticCode::BadValue, label + ": a context rule (context: true) takes no class");
     } else if (!context && !rule.failure_class && !node["class"]) {
       add(node.Mark(), DiagnosticCode::MissingKey,
           label + " has no 'class' (write 'context: true' for a rule that only extracts fields)");
@@ -201,8 +195,7 @@ class FileReader {
 
   void read_extract(const YAML::Node& value, Rule& rule, const std::string& label) {
     if (!value.IsMap()) {
-      add(value.Mark(), DiagnosticCode::BadShape,
-          label + ": extract must map field names to PCRE2 patterns");
+      add(value.Mark(), DiagnosticCode::BadShape, label + ": extract must map field names to PCRE2 patterns");
       return;
     }
     for (const auto& kv : value) {
@@ -226,8 +219,7 @@ class FileReader {
         take(kv.second);
       }
       if (ex.patterns.empty()) {
-        add(kv.second.Mark(), DiagnosticCode::BadValue,
-            label + ": field '" + ex.field + "' has no pattern");
+        add(kv.second.Mark(), DiagnosticCode::BadValue, label + ": field '" + ex.field + "' has no pattern");
         continue;
       }
       rule.extract.push_back(std::move(ex));
@@ -311,10 +303,9 @@ ReadResult read_rules(std::span<const RuleSource> sources) {
     for (Rule& rule : reader.read()) {
       auto [it, inserted] = seen.emplace(rule.id, rule.where);
       if (!inserted) {
-        result.diagnostics.push_back(
-            Diagnostic{rule.where, DiagnosticCode::DuplicateId,
-                       "duplicate rule id '" + rule.id + "' (first defined at " + it->second.file +
-                           ":" + std::to_string(it->second.line) + ")"});
+        result.diagnostics.push_back(Diagnostic{rule.where, DiagnosticCode::DuplicateId,
+                                                "duplicate rule id '" + rule.id + "' (first defined at " +
+                                                    it->second.file + ":" + std::to_string(it->second.line) + ")"});
         continue;
       }
       result.rules.rules.push_back(std::move(rule));

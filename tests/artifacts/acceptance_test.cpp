@@ -34,7 +34,8 @@ TEST_F(AcceptanceTest, ListsExactlyWhatIsMissingWhenOnlyEvidenceIsThere) {
   EXPECT_TRUE(r.evidence);
   EXPECT_FALSE(r.outputs);
   EXPECT_FALSE(r.passed());
-  EXPECT_EQ(r.missing, (std::vector<std::string>{"*.md", "*.html", "state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}));
+  EXPECT_EQ(r.missing,
+            (std::vector<std::string>{"*.md", "*.html", "state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}));
 }
 
 TEST_F(AcceptanceTest, EmptyFilesAndStaleStateDoNotPass) {

@@ -16,15 +16,16 @@ TEST(JsonWriterTest, EscapesQuotesBackslashesAndControlBytes) {
   EXPECT_EQ(escaped("a\"b\\c\n\t\x01"), "a\\\"b\\\\c\\n\\t\\u0001");
 }
 
-TEST(JsonWriterTest, KeepsValidUtf8) {
-  EXPECT_EQ(escaped("⚠️ 🔌 Provider"), "⚠️ 🔌 Provider");
-}
+TEST(JsonWriterTest, KeepsValidUtf8) { EXPECT_EQ(escaped("⚠️ 🔌 Provider"), "⚠️ 🔌 Provider"); }
 
 TEST(JsonWriterTest, ReplacesInvalidUtf8WithReplacementCharacter) {
-  EXPECT_EQ(escaped("a\xff" "b"), "a\xEF\xBF\xBD" "b");
-  EXPECT_EQ(escaped("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong '/'
+  EXPECT_EQ(escaped("a\xff"
+                    "b"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(escaped("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong '/'
   EXPECT_EQ(escaped("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
-  EXPECT_EQ(escaped("\xE2\x82"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // truncated sequence
+  EXPECT_EQ(escaped("\xE2\x82"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // truncated sequence
 }
 
 TEST(JsonWriterTest, WritesDocumentsThatParse) {

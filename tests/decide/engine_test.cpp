@@ -41,8 +41,8 @@ class EngineTest : public ::testing::Test {
 };
 
 TEST_F(EngineTest, RateLimitWithResetsAtRetriesAtTheResetAndMarksTheProviderUnhealthy) {
-  const auto out = decide_run(run(0, {hit(FailureClass::RateLimit, "codex-usage-limit-reached", 80,
-                                          {{"resets_at", std::int64_t{1780861905}}})}));
+  const auto out = decide_run(run(
+      0, {hit(FailureClass::RateLimit, "codex-usage-limit-reached", 80, {{"resets_at", std::int64_t{1780861905}}})}));
   EXPECT_EQ(out.decision.action, Action::RetryAt);
   EXPECT_EQ(out.decision.retry_at, 1780861905);
   EXPECT_EQ(out.decision.failure_class, FailureClass::RateLimit);
@@ -54,9 +54,9 @@ TEST_F(EngineTest, RateLimitWithResetsAtRetriesAtTheResetAndMarksTheProviderUnhe
 }
 
 TEST_F(EngineTest, RateLimitTakesTheResetTimeFromAnyHitOfTheClass) {
-  const auto out = decide_run(run(0, {hit(FailureClass::RateLimit, "rate-limit-error-code", 80),
-                                      hit(FailureClass::RateLimit, "codex-usage-limit-reached", 80,
-                                          {{"resets_at", std::int64_t{1780861905}}})}));
+  const auto out = decide_run(run(
+      0, {hit(FailureClass::RateLimit, "rate-limit-error-code", 80),
+          hit(FailureClass::RateLimit, "codex-usage-limit-reached", 80, {{"resets_at", std::int64_t{1780861905}}})}));
   EXPECT_EQ(out.decision.evidence->rule, "rate-limit-error-code");
   EXPECT_EQ(out.decision.retry_at, 1780861905);
 }
@@ -80,8 +80,8 @@ TEST_F(EngineTest, RateLimitWhoseResetHasPassedRetriesNowAndLeavesTheProviderHea
 
 TEST_F(EngineTest, RateLimitMovesToAHealthyFallbackProvider) {
   policy_.fallback_providers["openai-codex"] = {"xai"};
-  const auto out = decide_run(run(0, {hit(FailureClass::RateLimit, "r", 80,
-                                          {{"resets_at", std::int64_t{1780861905}}})}));
+  const auto out =
+      decide_run(run(0, {hit(FailureClass::RateLimit, "r", 80, {{"resets_at", std::int64_t{1780861905}}})}));
   EXPECT_EQ(out.decision.action, Action::RetryAt);
   EXPECT_EQ(out.decision.use_provider, "xai");
   EXPECT_EQ(out.decision.retry_at, kNow);
@@ -181,8 +181,8 @@ TEST_F(EngineTest, AuxiliaryAuthFailureIsIgnoredForTheTask) {
 }
 
 TEST_F(EngineTest, AuxiliaryAuthFailureDoesNotHideARealFailure) {
-  const auto out = decide_run(run(1, {hit(FailureClass::AuthAuxiliary, "aux", 92),
-                                      hit(FailureClass::Timeout, "request-timed-out", 60)}));
+  const auto out = decide_run(
+      run(1, {hit(FailureClass::AuthAuxiliary, "aux", 92), hit(FailureClass::Timeout, "request-timed-out", 60)}));
   EXPECT_EQ(out.decision.failure_class, FailureClass::Timeout);
 }
 
@@ -197,8 +197,8 @@ TEST_F(EngineTest, ContextLengthBlocksForInputOrUsesTheConfiguredModel) {
 }
 
 TEST_F(EngineTest, MissingSkillRepairsTheEnvironmentWithKanbanInit) {
-  const auto out = decide_run(run(1, {hit(FailureClass::EnvMissing, "unknown-skill", 85,
-                                          {{"skill", std::string("kanban-worker")}})}));
+  const auto out = decide_run(
+      run(1, {hit(FailureClass::EnvMissing, "unknown-skill", 85, {{"skill", std::string("kanban-worker")}})}));
   EXPECT_EQ(out.decision.action, Action::RepairEnv);
   EXPECT_EQ(out.decision.next_command, "hermes kanban init");
   EXPECT_NE(out.decision.reason.find("kanban-worker"), std::string::npos);

@@ -71,8 +71,8 @@ class ActTest : public ::testing::Test {
   void TearDown() override { stop_act(); }
 
   void start_act(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv{MEDIC_BINARY, "act", "--socket", h_.socket(), "--hermes", hermes_,
-                                  "--state-dir", act_state_.path()};
+    std::vector<std::string> argv{MEDIC_BINARY, "act",   "--socket",    h_.socket(),
+                                  "--hermes",   hermes_, "--state-dir", act_state_.path()};
     for (const auto& e : extra) argv.push_back(e);
     std::vector<std::string> env_store;
     for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
@@ -110,7 +110,9 @@ class ActTest : public ::testing::Test {
     }
     return pred();
   }
-  bool wait_for_calls(std::size_t n) { return wait_for([&] { return lines(slurp(record_)).size() >= n; }); }
+  bool wait_for_calls(std::size_t n) {
+    return wait_for([&] { return lines(slurp(record_)).size() >= n; });
+  }
   std::vector<std::string> calls() const { return lines(slurp(record_)); }
   std::string act_log() const { return act_state_.path() + "/act.log"; }
   std::string act_out() const { return act_state_.path() + "/act.out"; }
@@ -146,10 +148,15 @@ TEST_F(ActTest, ReclaimsARunningTaskThenCompletesItAndReportsTheCommands) {
   const auto c = calls();
   EXPECT_EQ(c[0], tabs({"kanban", "--board", "default", "show", "t_done", "--json"}));
   EXPECT_EQ(c[1], tabs({"kanban", "--board", "default", "reclaim", "t_done", "--reason", "medic: default/t_done/1"}));
-  EXPECT_EQ(c[2].rfind(tabs({"kanban", "--board", "default", "complete", "t_done", "--summary", "medic: "}), 0), 0u) << c[2];
+  EXPECT_EQ(c[2].rfind(tabs({"kanban", "--board", "default", "complete", "t_done", "--summary", "medic: "}), 0), 0u)
+      << c[2];
   // Each command and its exit code is in the task's state report and the board's.
-  for (const auto& path : {ws.path() + "/state/PROJECT_STATE.html", act_state_.path() + "/state/default/PROJECT_STATE.md"}) {
-    ASSERT_TRUE(wait_for([&] { auto s = report::read_section(path); return s && s->commands.size() >= 2; })) << path;
+  for (const auto& path :
+       {ws.path() + "/state/PROJECT_STATE.html", act_state_.path() + "/state/default/PROJECT_STATE.md"}) {
+    ASSERT_TRUE(wait_for([&] {
+      auto s = report::read_section(path);
+      return s && s->commands.size() >= 2;
+    })) << path;
     auto s = report::read_section(path);
     EXPECT_NE(s->commands[0].command.find("reclaim t_done"), std::string::npos) << s->commands[0].command;
     EXPECT_NE(s->commands[1].command.find("complete t_done"), std::string::npos);
@@ -211,8 +218,9 @@ TEST_F(ActFallbackTest, MovesARateLimitedTaskToTheFallbackProviderAndReleasesItN
 // repair_auth: act runs `medic preflight` in the task's profile HOME (a stand-in `codex`
 // that is logged in once auth.json is there); repaired, the task is released at once.
 TEST_F(ActTest, RepairsAProfilesCodexLoginWithThePreflightThenReleasesTheTask) {
-  tools_.file("bin/codex", "#!/bin/sh\nif [ -e \"$HOME/.codex/auth.json\" ]; then echo 'Logged in using ChatGPT'; "
-                           "else echo 'Not logged in'; exit 1; fi\n");
+  tools_.file("bin/codex",
+              "#!/bin/sh\nif [ -e \"$HOME/.codex/auth.json\" ]; then echo 'Logged in using ChatGPT'; "
+              "else echo 'Not logged in'; exit 1; fi\n");
   ::chmod((tools_.path() + "/bin/codex").c_str(), 0755);
   tools_.file("main/.codex/auth.json", "{\"tokens\": {}}");
   tools_.file("profiles/researcher/home/.keep", "");
@@ -232,7 +240,8 @@ TEST_F(ActTest, RepairsAProfilesCodexLoginWithThePreflightThenReleasesTheTask) {
   const std::string link = tools_.path() + "/profiles/researcher/home/.codex/auth.json";
   EXPECT_TRUE(std::filesystem::is_symlink(link));
   EXPECT_NE(slurp(act_log()).find("preflight --profile-home " + tools_.path() + "/profiles/researcher/home` exit=0"),
-            std::string::npos) << slurp(act_log());
+            std::string::npos)
+      << slurp(act_log());
 }
 
 TEST_F(ActTest, AppliesEachDecisionOnceAcrossRestarts) {

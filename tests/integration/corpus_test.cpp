@@ -111,9 +111,8 @@ TEST(CorpusTest, DevCorpusGetsAtLeastNinetyFivePercentOfLabelsRight) {
       ++right;
       ++pc.first;
     } else {
-      std::printf("MISS line %zu: want %s, got %s%s: %s\n", i + 1, rows[i].label.c_str(),
-                  got.c_str(), it == best.end() ? "" : (" (" + it->second.rule + ")").c_str(),
-                  rows[i].line.substr(0, 160).c_str());
+      std::printf("MISS line %zu: want %s, got %s%s: %s\n", i + 1, rows[i].label.c_str(), got.c_str(),
+                  it == best.end() ? "" : (" (" + it->second.rule + ")").c_str(), rows[i].line.substr(0, 160).c_str());
     }
     if (it == best.end() || got != rows[i].label) continue;
     // Fields the corpus labels must come out with the same values.
@@ -125,16 +124,15 @@ TEST(CorpusTest, DevCorpusGetsAtLeastNinetyFivePercentOfLabelsRight) {
     }
     if (rows[i].resets_at && it->second.resets_at != rows[i].resets_at) {
       ++field_errors;
-      std::printf("FIELD line %zu: resets_at want %lld\n", i + 1,
-                  static_cast<long long>(*rows[i].resets_at));
+      std::printf("FIELD line %zu: resets_at want %lld\n", i + 1, static_cast<long long>(*rows[i].resets_at));
     }
   }
   for (const auto& [cls, counts] : per_class) {
     std::printf("%-20s %3d / %3d\n", cls.c_str(), counts.first, counts.second);
   }
   const double accuracy = static_cast<double>(right) / static_cast<double>(rows.size());
-  std::printf("dev corpus: %d / %zu right (%.1f %%), %d field errors\n", right, rows.size(),
-              accuracy * 100, field_errors);
+  std::printf("dev corpus: %d / %zu right (%.1f %%), %d field errors\n", right, rows.size(), accuracy * 100,
+              field_errors);
   EXPECT_GE(accuracy, 0.95);
   EXPECT_EQ(field_errors, 0);
 }
@@ -163,8 +161,7 @@ TEST(CorpusTest, LoghubGetsNoHitOfAClassThatChangesATasksFate) {
     const std::string cls(hit["class"].get_string().value());
     if (forbidden.count(cls)) {
       ++bad;
-      std::printf("FALSE POSITIVE %s (%s): %s\n", cls.c_str(),
-                  std::string(hit["rule"].get_string().value()).c_str(),
+      std::printf("FALSE POSITIVE %s (%s): %s\n", cls.c_str(), std::string(hit["rule"].get_string().value()).c_str(),
                   std::string(hit["text"].get_string().value()).substr(0, 160).c_str());
     }
   }

@@ -73,7 +73,8 @@ std::optional<Message> SocketClient::next(std::chrono::milliseconds timeout) {
       return m;
     }
     if (fd_ < 0) return std::nullopt;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
@@ -91,7 +92,8 @@ std::optional<Message> SocketClient::next(std::chrono::milliseconds timeout) {
 std::optional<Message> SocketClient::next_of(const std::string& type, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     auto m = next(left);
     if (!m) return std::nullopt;
@@ -111,8 +113,8 @@ std::int64_t DaemonHarness::now() {
 }
 
 void DaemonHarness::start() {
-  std::vector<std::string> argv{MEDIC_BINARY, "run", "--hermes-root", root(), "--state-dir", state(),
-                                "--socket", socket()};
+  std::vector<std::string> argv{MEDIC_BINARY,  "run",   "--hermes-root", root(),
+                                "--state-dir", state(), "--socket",      socket()};
   // The command line overrides the config file, so name the rules only when it does not.
   if (config_.find("rules:") == std::string::npos) {
     argv.push_back("--rules");

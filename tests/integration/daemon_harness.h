@@ -35,7 +35,8 @@ class SocketClient {
   /// The next message, or nullopt when none arrives within `timeout`.
   std::optional<Message> next(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
   /// The next message of `type` (others are skipped).
-  std::optional<Message> next_of(const std::string& type, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+  std::optional<Message> next_of(const std::string& type,
+                                 std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
   bool connected() const { return fd_ >= 0; }
   void subscribe(std::uint64_t since);
 

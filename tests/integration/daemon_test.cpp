@@ -111,15 +111,28 @@ TEST_P(DesignTableTest, DecidesTheRowsAction) {
 INSTANTIATE_TEST_SUITE_P(
     Rows, DesignTableTest,
     ::testing::Values(
-        Row{"QuotaExhausted", "Error: insufficient_quota: You exceeded your current quota, please check your plan and billing details.", 1, "quota_exhausted", "block"},
-        Row{"Overloaded", "API Error: 529 Overloaded. This is a server-side issue, usually temporary.", 1, "overloaded", "retry"},
-        Row{"Timeout", "⚠️  API call failed (attempt 3/3): APITimeoutError\n   📝 Error: Request timed out.", 1, "timeout", "retry"},
+        Row{"QuotaExhausted",
+            "Error: insufficient_quota: You exceeded your current quota, please check your plan and billing details.",
+            1, "quota_exhausted", "block"},
+        Row{"Overloaded", "API Error: 529 Overloaded. This is a server-side issue, usually temporary.", 1, "overloaded",
+            "retry"},
+        Row{"Timeout", "⚠️  API call failed (attempt 3/3): APITimeoutError\n   📝 Error: Request timed out.", 1,
+            "timeout", "retry"},
         Row{"Connection", "❌ API failed after 3 retries — Connection error.", 1, "connection", "retry"},
         Row{"AuthMissing", "DEBUG request headers: Authorization: Bearer None", 0, "auth_missing", "repair_auth"},
-        Row{"AuthExpired", "Your access token could not be refreshed because your refresh token was already used. Please log out and sign in again.", 1, "auth_expired", "repair_auth"},
-        Row{"AuthRegion", "   📝 Error: HTTP 401: Workspace is not authorized in this region.", 78, "auth_region", "block"},
-        Row{"AuthAuxiliary", "⚠️ Compression summary failed: Error code: 401 - {'error': {'message': 'User not found.', 'code': 401}}. Inserted a fallback context marker.", 0, "auth_auxiliary", "ignore"},
-        Row{"ContextLength", "   📝 Error: Your input exceeds the context window of this model. Please adjust your input and try again.", 1, "context_length", "block"},
+        Row{"AuthExpired",
+            "Your access token could not be refreshed because your refresh token was already used. Please log out and "
+            "sign in again.",
+            1, "auth_expired", "repair_auth"},
+        Row{"AuthRegion", "   📝 Error: HTTP 401: Workspace is not authorized in this region.", 78, "auth_region",
+            "block"},
+        Row{"AuthAuxiliary",
+            "⚠️ Compression summary failed: Error code: 401 - {'error': {'message': 'User not found.', 'code': "
+            "401}}. Inserted a fallback context marker.",
+            0, "auth_auxiliary", "ignore"},
+        Row{"ContextLength",
+            "   📝 Error: Your input exceeds the context window of this model. Please adjust your input and try again.",
+            1, "context_length", "block"},
         Row{"EnvMissing", "Error: Unknown skill(s): kanban-worker", 1, "env_missing", "repair_env"},
         Row{"ProtocolViolation", "  ┊ 📋 kanban_show t_1", 0, "protocol_violation", "block"},
         Row{"UnexplainedCrash", "Traceback (most recent call last): something odd", 1, "", "retry"}),
@@ -153,9 +166,10 @@ TEST(DaemonTest, DecidesWhenTheWorkerProcessDiesWithoutATrailer) {
   }
   h.board().create_task("t_pid", "killed worker", "researcher");
   const auto run = h.board().claim("t_pid", DaemonHarness::now());
-  h.board().event("t_pid", run, "spawned",
-                  "{\"pid\":" + std::to_string(worker) + ",\"started_at\":" + std::to_string(DaemonHarness::now()) + "}",
-                  DaemonHarness::now());
+  h.board().event(
+      "t_pid", run, "spawned",
+      "{\"pid\":" + std::to_string(worker) + ",\"started_at\":" + std::to_string(DaemonHarness::now()) + "}",
+      DaemonHarness::now());
   h.append("t_pid", "⚠️  API call failed (attempt 1/3): APIConnectionError\n   📝 Error: Connection error.\n");
   std::this_thread::sleep_for(300ms);
   kill(worker, SIGKILL);  // the OOM killer, say: no trailer is ever written
@@ -323,7 +337,8 @@ TEST(DaemonTest, IncidentT52cac9ceResumesFromEvidenceWithTheMissingList) {
   std::vector<std::string> missing;
   simdjson::dom::array list = d->doc["missing"].get_array().value();
   for (auto m : list) missing.emplace_back(m.get_string().value());
-  EXPECT_EQ(missing, (std::vector<std::string>{"*.md", "*.html", "state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}));
+  EXPECT_EQ(missing,
+            (std::vector<std::string>{"*.md", "*.html", "state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}));
 }
 
 TEST(DaemonTest, AProtocolViolationWithCompleteArtifactsIsCompleted) {

@@ -21,11 +21,13 @@ class PreflightTest : public ::testing::Test {
   void SetUp() override {
     codex_ = dir_.file("bin/codex",
                        "#!/bin/sh\n"
-                       "echo \"$@\" >> \"" + dir_.path() + "/codex-calls\"\n"
-                       "if grep -q valid-token \"$HOME/.codex/auth.json\" 2>/dev/null; then\n"
-                       "  echo 'Logged in using ChatGPT'; exit 0\n"
-                       "fi\n"
-                       "echo 'Not logged in'; exit 1\n");
+                       "echo \"$@\" >> \"" +
+                           dir_.path() +
+                           "/codex-calls\"\n"
+                           "if grep -q valid-token \"$HOME/.codex/auth.json\" 2>/dev/null; then\n"
+                           "  echo 'Logged in using ChatGPT'; exit 0\n"
+                           "fi\n"
+                           "echo 'Not logged in'; exit 1\n");
     ::chmod(codex_.c_str(), 0755);
     fs::create_directories(profile());
     fs::create_directories(main_home());
@@ -33,8 +35,8 @@ class PreflightTest : public ::testing::Test {
   std::string profile() const { return dir_.path() + "/profiles/researcher"; }
   std::string main_home() const { return dir_.path() + "/main"; }
   testing::ProcessResult preflight() {
-    return run_process({MEDIC_BINARY, "preflight", "--profile-home", profile(), "--main-home", main_home(),
-                        "--codex", codex_});
+    return run_process(
+        {MEDIC_BINARY, "preflight", "--profile-home", profile(), "--main-home", main_home(), "--codex", codex_});
   }
   TempDir dir_;
   std::string codex_;

@@ -179,10 +179,11 @@ TEST(RecoveryTest, ConfiguredAcceptanceAppliesToTheTasksItSelects) {
 
 TEST(RecoveryTest, ABadAcceptanceEntryStopsTheDaemonWithFileAndLine) {
   TempDir dir;
-  const std::string config = dir.file("medic.yaml", "state_dir: /tmp/x\nacceptance:\n  - title: '(unclosed'\n"
-                                                    "    outputs:\n      - path: '../outside.md'\n        size: 3\n");
-  const auto r = testing::run_process({MEDIC_BINARY, "run", "--config", config, "--hermes-root", dir.path(),
-                                       "--socket", dir.path() + "/s.sock"});
+  const std::string config = dir.file("medic.yaml",
+                                      "state_dir: /tmp/x\nacceptance:\n  - title: '(unclosed'\n"
+                                      "    outputs:\n      - path: '../outside.md'\n        size: 3\n");
+  const auto r = testing::run_process(
+      {MEDIC_BINARY, "run", "--config", config, "--hermes-root", dir.path(), "--socket", dir.path() + "/s.sock"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find(config + ":3: title: not a valid regular expression"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(config + ":6: unknown output key 'size'"), std::string::npos) << r.err;

@@ -86,7 +86,9 @@ TEST_F(ReportTest, EveryDecisionIsAppendedToTheWorkspaceAndBoardReports) {
     EXPECT_EQ(s->health[0].provider, "openai-codex");
   }
   // The worker's own text is kept as it was, ahead of medic's section.
-  EXPECT_EQ(slurp(ws_state("PROJECT_STATE.md")).rfind("# Market research\n\nThe worker's own notes.\n<!-- medic:begin", 0), 0u);
+  EXPECT_EQ(
+      slurp(ws_state("PROJECT_STATE.md")).rfind("# Market research\n\nThe worker's own notes.\n<!-- medic:begin", 0),
+      0u);
 }
 
 TEST_F(ReportTest, TheHtmlReportShowsItsRowsInHeadlessChromium) {
@@ -95,8 +97,12 @@ TEST_F(ReportTest, TheHtmlReportShowsItsRowsInHeadlessChromium) {
   const std::string page = ws_state("PROJECT_STATE.html");
   ASSERT_TRUE(wait_for_rows(page, 2)) << h_.daemon_log();
   TempDir profile;
-  const std::vector<std::string> common = {chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                                           "--no-first-run", "--user-data-dir=" + profile.path(),
+  const std::vector<std::string> common = {chromium,
+                                           "--headless",
+                                           "--no-sandbox",
+                                           "--disable-gpu",
+                                           "--no-first-run",
+                                           "--user-data-dir=" + profile.path(),
                                            "--window-size=1280,900"};
   // The DOM as Chromium built it from the file.
   auto args = common;
@@ -107,7 +113,8 @@ TEST_F(ReportTest, TheHtmlReportShowsItsRowsInHeadlessChromium) {
   const std::size_t table = dom.out.find("<table class=\"medic-actions\">");
   ASSERT_NE(table, std::string::npos) << dom.out.substr(0, 2000);
   const std::string body = dom.out.substr(table, dom.out.find("</table>", table) - table);
-  const std::regex row(R"(<tr data-decision="default/t_52cac9ce/\d+"><td class="time">[0-9: -]+</td><td>t_52cac9ce</td><td>([a-z_]+)</td><td class="action">([a-z_]+)</td>)");
+  const std::regex row(
+      R"(<tr data-decision="default/t_52cac9ce/\d+"><td class="time">[0-9: -]+</td><td>t_52cac9ce</td><td>([a-z_]+)</td><td class="action">([a-z_]+)</td>)");
   std::vector<std::string> seen;
   for (auto it = std::sregex_iterator(body.begin(), body.end(), row); it != std::sregex_iterator(); ++it) {
     seen.push_back((*it)[1].str() + "/" + (*it)[2].str());

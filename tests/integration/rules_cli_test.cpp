@@ -18,7 +18,9 @@ TEST(RulesCliTest, CheckPassesOnTheShippedRules) {
 TEST(RulesCliTest, CheckPrintsEveryProblemAsFileLineMessage) {
   TempDir dir;
   dir.file("r/a.yaml", "- id: one\n  class: rate_limit\n  pattern: '(?<=x)y'\n");
-  dir.file("r/b.yaml", "- id: two\n  class: timeout\n  pattern: ok\n  extract: {n: '(bad'}\n- id: one\n  class: timeout\n  pattern: z\n");
+  dir.file("r/b.yaml",
+           "- id: two\n  class: timeout\n  pattern: ok\n  extract: {n: '(bad'}\n- id: one\n  class: timeout\n  "
+           "pattern: z\n");
   const auto res = run_process({MEDIC_BINARY, "rules", "check", dir.path() + "/r"});
   EXPECT_EQ(res.exit_code, 1);
   const std::string a = dir.path() + "/r/a.yaml:3: rule 'one': Hyperscan rejects the pattern";

@@ -24,10 +24,11 @@ std::vector<std::string> lines_of(const std::string& s) {
 
 TEST(ScanCliTest, JsonHitsCarryExactlyTheDocumentedKeys) {
   TempDir dir;
-  const auto log = dir.file("t_1.log",
-                            "  ┊ 📋 kanban_show t_1\n"
-                            "   🔌 Provider: openai-codex  Model: gpt-5.5\n"
-                            "   📝 Error: HTTP 429: The usage limit has been reached. plan_type: team, resets_at: 1780861905\n");
+  const auto log =
+      dir.file("t_1.log",
+               "  ┊ 📋 kanban_show t_1\n"
+               "   🔌 Provider: openai-codex  Model: gpt-5.5\n"
+               "   📝 Error: HTTP 429: The usage limit has been reached. plan_type: team, resets_at: 1780861905\n");
   const auto res = run_process({MEDIC_BINARY, "scan", "--json", "--rules", MEDIC_RULES_DIR, log});
   ASSERT_EQ(res.exit_code, 0) << res.err;
   simdjson::dom::parser parser;
@@ -37,14 +38,15 @@ TEST(ScanCliTest, JsonHitsCarryExactlyTheDocumentedKeys) {
     ASSERT_EQ(parser.parse(line).get(hit), simdjson::SUCCESS) << line;
     std::vector<std::string> keys;
     for (auto field : hit) keys.emplace_back(field.key);
-    EXPECT_EQ(keys, (std::vector<std::string>{"path", "line", "offset", "rule", "class",
-                                              "priority", "fields", "text"}));
+    EXPECT_EQ(keys,
+              (std::vector<std::string>{"path", "line", "offset", "rule", "class", "priority", "fields", "text"}));
     if (std::string(hit["rule"].get_string().value()) != "codex-usage-limit-reached") continue;
     saw_failure = true;
     EXPECT_EQ(std::string(hit["path"].get_string().value()), log);
     EXPECT_EQ(hit["line"].get_int64().value(), 3);
     EXPECT_EQ(hit["offset"].get_int64().value(),
-              static_cast<std::int64_t>(std::string("  ┊ 📋 kanban_show t_1\n   🔌 Provider: openai-codex  Model: gpt-5.5\n").size()));
+              static_cast<std::int64_t>(
+                  std::string("  ┊ 📋 kanban_show t_1\n   🔌 Provider: openai-codex  Model: gpt-5.5\n").size()));
     EXPECT_EQ(std::string(hit["class"].get_string().value()), "rate_limit");
     EXPECT_EQ(hit["fields"]["resets_at"].get_int64().value(), 1780861905);
     EXPECT_EQ(hit["fields"]["http_status"].get_int64().value(), 429);

@@ -18,8 +18,7 @@ TEST(PatternDbTest, ReportsAPatternHyperscanRejectsAtItsLine) {
 }
 
 TEST(PatternDbTest, ReportsAnExtractorPcre2RejectsAtItsLine) {
-  const auto diags = compile_errors(
-      "- id: a\n  class: timeout\n  pattern: x\n  extract:\n    n: '(unclosed'\n");
+  const auto diags = compile_errors("- id: a\n  class: timeout\n  pattern: x\n  extract:\n    n: '(unclosed'\n");
   ASSERT_EQ(diags.size(), 1u);
   EXPECT_EQ(diags[0].code, rules::DiagnosticCode::ExtractorRejected);
   EXPECT_EQ(diags[0].where.line, 5);

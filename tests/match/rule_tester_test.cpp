@@ -49,8 +49,7 @@ TEST(RuleTesterTest, ReportsEachKindOfExampleFailure) {
   ASSERT_EQ(report.failures.size(), 4u);
   EXPECT_NE(report.failures[0].message.find("does not match"), std::string::npos);
   EXPECT_NE(report.failures[1].message.find("is 429, expected 500"), std::string::npos);
-  EXPECT_NE(report.failures[2].message.find("labelled quota_exhausted by rule 'strong'"),
-            std::string::npos);
+  EXPECT_NE(report.failures[2].message.find("labelled quota_exhausted by rule 'strong'"), std::string::npos);
   EXPECT_NE(report.failures[3].message.find("must not"), std::string::npos);
   EXPECT_EQ(report.failures[0].where.line, 9);
 }

@@ -100,8 +100,8 @@ TEST_F(StreamTest, AttributesAMatchConfirmedByTheNextChunkToItsOwnLine) {
 TEST_F(StreamTest, ReportsTheSameHitsWhateverTheChunkSize) {
   std::string text;
   for (int i = 0; i < 200; ++i) {
-    text += "line " + std::to_string(i) + (i % 7 == 0 ? " HTTP 429" : "") +
-            (i % 11 == 0 ? " request timed out" : "") + "\n";
+    text += "line " + std::to_string(i) + (i % 7 == 0 ? " HTTP 429" : "") + (i % 11 == 0 ? " request timed out" : "") +
+            "\n";
   }
   const auto reference = scan(text, text.size());
   ASSERT_FALSE(reference.empty());

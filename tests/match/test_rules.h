@@ -25,8 +25,7 @@ inline rules::Diagnostics compile_errors(const std::string& yaml) {
   std::vector<rules::RuleSource> sources{{"test.yaml", yaml}};
   auto read = rules::read_rules(sources);
   auto compiled = PatternDb::compile(std::move(read.rules));
-  read.diagnostics.insert(read.diagnostics.end(), compiled.diagnostics.begin(),
-                          compiled.diagnostics.end());
+  read.diagnostics.insert(read.diagnostics.end(), compiled.diagnostics.begin(), compiled.diagnostics.end());
   return read.diagnostics;
 }
 

@@ -145,8 +145,8 @@ TEST_F(StateReportTest, HostileTextRoundTripsAndCannotBreakOutOfTheSection) {
 TEST_F(StateReportTest, KeepsTheNewestRowsOnly) {
   Update u;
   for (std::size_t i = 0; i < kMaxRows + 10; ++i) {
-    u.decisions.push_back(DecisionRow{"d" + std::to_string(i), kNow, "default", "t_" + std::to_string(i), "",
-                                      "retry", "r", "", ""});
+    u.decisions.push_back(
+        DecisionRow{"d" + std::to_string(i), kNow, "default", "t_" + std::to_string(i), "", "retry", "r", "", ""});
   }
   ASSERT_TRUE(append(md_, u, kNow));
   auto s = read_section(md_);

@@ -21,8 +21,7 @@ TEST(PatternExportTest, WrapsRgPatternsInByteModeGroups) {
 TEST(PatternExportTest, TranslatesPcreToGrepEre) {
   EXPECT_EQ(*export_pattern(rule("resets_at:\\s*(?:\\d{9,11})"), ExportFormat::GrepEre),
             "resets_at:[[:space:]]*([0-9]{9,11})");
-  EXPECT_EQ(*export_pattern(rule("Unknown skill\\(s\\):"), ExportFormat::GrepEre),
-            "Unknown skill\\(s\\):");
+  EXPECT_EQ(*export_pattern(rule("Unknown skill\\(s\\):"), ExportFormat::GrepEre), "Unknown skill\\(s\\):");
   EXPECT_EQ(*export_pattern(rule("a\\-b\\:c"), ExportFormat::GrepEre), "a-b:c");
 }
 

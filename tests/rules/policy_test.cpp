@@ -23,7 +23,8 @@ timeout: {action: retry, max_attempts: 5, backoff: {base_s: 10, factor: 3, cap_s
 rate_limit_default_delay_s: 120
 fallback_providers:
   openai-codex: [xai, anthropic]
-)", "medic.yaml", diags);
+)",
+                               "medic.yaml", diags);
   EXPECT_TRUE(diags.empty());
   EXPECT_EQ(p.for_class(FailureClass::Timeout).max_attempts, 5);
   EXPECT_EQ(p.for_class(FailureClass::Timeout).backoff.base_s, 10);
@@ -33,8 +34,8 @@ fallback_providers:
 
 TEST(PolicyTest, ReportsBadKeysAndValuesWithLines) {
   Diagnostics diags;
-  const Policy p = read_policy("timeout: {action: explode}\nretries: 3\nconnection: {max_attempts: -1}\n",
-                               "medic.yaml", diags);
+  const Policy p =
+      read_policy("timeout: {action: explode}\nretries: 3\nconnection: {max_attempts: -1}\n", "medic.yaml", diags);
   ASSERT_EQ(diags.size(), 3u);
   EXPECT_EQ(format(diags[0]), "medic.yaml:1: unknown action 'explode'");
   EXPECT_EQ(diags[1].where.line, 2);

@@ -135,9 +135,7 @@ TEST(RuleReaderTest, RejectsAFileThatIsNotAList) {
   EXPECT_TRUE(has(r, DiagnosticCode::BadShape, 1, "YAML list")) << dump(r);
 }
 
-TEST(RuleReaderTest, AcceptsAnEmptyFile) {
-  EXPECT_TRUE(read_one("# only a comment\n").ok());
-}
+TEST(RuleReaderTest, AcceptsAnEmptyFile) { EXPECT_TRUE(read_one("# only a comment\n").ok()); }
 
 }  // namespace
 }  // namespace medic::rules

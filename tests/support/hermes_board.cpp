@@ -38,12 +38,13 @@ std::string q(const std::string& s) {
 }
 }  // namespace
 
-void HermesBoard::create_task(const std::string& id, const std::string& title,
-                              const std::string& assignee, const std::string& workspace,
-                              const std::string& provider) {
-  exec("INSERT INTO tasks (id, title, assignee, status, created_at, workspace_path, provider_override) "
-       "VALUES (" + q(id) + "," + q(title) + "," + q(assignee) + ",'ready',1780850000," +
-       (workspace.empty() ? "NULL" : q(workspace)) + "," + (provider.empty() ? "NULL" : q(provider)) + ")");
+void HermesBoard::create_task(const std::string& id, const std::string& title, const std::string& assignee,
+                              const std::string& workspace, const std::string& provider) {
+  exec(
+      "INSERT INTO tasks (id, title, assignee, status, created_at, workspace_path, provider_override) "
+      "VALUES (" +
+      q(id) + "," + q(title) + "," + q(assignee) + ",'ready',1780850000," +
+      (workspace.empty() ? "NULL" : q(workspace)) + "," + (provider.empty() ? "NULL" : q(provider)) + ")");
 }
 
 std::int64_t HermesBoard::claim(const std::string& task_id, std::int64_t now) {
@@ -51,16 +52,17 @@ std::int64_t HermesBoard::claim(const std::string& task_id, std::int64_t now) {
        std::to_string(now) + ")");
   const std::int64_t run = sqlite3_last_insert_rowid(db_);
   exec("UPDATE tasks SET status='running', current_run_id=" + std::to_string(run) + " WHERE id=" + q(task_id));
-  event(task_id, run, "claimed", "{\"lock\":\"host:1\",\"expires\":" + std::to_string(now + 900) +
-                                     ",\"run_id\":" + std::to_string(run) + "}", now);
+  event(task_id, run, "claimed",
+        "{\"lock\":\"host:1\",\"expires\":" + std::to_string(now + 900) + ",\"run_id\":" + std::to_string(run) + "}",
+        now);
   return run;
 }
 
-std::int64_t HermesBoard::event(const std::string& task_id, std::optional<std::int64_t> run_id,
-                                const std::string& kind, const std::string& payload, std::int64_t now) {
+std::int64_t HermesBoard::event(const std::string& task_id, std::optional<std::int64_t> run_id, const std::string& kind,
+                                const std::string& payload, std::int64_t now) {
   exec("INSERT INTO task_events (task_id, run_id, kind, payload, created_at) VALUES (" + q(task_id) + "," +
-       (run_id ? std::to_string(*run_id) : "NULL") + "," + q(kind) + "," +
-       (payload.empty() ? "NULL" : q(payload)) + "," + std::to_string(now) + ")");
+       (run_id ? std::to_string(*run_id) : "NULL") + "," + q(kind) + "," + (payload.empty() ? "NULL" : q(payload)) +
+       "," + std::to_string(now) + ")");
   return sqlite3_last_insert_rowid(db_);
 }
 

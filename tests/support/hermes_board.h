@@ -23,8 +23,8 @@ class HermesBoard {
   /// Opens a run (claimed), returning its id, as the dispatcher does.
   std::int64_t claim(const std::string& task_id, std::int64_t now);
   /// Appends an event; `payload` is raw text (JSON, or garbage for error tests).
-  std::int64_t event(const std::string& task_id, std::optional<std::int64_t> run_id,
-                     const std::string& kind, const std::string& payload, std::int64_t now);
+  std::int64_t event(const std::string& task_id, std::optional<std::int64_t> run_id, const std::string& kind,
+                     const std::string& payload, std::int64_t now);
   void exec(const std::string& sql);
 
  private:
