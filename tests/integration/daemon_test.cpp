@@ -460,5 +460,47 @@ TEST(DaemonTest, ABadRuleReloadIsRefusedAndTheRunningRulesKept) {
   EXPECT_EQ(std::string(d2->doc["evidence"]["rule"].get_string().value()), "acme-gateway-busy");
 }
 
+// A board created while the daemon runs (kanban/boards/<slug>/ appears later) is watched
+// from its first event, and its decisions carry its slug.
+TEST(DaemonTest, ABoardCreatedWhileRunningIsWatchedFromItsFirstEvent) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket(), 0);
+  const std::string dir = h.root() + "/kanban/boards/ops";
+  std::filesystem::create_directories(dir + "/logs");
+  testing::HermesBoard ops(dir + "/kanban.db");
+  ops.create_task("t_ops", "nightly sync", "ops");
+  const auto run = ops.claim("t_ops", DaemonHarness::now());
+  {
+    std::ofstream log(dir + "/logs/t_ops.log", std::ios::app);
+    log << "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n";
+  }
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("board"), "ops");
+  EXPECT_EQ(d->str("task_id"), "t_ops");
+  EXPECT_EQ(d->num("run_id"), run);
+  EXPECT_EQ(d->str("class"), "env_missing");
+}
+
+// A worker log deleted in the middle of a run: the evidence already written still counts
+// when Hermes's exit event arrives.
+TEST(DaemonTest, ALogDeletedMidRunKeepsItsEvidence) {
+  DaemonHarness h;
+  ::setenv("MEDIC_LOG_LEVEL", "trace", 1);  // the daemon logs each hit: the test waits for it
+  h.start();
+  ::unsetenv("MEDIC_LOG_LEVEL");
+  SocketClient client(h.socket(), 0);
+  const auto run = h.start_task("t_gone");
+  h.append("t_gone", "⚠️  API call failed (attempt 1/3): APIConnectionError\n   📝 Error: Connection error.\n");
+  ASSERT_TRUE(h.wait_for_log("hit task=t_gone")) << h.daemon_log();
+  std::filesystem::remove(h.log_path("t_gone"));
+  h.board().event("t_gone", run, "crashed", R"({"pid":999999,"exit_code":1})", DaemonHarness::now());
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("class"), "connection") << d->raw;
+  EXPECT_EQ(d->num("run_id"), run);
+}
+
 }  // namespace
 }  // namespace medic
