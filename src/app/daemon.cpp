@@ -253,6 +253,7 @@ class Daemon {
   void stop_pid_watch(TaskRun& run);
   void on_log_change(Board& b, const std::string& name);
   void read_log(LogFile& f);
+  void flush_last_line(LogFile& f);
   void on_hits(LogFile& f, std::vector<match::Hit>& hits);
   void decide_run(const std::string& board, const std::string& task, decide::ExitInfo exit);
   void on_terminal_call(Board& b, const kanban::KanbanEvent& e, TaskRun& run);
@@ -488,6 +489,7 @@ void Daemon::watch_pid(const std::string& board, const std::string& task, std::i
     if (auto b = self->boards_.find(board); b != self->boards_.end()) {
       if (auto it = self->logs_.find(b->second->logs_dir + "/" + task + ".log"); it != self->logs_.end()) {
         self->read_log(it->second);
+        self->flush_last_line(it->second);
       }
     }
     decide::ExitInfo exit;
@@ -595,6 +597,9 @@ void Daemon::on_board_change(Board& b) {
         // The log may hold the worker's last bytes still unread, or be a file whose
         // creation inotify has not reported yet: read it first.
         on_log_change(b, e.task_id + ".log");
+        if (auto it = logs_.find(b.logs_dir + "/" + e.task_id + ".log"); it != logs_.end()) {
+          flush_last_line(it->second);
+        }
         decide::ExitInfo exit;
         exit.seen_by = decide::ExitSource::Event;
         exit.event_kind = e.kind;
@@ -659,6 +664,22 @@ void Daemon::read_log(LogFile& f) {
     spdlog::warn("log={} error=\"{}\" errors={}", f.tailer->path(), f.tailer->last_error(), f.tailer->errors());
   }
   state_dirty_ = true;
+}
+
+// A worker that dies mid-line leaves its last line without a newline; once its exit is
+// seen by its pid or a Hermes event, that line is complete and may be the evidence. (An
+// exit by trailer needs nothing: the trailer line ends with one.) The next run's bytes,
+// appended to the same log, start a new line.
+void Daemon::flush_last_line(LogFile& f) {
+  if (!f.stream || f.stream->finished() || f.stream->line_start_offset() == f.stream->offset()) return;
+  std::vector<match::Hit> hits;
+  const std::uint64_t offset = f.stream->offset();
+  const std::uint64_t line = f.stream->next_line() + 1;
+  f.stream->finish(matcher_, hits);
+  on_hits(f, hits);
+  if (auto r = f.stream->restart(*db_, offset, line); !r) {
+    spdlog::warn("log={} stream restart failed: {}", f.tailer->path(), r.error().message);
+  }
 }
 
 void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {

@@ -502,5 +502,27 @@ TEST(DaemonTest, ALogDeletedMidRunKeepsItsEvidence) {
   EXPECT_EQ(d->num("run_id"), run);
 }
 
+// A worker killed mid-line: its last line has no newline, and Hermes's crashed event is
+// the exit. That line is the evidence.
+TEST(DaemonTest, AnUnterminatedLastLineCountsAtAnEventExit) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket(), 0);
+  const auto run = h.start_task("t_cut");
+  h.append("t_cut", "working...\n   📝 Error: Connection error.");
+  h.board().event("t_cut", run, "crashed", R"({"pid":999999,"exit_code":137})", DaemonHarness::now());
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("class"), "connection") << d->raw;
+  EXPECT_EQ(d->doc["evidence"]["line"].get_int64().value(), 2);
+  // The next run's bytes start a new line of their own.
+  h.board().claim("t_cut", DaemonHarness::now());
+  h.append("t_cut", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
+  auto next = client.next_of("decision");
+  ASSERT_TRUE(next) << h.daemon_log();
+  EXPECT_EQ(next->str("class"), "env_missing") << next->raw;
+  EXPECT_EQ(next->doc["evidence"]["line"].get_int64().value(), 3);
+}
+
 }  // namespace
 }  // namespace medic
