@@ -1,4 +1,5 @@
 #include "app/act_command.h"
+#include "core/text.h"
 
 #include <fcntl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -34,16 +35,7 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kMaxApplied = 20000;  // ids remembered for idempotence
 
-std::int64_t now_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
-
-std::string utc(std::int64_t t) {
-  const std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
+std::int64_t now_s() { return core::SystemClock().now(); }
 
 // What act needs from one decision line.
 struct Decision {
@@ -70,6 +62,7 @@ struct Timer {
   std::string task;
   std::string workspace;
   std::int64_t at = 0;
+  loop::UvHandle<uv_timer_t> handle;  // armed while act runs; its data is this Timer
 };
 
 std::string str(simdjson::dom::element e, const char* key) {
@@ -117,7 +110,7 @@ class Actor {
   void on_line(std::string_view line);
   void apply(const Decision& d);
   void repair_auth(const Decision& d);
-  void arm(const Timer& t);
+  void arm(Timer& t);
   void fire(const std::string& decision_id);
   // Runs `hermes kanban --board B <args…>`, logs it and records it for the reports.
   ChildResult hermes(const Decision& d, std::vector<std::string> args);
@@ -139,7 +132,6 @@ class Actor {
   loop::UvHandle<uv_pipe_t> conn_;
   loop::UvHandle<uv_timer_t> reconnect_;
   loop::UvHandle<uv_signal_t> sigint_, sigterm_;
-  std::map<std::string, loop::UvHandle<uv_timer_t>> timer_handles_;  // by decision id
   std::string inbuf_;
   std::uint64_t reconnect_ms_ = 500;
   bool subscribed_ = false;
@@ -182,8 +174,15 @@ void Actor::load_state() {
   }
   if (doc["timers"].get_array().get(list) == simdjson::SUCCESS) {
     for (simdjson::dom::element e : list) {
-      Timer t{str(e, "decision_id"), str(e, "board"), str(e, "task"), str(e, "workspace"), num(e, "at")};
-      if (!t.decision_id.empty() && !t.task.empty()) timers_[t.decision_id] = t;
+      const std::string id = str(e, "decision_id");
+      const std::string task = str(e, "task");
+      if (id.empty() || task.empty()) continue;
+      Timer& t = timers_[id];
+      t.decision_id = id;
+      t.board = str(e, "board");
+      t.task = task;
+      t.workspace = str(e, "workspace");
+      t.at = num(e, "at");
     }
   }
 }
@@ -239,8 +238,7 @@ int Actor::run() {
   uv_timer_init(&loop_, reconnect_.get());
   reconnect_.mark_initialized();
   // Timers held across a restart: due ones fire at once.
-  const auto saved = timers_;
-  for (const auto& [id, t] : saved) arm(t);
+  for (auto& [id, t] : timers_) arm(t);
   spdlog::info("medic act socket={} hermes={} state={}{} timers={}", socket_, hermes_, state_path(),
                dry_run_ ? " (dry run)" : "", timers_.size());
   connect();
@@ -250,7 +248,7 @@ int Actor::run() {
   reconnect_.reset();
   sigint_.reset();
   sigterm_.reset();
-  timer_handles_.clear();
+  timers_.clear();  // closes the armed handles; act.json already holds them
   loop::close_loop(&loop_);
   return 0;
 }
@@ -468,20 +466,23 @@ void Actor::apply(const Decision& d) {
   } else {
     if (!d.use_provider.empty()) hermes(d, {"set-model", d.task, "none", "--provider", d.use_provider});
     if (d.action == "resume" && !d.missing.empty()) {
-      std::string list;
-      for (const auto& m : d.missing) list += (list.empty() ? "" : ", ") + m;
       hermes(d, {"comment", d.task,
-                 "medic: resume from the saved evidence; do not collect it again. Still missing: " + list});
+                 "medic: resume from the saved evidence; do not collect it again. Still missing: " +
+                     core::join(d.missing)});
     }
     const std::int64_t at = d.retry_at;
     if (at > now_s()) {
-      hermes(d, {"schedule", d.task, "medic: retry at " + utc(at) + " (" + d.id + ")"});
-      Timer t{d.id, d.board, d.task, d.workspace, at};
+      hermes(d, {"schedule", d.task, "medic: retry at " + core::utc_time(at) + " UTC (" + d.id + ")"});
       if (!dry_run_) {
-        timers_[d.id] = t;
+        Timer& t = timers_[d.id];
+        t.decision_id = d.id;
+        t.board = d.board;
+        t.task = d.task;
+        t.workspace = d.workspace;
+        t.at = at;
         arm(t);
       } else {
-        std::printf("# at %s: %s\n", utc(at).c_str(),
+        std::printf("# at %s UTC: %s\n", core::utc_time(at).c_str(),
                     shell_quote({hermes_, "kanban", "--board", d.board, "unblock", d.task}).c_str());
       }
     } else {
@@ -526,23 +527,17 @@ void Actor::repair_auth(const Decision& d) {
   }
 }
 
-void Actor::arm(const Timer& t) {
-  auto& h = timer_handles_[t.decision_id];
-  h = loop::UvHandle<uv_timer_t>(this);
-  uv_timer_init(&loop_, h.get());
-  h.mark_initialized();
+// std::map nodes do not move, so the handle's data can point at its Timer.
+void Actor::arm(Timer& t) {
+  t.handle = loop::UvHandle<uv_timer_t>(&t);
+  uv_timer_init(&loop_, t.handle.get());
+  t.handle.mark_initialized();
   const std::int64_t delay_ms = std::max<std::int64_t>(0, (t.at - now_s()) * 1000);
   uv_timer_start(
-      h.get(),
+      t.handle.get(),
       [](uv_timer_t* th) {
-        auto* self = static_cast<Actor*>(th->data);
-        for (const auto& [id, handle] : self->timer_handles_) {
-          if (handle.get() == th) {
-            const std::string decision_id = id;  // fire() erases the handle
-            self->fire(decision_id);
-            return;
-          }
-        }
+        const std::string id = static_cast<Timer*>(th->data)->decision_id;  // fire() erases the Timer
+        static_cast<Actor*>(th->loop->data)->fire(id);
       },
       static_cast<std::uint64_t>(delay_ms), 0);
 }
@@ -550,12 +545,13 @@ void Actor::arm(const Timer& t) {
 void Actor::fire(const std::string& decision_id) {
   auto it = timers_.find(decision_id);
   if (it == timers_.end()) return;
-  const Timer t = it->second;
-  hermes_for(t.decision_id, t.board, t.task, {"unblock", t.task});
-  timers_.erase(it);
+  const std::string board = it->second.board;
+  const std::string task = it->second.task;
+  const std::string workspace = it->second.workspace;
+  timers_.erase(it);  // closes its handle (libuv defers the close past this callback)
+  hermes_for(decision_id, board, task, {"unblock", task});
   save_state();
-  flush_reports(t.board, t.workspace);
-  timer_handles_.erase(decision_id);
+  flush_reports(board, workspace);
 }
 
 }  // namespace

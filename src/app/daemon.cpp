@@ -23,6 +23,7 @@
 #include "artifacts/acceptance.h"
 #include "core/clock.h"
 #include "core/json_writer.h"
+#include "core/text.h"
 #include "decide/engine.h"
 #include "kanban/board_reader.h"
 #include "loop/uv_handle.h"
@@ -64,12 +65,6 @@ LoadedRules load_daemon_rules(const std::optional<std::string>& dir) {
   loaded.diagnostics = compiled.diagnostics;
   loaded.db = std::move(compiled.db);
   return loaded;
-}
-
-std::string joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out;
 }
 
 void write_fields(core::JsonWriter& w, const match::Fields& fields) {
@@ -254,6 +249,7 @@ class Daemon {
   void on_log_change(Board& b, const std::string& name);
   void read_log(LogFile& f);
   void flush_last_line(LogFile& f);
+  void restart_stream(LogFile& f, const match::PatternDb& db, std::uint64_t offset, std::uint64_t line);
   void on_hits(LogFile& f, std::vector<match::Hit>& hits);
   void decide_run(const std::string& board, const std::string& task, decide::ExitInfo exit);
   void on_terminal_call(Board& b, const kanban::KanbanEvent& e, TaskRun& run);
@@ -308,6 +304,7 @@ class Daemon {
   // Counters (logged at shutdown).
   std::uint64_t decisions_ = 0;
   std::uint64_t malformed_events_ = 0;
+  std::uint64_t stream_errors_ = 0;
 };
 
 void Daemon::watch_dir(loop::UvHandle<uv_fs_event_t>& h, const std::string& dir, Watch* ctx) {
@@ -631,11 +628,15 @@ void Daemon::on_log_change(Board& b, const std::string& name) {
     f.tailer = std::make_unique<tail::Tailer>(path);
     match::StreamOptions so;
     auto s = match::Stream::open(*db_, so);
-    if (!s) return;
+    if (!s) {
+      ++stream_errors_;
+      spdlog::error("log={} not followed: {}", path, s.error().message);
+      return;
+    }
     f.stream.emplace(std::move(*s));
     if (auto sv = saved_files_.find(path); sv != saved_files_.end()) {
       f.tailer->resume(sv->second.id, sv->second.offset);
-      (void)f.stream->restart(*db_, sv->second.offset, sv->second.line);
+      restart_stream(f, *db_, sv->second.offset, sv->second.line);
     }
     it = logs_.emplace(path, std::move(f)).first;
   }
@@ -654,7 +655,7 @@ void Daemon::read_log(LogFile& f) {
             // line ends here, the new bytes start a fresh stream at offset 0.
             f.stream->finish(matcher_, hits);
             on_hits(f, hits);
-            (void)f.stream->restart(*db_, offset, 1);
+            restart_stream(f, *db_, offset, 1);
           }
           f.stream->feed(bytes, matcher_, hits);
           on_hits(f, hits);
@@ -677,8 +678,16 @@ void Daemon::flush_last_line(LogFile& f) {
   const std::uint64_t line = f.stream->next_line() + 1;
   f.stream->finish(matcher_, hits);
   on_hits(f, hits);
-  if (auto r = f.stream->restart(*db_, offset, line); !r) {
-    spdlog::warn("log={} stream restart failed: {}", f.tailer->path(), r.error().message);
+  restart_stream(f, *db_, offset, line);
+}
+
+// A stream that cannot reopen (Hyperscan out of memory) leaves its log unmatched from
+// here on: say so, and count it.
+void Daemon::restart_stream(LogFile& f, const match::PatternDb& db, std::uint64_t offset, std::uint64_t line) {
+  if (auto r = f.stream->restart(db, offset, line); !r) {
+    ++stream_errors_;
+    spdlog::error("log={} stream not restarted at offset {}: {}; its later lines go unmatched", f.tailer->path(),
+                  offset, r.error().message);
   }
 }
 
@@ -692,11 +701,6 @@ void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
       exit.at = clock_.now();
       if (const auto* rc = match::find_field(h.fields, "rc")) {
         if (const auto* i = std::get_if<std::int64_t>(rc)) exit.rc = static_cast<int>(*i);
-      }
-      // The run id normally came with Hermes's claimed event; read the board only when
-      // it has not (the event may still be unread).
-      if (run.run_id == 0) {
-        if (auto b = boards_.find(f.board); b != boards_.end()) on_board_change(*b->second);
       }
       decide_run(f.board, f.task_id, exit);
       continue;
@@ -729,14 +733,16 @@ void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
 }
 
 void Daemon::decide_run(const std::string& board, const std::string& task, decide::ExitInfo exit) {
-  // The worker's terminal Kanban call (complete, block, review) is committed before it
-  // exits; read the board's pending events first so a clean exit after one is not taken
-  // for a protocol violation. Only for a clean or unknown exit code (a failing exit is
-  // decided by its failure), and not while the board is being read (events come in order).
-  if (!reading_board_ && (!exit.rc || *exit.rc == 0)) {
+  // Read the board's pending events first, once, when they can change the decision: the
+  // run id normally comes with Hermes's claimed event, which may still be unread; and a
+  // worker's terminal Kanban call (complete, block, review), committed before it exits,
+  // means a clean exit is no protocol violation. A failing exit of a known run is decided
+  // by its failure without the read (the hot path). Not while the board is being read:
+  // its events come in order.
+  TaskRun& run = runs_[run_key(board, task)];  // std::map: stays valid across the read
+  if (!reading_board_ && (run.run_id == 0 || !exit.rc || *exit.rc == 0)) {
     if (auto b = boards_.find(board); b != boards_.end()) on_board_change(*b->second);
   }
-  TaskRun& run = runs_[run_key(board, task)];
   decide::RunFacts facts;
   facts.board = board;
   facts.task_id = task;
@@ -801,7 +807,7 @@ void Daemon::report_decision(const decide::Decision& d) {
   u.decisions.push_back(report::DecisionRow{
       d.id, d.decided_at, d.board, d.task_id, d.failure_class ? std::string(rules::to_string(*d.failure_class)) : "",
       std::string(rules::to_string(d.action)),
-      d.missing.empty() ? d.reason : d.reason + " Missing: " + joined(d.missing) + ".", evidence, d.next_command});
+      d.missing.empty() ? d.reason : d.reason + " Missing: " + core::join(d.missing) + ".", evidence, d.next_command});
   std::vector<report::ProviderRow> health;
   for (const auto& [provider, until] : engine_.unhealthy_until) {
     auto r = health_reasons_.find(provider);
@@ -971,7 +977,7 @@ void Daemon::reload_rules() {
         for (auto& [path, f] : self.logs_) {
           const auto start = f.stream->line_start_offset();
           const auto line = f.stream->next_line();
-          (void)f.stream->restart(*wk->loaded.db, start, line);
+          self.restart_stream(f, *wk->loaded.db, start, line);
           f.tailer->rewind_to(start);
         }
         self.db_ = std::move(wk->loaded.db);
@@ -1248,8 +1254,8 @@ int Daemon::run() {
 
   reports_->shutdown();
   save_state();
-  spdlog::info("stopped decisions={} malformed_events={} clients_cut_off={}", decisions_, malformed_events_,
-               publisher_ ? publisher_->cut_off() : 0);
+  spdlog::info("stopped decisions={} malformed_events={} stream_errors={} clients_cut_off={}", decisions_,
+               malformed_events_, stream_errors_, publisher_ ? publisher_->cut_off() : 0);
   if (publisher_) publisher_->close();
   publisher_.reset();
   // Handles owned by members close through their UvHandle; then the loop is drained.

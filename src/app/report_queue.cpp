@@ -1,4 +1,5 @@
 #include "app/report_queue.h"
+#include "core/clock.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -9,7 +10,7 @@
 namespace medic::app {
 namespace {
 
-std::int64_t now_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
+std::int64_t now_s() { return core::SystemClock().now(); }
 
 }  // namespace
 
@@ -21,7 +22,10 @@ ReportQueue::ReportQueue(uv_loop_t* loop) : loop_(loop), pace_(this) {
 
 void ReportQueue::add(const std::string& path, report::Update u) {
   pending_[path].merge(std::move(u));
-  if (stopping_) return;  // shutdown() or the job in flight writes it
+  if (stopping_) {
+    if (!busy_) write_pending_now();  // else the job in flight's callback writes it
+    return;
+  }
   if (!busy_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(pace_.get()))) start_paced();
 }
 

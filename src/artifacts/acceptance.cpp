@@ -104,12 +104,21 @@ CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std:
   std::vector<Entry> files;
   // Files come and go while the workspace is read (a worker's temporary files, medic's
   // own report writes): one that vanishes between listing and stat is skipped, and only
-  // the listing's own failure ends the walk.
-  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  // the listing's own failure ends the walk. The walk runs on the daemon's loop thread, so
+  // it skips what holds no deliverable (hidden directories such as .git, node_modules) and
+  // gives up, as "not run", past kMaxEntries.
+  constexpr std::size_t kMaxEntries = 100000;
+  std::size_t entries = 0;
+  auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (++entries > kMaxEntries) break;
+    const std::string name = it->path().filename().string();
     std::error_code entry_ec;
-    const fs::path rel = fs::relative(it->path(), root, entry_ec);
-    if (entry_ec) continue;
+    if ((name[0] == '.' || name == "node_modules") && it->is_directory(entry_ec)) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    const fs::path rel = it->path().lexically_relative(root);
     if (it->is_symlink(entry_ec) && escapes(root, it->path())) {
       r.refused.push_back(rel.string() + " (a link out of the workspace)");
       continue;
@@ -119,8 +128,9 @@ CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std:
     if (entry_ec) continue;
     files.push_back(Entry{rel.generic_string(), static_cast<std::uint64_t>(size)});
   }
-  if (ec) {
-    r.checked.push_back("missing: the workspace could not be read (" + ec.message() + ")");
+  if (ec || entries > kMaxEntries) {
+    r.checked.push_back("missing: the workspace could not be read (" +
+                        (ec ? ec.message() : "more than " + std::to_string(kMaxEntries) + " entries") + ")");
     r.missing.push_back(workspace);
     return r;  // ran stays false: never complete on a partial listing
   }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/text.h"
+
 namespace medic::decide {
 namespace {
 
@@ -88,17 +90,11 @@ std::optional<FailureClass> class_from_exit(const ExitInfo& e) {
   return std::nullopt;
 }
 
-std::string joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out;
-}
-
 void decide_blocked(const RunFacts& facts, Decision& d, const std::string& bf) {
   std::string who = facts.waiting_children.empty()
                         ? "the worker blocked the task itself"
                         : "the task is blocked and " + std::to_string(facts.waiting_children.size()) +
-                              " task(s) wait on it (" + joined(facts.waiting_children) + ")";
+                              " task(s) wait on it (" + core::join(facts.waiting_children) + ")";
   if (!facts.blocked_reason.empty()) who += " (\"" + facts.blocked_reason + "\")";
   const ArtifactFacts* a = facts.artifacts ? &*facts.artifacts : nullptr;
   if (a) {
@@ -114,8 +110,8 @@ void decide_blocked(const RunFacts& facts, Decision& d, const std::string& bf) {
     return;
   }
   std::string why = !a || !a->ran ? std::string("its artifacts could not be checked (no readable workspace)")
-                                  : "its artifacts do not pass acceptance (missing: " + joined(a->missing) +
-                                        (a->refused.empty() ? "" : "; refused: " + joined(a->refused)) + ")";
+                                  : "its artifacts do not pass acceptance (missing: " + core::join(a->missing) +
+                                        (a->refused.empty() ? "" : "; refused: " + core::join(a->refused)) + ")";
   if (facts.waiting_children.empty()) {
     // The worker's block stands; medic has nothing to add but the record.
     d.action = Action::Ignore;
@@ -453,9 +449,8 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
                        " required output(s) are missing: resume from the evidence, do not collect again.";
             d.next_command = "hermes kanban" + bf + " unblock " + facts.task_id;
           } else {
-            std::string list;
-            for (const auto& m : a.missing) list += (list.empty() ? "" : ", ") + m;
-            for (const auto& r : a.refused) list += (list.empty() ? "refused " : ", refused ") + r;
+            std::string list = core::join(a.missing);
+            if (!a.refused.empty()) list += (list.empty() ? "refused: " : "; refused: ") + core::join(a.refused);
             d.reason = pv + " and the evidence is insufficient; missing: " + list + ".";
             d.next_command =
                 "hermes kanban" + bf + " block " + facts.task_id + " \"missing: " + list + "\" --kind needs_input";

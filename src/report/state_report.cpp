@@ -1,4 +1,5 @@
 #include "report/state_report.h"
+#include "core/text.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -72,16 +73,6 @@ std::optional<std::string> read_all(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::string utc(std::int64_t t) {
-  if (t <= 0) return "-";
-  const std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
 }
 
 // What medic keeps inside its section, besides the rendered tables.
@@ -244,8 +235,8 @@ std::string health_sentence(const std::vector<ProviderRow>& health, std::int64_t
   for (const auto& h : health) {
     const bool limited = h.unhealthy_until > now;
     std::string item = (html ? html_escape(h.provider) : md_cell(h.provider)) +
-                       (limited ? " unhealthy until " + utc(h.unhealthy_until) + " UTC"
-                                : " healthy (limited until " + utc(h.unhealthy_until) + " UTC)");
+                       (limited ? " unhealthy until " + core::utc_time(h.unhealthy_until) + " UTC"
+                                : " healthy (limited until " + core::utc_time(h.unhealthy_until) + " UTC)");
     if (limited && !h.reason.empty()) item += " (" + (html ? html_escape(h.reason) : md_cell(h.reason)) + ")";
     out += (out.empty() ? "" : "; ") + item;
   }
@@ -257,18 +248,18 @@ std::string render_markdown(const Data& d, std::int64_t now) {
   s += kBegin;
   s += "\n<!-- medic:data " + render_data(d) + " -->\n";
   s += "## Recovery actions (medic)\n\n";
-  s += "Provider health at " + utc(now) + " UTC: " + health_sentence(d.rows.health, now, false) + "\n\n";
+  s += "Provider health at " + core::utc_time(now) + " UTC: " + health_sentence(d.rows.health, now, false) + "\n\n";
   s += "| Time (UTC) | Task | Class | Action | Reason | Evidence |\n|---|---|---|---|---|---|\n";
   for (const auto& r : d.rows.decisions) {
-    s += "| " + utc(r.time) + " | " + md_cell(r.task) + " | " + md_cell(r.failure_class) + " | " + md_cell(r.action) +
-         " | " + md_cell(r.reason) + " | " + md_cell(r.evidence) + " |\n";
+    s += "| " + core::utc_time(r.time) + " | " + md_cell(r.task) + " | " + md_cell(r.failure_class) + " | " +
+         md_cell(r.action) + " | " + md_cell(r.reason) + " | " + md_cell(r.evidence) + " |\n";
   }
   if (!d.rows.commands.empty()) {
     s += "\n### Commands applied (medic act)\n\n";
     s += "| Time (UTC) | Task | Decision | Command | Exit |\n|---|---|---|---|---|\n";
     for (const auto& c : d.rows.commands) {
-      s += "| " + utc(c.time) + " | " + md_cell(c.task) + " | " + md_cell(c.decision_id) + " | `" + md_cell(c.command) +
-           "` | " + std::to_string(c.exit_code) + " |\n";
+      s += "| " + core::utc_time(c.time) + " | " + md_cell(c.task) + " | " + md_cell(c.decision_id) + " | `" +
+           md_cell(c.command) + "` | " + std::to_string(c.exit_code) + " |\n";
     }
   }
   s += kEnd;
@@ -295,7 +286,8 @@ std::string render_html(const Data& d, std::int64_t now) {
   s += "<section class=\"medic\" id=\"medic\">";
   s += kStyle;
   s += "<h2>Recovery actions (medic)</h2>";
-  s += "<p class=\"meta\">Updated " + utc(now) + " UTC. Newest last; the decision journal keeps every one.</p>";
+  s += "<p class=\"meta\">Updated " + core::utc_time(now) +
+       " UTC. Newest last; the decision journal keeps every one.</p>";
   s += "<h3>Provider health</h3>";
   if (d.rows.health.empty()) {
     s += "<p class=\"meta\">No provider has been limited.</p>";
@@ -306,7 +298,7 @@ std::string render_html(const Data& d, std::int64_t now) {
       const bool limited = h.unhealthy_until > now;
       s += "<tr><td>" + html_escape(h.provider) + "</td><td class=\"" +
            (limited ? "unhealthy\">unhealthy" : "healthy\">healthy") + "</td><td class=\"time\">" +
-           utc(h.unhealthy_until) + "</td><td>" + html_escape(h.reason) + "</td></tr>";
+           core::utc_time(h.unhealthy_until) + "</td><td>" + html_escape(h.reason) + "</td></tr>";
     }
     s += "</tbody></table>";
   }
@@ -314,7 +306,7 @@ std::string render_html(const Data& d, std::int64_t now) {
   s += "<table class=\"medic-actions\"><thead><tr><th>Time (UTC)</th><th>Task</th><th>Class</th><th>Action</th>"
        "<th>Reason</th><th>Evidence</th></tr></thead><tbody>";
   for (const auto& r : d.rows.decisions) {
-    s += "<tr data-decision=\"" + html_escape(r.id) + "\"><td class=\"time\">" + utc(r.time) + "</td><td>" +
+    s += "<tr data-decision=\"" + html_escape(r.id) + "\"><td class=\"time\">" + core::utc_time(r.time) + "</td><td>" +
          html_escape(r.task) + "</td><td>" + html_escape(r.failure_class.empty() ? "-" : r.failure_class) +
          "</td><td class=\"action\">" + html_escape(r.action) + "</td><td>" + html_escape(r.reason);
     if (!r.next_command.empty()) s += "<br><code>" + html_escape(r.next_command) + "</code>";
@@ -326,7 +318,7 @@ std::string render_html(const Data& d, std::int64_t now) {
     s += "<table class=\"medic-commands\"><thead><tr><th>Time (UTC)</th><th>Task</th><th>Decision</th>"
          "<th>Command</th><th>Exit</th><th>Output</th></tr></thead><tbody>";
     for (const auto& c : d.rows.commands) {
-      s += "<tr><td class=\"time\">" + utc(c.time) + "</td><td>" + html_escape(c.task) + "</td><td>" +
+      s += "<tr><td class=\"time\">" + core::utc_time(c.time) + "</td><td>" + html_escape(c.task) + "</td><td>" +
            html_escape(c.decision_id) + "</td><td><code>" + html_escape(c.command) + "</code></td><td>" +
            std::to_string(c.exit_code) + "</td><td>" + html_escape(c.output) + "</td></tr>";
     }
@@ -440,6 +432,7 @@ core::Result<void> append(const std::string& path, const Update& u, std::int64_t
   fs::create_directories(dir, ec);
   if (ec) return core::fail(ErrorCode::Io, dir.string() + ": cannot create: " + ec.message());
   DirLock lock(dir.string());
+  if (lock.fd() < 0) return core::fail(ErrorCode::Io, dir.string() + ": cannot lock: " + errno_text());
   const bool html = is_html(path);
 
   // A worker writes without medic's lock: if the file changes between medic's read and
@@ -483,7 +476,7 @@ core::Result<void> append(const std::string& path, const Update& u, std::int64_t
       ::unlink(tmp->c_str());
       return core::fail(ErrorCode::Io, path + ": rename: " + why);
     }
-    if (lock.fd() >= 0) ::fsync(lock.fd());  // the rename itself is durable
+    ::fsync(lock.fd());  // the rename itself is durable
     return {};
   }
   return core::fail(ErrorCode::Io, path + ": changed on every attempt to update it; left as it is");

@@ -94,6 +94,17 @@ TEST_F(AcceptanceTest, AnOutputPathWithADirectoryMatchesThatPathOnly) {
   EXPECT_FALSE(check(ws_.path(), spec, started_).outputs);
 }
 
+TEST_F(AcceptanceTest, HiddenDirectoriesAndNodeModulesHoldNoDeliverable) {
+  // Without the skip these two would pass the default outputs check (.md and .html).
+  ws_.file(".venv/share/README.md", "# a package");
+  ws_.file("node_modules/pkg/index.html", "<p>pkg</p>");
+  const auto r = check(ws_.path(), AcceptanceSpec::defaults(), started_);
+  EXPECT_TRUE(r.ran);
+  EXPECT_FALSE(r.outputs);
+  EXPECT_EQ(r.missing, (std::vector<std::string>{"raw/*", "*.md", "*.html", "state/PROJECT_STATE.md",
+                                                 "state/PROJECT_STATE.html"}));
+}
+
 TEST(AcceptanceRuleTest, TheFirstEntryWhoseSelectorMatchesWins) {
   std::vector<AcceptanceRule> rules(3);
   rules[0].board = "ops";

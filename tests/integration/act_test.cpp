@@ -38,13 +38,6 @@ esac
 exit 0
 )SH";
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream ss(text);
@@ -90,8 +83,8 @@ class ActTest : public ::testing::Test {
     posix_spawn_file_actions_addopen(&fa, 2, act_log().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ASSERT_EQ(posix_spawn(&act_pid_, args[0], &fa, nullptr, args.data(), envp.data()), 0);
     posix_spawn_file_actions_destroy(&fa);
-    ASSERT_TRUE(wait_for([&] { return slurp(act_log()).find("subscribed since=") != std::string::npos; }))
-        << slurp(act_log());
+    ASSERT_TRUE(wait_for([&] { return testing::read_file(act_log()).find("subscribed since=") != std::string::npos; }))
+        << testing::read_file(act_log());
   }
   void stop_act() {
     if (act_pid_ <= 0) return;
@@ -99,7 +92,7 @@ class ActTest : public ::testing::Test {
     int status = 0;
     ::waitpid(act_pid_, &status, 0);
     act_pid_ = -1;
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(act_log());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << testing::read_file(act_log());
   }
   template <class Pred>
   static bool wait_for(Pred pred, std::chrono::milliseconds timeout = 10s) {
@@ -111,9 +104,9 @@ class ActTest : public ::testing::Test {
     return pred();
   }
   bool wait_for_calls(std::size_t n) {
-    return wait_for([&] { return lines(slurp(record_)).size() >= n; });
+    return wait_for([&] { return lines(testing::read_file(record_)).size() >= n; });
   }
-  std::vector<std::string> calls() const { return lines(slurp(record_)); }
+  std::vector<std::string> calls() const { return lines(testing::read_file(record_)); }
   std::string act_log() const { return act_state_.path() + "/act.log"; }
   std::string act_out() const { return act_state_.path() + "/act.out"; }
   void set_status(const std::string& s) { std::ofstream(status_) << s; }
@@ -122,11 +115,7 @@ class ActTest : public ::testing::Test {
   void complete_task(TempDir& ws, const std::string& task) {
     h_.board().create_task(task, "Write the report", "writer", ws.path());
     h_.board().claim(task, DaemonHarness::now() - 5);
-    ws.file("raw/data.csv", "a,b\n1,2\n");
-    ws.file("report.md", "# Report");
-    ws.file("report.html", "<h1>Report</h1>");
-    ws.file("state/PROJECT_STATE.md", "done");
-    ws.file("state/PROJECT_STATE.html", "<p>done</p>");
+    testing::write_passing_workspace(ws);
     h_.append(task, "[kanban-worker-exit] rc=0\n");
   }
 
@@ -144,7 +133,7 @@ TEST_F(ActTest, ReclaimsARunningTaskThenCompletesItAndReportsTheCommands) {
   set_status("running");
   TempDir ws;
   complete_task(ws, "t_done");
-  ASSERT_TRUE(wait_for_calls(3)) << slurp(act_log()) << h_.daemon_log();
+  ASSERT_TRUE(wait_for_calls(3)) << testing::read_file(act_log()) << h_.daemon_log();
   const auto c = calls();
   EXPECT_EQ(c[0], tabs({"kanban", "--board", "default", "show", "t_done", "--json"}));
   EXPECT_EQ(c[1], tabs({"kanban", "--board", "default", "reclaim", "t_done", "--reason", "medic: default/t_done/1"}));
@@ -172,13 +161,13 @@ TEST_F(ActTest, ParksARateLimitedTaskAndUnblocksItAtTheResetTime) {
   h_.append("t_rl", std::string(kProviderLine) +
                         "   📝 Error: HTTP 429: The usage limit has been reached. plan_type: team, resets_at: " +
                         std::to_string(reset) + "\n[kanban-worker-exit] rc=1\n");
-  ASSERT_TRUE(wait_for_calls(2)) << slurp(act_log()) << h_.daemon_log();
+  ASSERT_TRUE(wait_for_calls(2)) << testing::read_file(act_log()) << h_.daemon_log();
   auto c = calls();
   EXPECT_EQ(c[0], tabs({"kanban", "--board", "default", "show", "t_rl", "--json"}));
   EXPECT_EQ(c[1].rfind(tabs({"kanban", "--board", "default", "schedule", "t_rl", "medic: retry at "}), 0), 0u) << c[1];
   // Nothing more until the reset time; then act itself unblocks the task.
   EXPECT_EQ(calls().size(), 2u);
-  ASSERT_TRUE(wait_for_calls(3)) << slurp(act_log());
+  ASSERT_TRUE(wait_for_calls(3)) << testing::read_file(act_log());
   EXPECT_GE(DaemonHarness::now(), reset);
   EXPECT_EQ(calls()[2], tabs({"kanban", "--board", "default", "unblock", "t_rl"}));
 }
@@ -190,10 +179,10 @@ TEST_F(ActTest, KeepsAPendingUnblockAcrossItsOwnRestart) {
   h_.append("t_wait", std::string(kProviderLine) +
                           "   📝 Error: HTTP 429: The usage limit has been reached. plan_type: team, resets_at: " +
                           std::to_string(reset) + "\n[kanban-worker-exit] rc=1\n");
-  ASSERT_TRUE(wait_for_calls(2)) << slurp(act_log());
+  ASSERT_TRUE(wait_for_calls(2)) << testing::read_file(act_log());
   stop_act();
   start_act();
-  ASSERT_TRUE(wait_for_calls(3)) << slurp(act_log());
+  ASSERT_TRUE(wait_for_calls(3)) << testing::read_file(act_log());
   EXPECT_EQ(calls()[2], tabs({"kanban", "--board", "default", "unblock", "t_wait"}));
   EXPECT_EQ(calls().size(), 3u) << "the restart must not apply the decision again";
 }
@@ -209,7 +198,7 @@ TEST_F(ActFallbackTest, MovesARateLimitedTaskToTheFallbackProviderAndReleasesItN
   h_.append("t_fb", std::string(kProviderLine) +
                         "   📝 Error: HTTP 429: The usage limit has been reached. plan_type: team, resets_at: " +
                         std::to_string(DaemonHarness::now() + 3600) + "\n[kanban-worker-exit] rc=1\n");
-  ASSERT_TRUE(wait_for_calls(3)) << slurp(act_log()) << h_.daemon_log();
+  ASSERT_TRUE(wait_for_calls(3)) << testing::read_file(act_log()) << h_.daemon_log();
   const auto c = calls();
   EXPECT_EQ(c[1], tabs({"kanban", "--board", "default", "set-model", "t_fb", "none", "--provider", "xai"}));
   EXPECT_EQ(c[2], tabs({"kanban", "--board", "default", "unblock", "t_fb"}));
@@ -235,20 +224,21 @@ TEST_F(ActTest, RepairsAProfilesCodexLoginWithThePreflightThenReleasesTheTask) {
   h_.board().create_task("t_auth", "Research", "researcher");
   h_.board().claim("t_auth", DaemonHarness::now());
   h_.append("t_auth", "DEBUG request headers: Authorization: Bearer None\n[kanban-worker-exit] rc=1\n");
-  ASSERT_TRUE(wait_for_calls(2)) << slurp(act_log()) << h_.daemon_log();
+  ASSERT_TRUE(wait_for_calls(2)) << testing::read_file(act_log()) << h_.daemon_log();
   EXPECT_EQ(calls()[1], tabs({"kanban", "--board", "default", "unblock", "t_auth"}));
   const std::string link = tools_.path() + "/profiles/researcher/home/.codex/auth.json";
   EXPECT_TRUE(std::filesystem::is_symlink(link));
-  EXPECT_NE(slurp(act_log()).find("preflight --profile-home " + tools_.path() + "/profiles/researcher/home` exit=0"),
+  EXPECT_NE(testing::read_file(act_log()).find("preflight --profile-home " + tools_.path() +
+                                               "/profiles/researcher/home` exit=0"),
             std::string::npos)
-      << slurp(act_log());
+      << testing::read_file(act_log());
 }
 
 TEST_F(ActTest, AppliesEachDecisionOnceAcrossRestarts) {
   start_act();
   TempDir ws;
   complete_task(ws, "t_once");
-  ASSERT_TRUE(wait_for_calls(2)) << slurp(act_log());
+  ASSERT_TRUE(wait_for_calls(2)) << testing::read_file(act_log());
   stop_act();
   // Restarted from 0 on purpose: the journal replays the decision, act skips it.
   start_act({"--since", "0"});
@@ -256,24 +246,24 @@ TEST_F(ActTest, AppliesEachDecisionOnceAcrossRestarts) {
   h_.append("t_quota", std::string(kProviderLine) +
                            "   📝 Error: HTTP 402: You have run out of credits. Please add more credits.\n"
                            "[kanban-worker-exit] rc=1\n");
-  ASSERT_TRUE(wait_for_calls(4)) << slurp(act_log()) << h_.daemon_log();
+  ASSERT_TRUE(wait_for_calls(4)) << testing::read_file(act_log()) << h_.daemon_log();
   const auto c = calls();
   ASSERT_EQ(c.size(), 4u);
   EXPECT_EQ(c[3].rfind(tabs({"kanban", "--board", "default", "block", "t_quota"}), 0), 0u) << c[3];
   EXPECT_NE(c[3].find(tabs({"--kind", "capability"})), std::string::npos) << c[3];
-  EXPECT_NE(slurp(act_log()).find("decision=default/t_once/1 already applied"), std::string::npos);
+  EXPECT_NE(testing::read_file(act_log()).find("decision=default/t_once/1 already applied"), std::string::npos);
 }
 
 TEST_F(ActTest, ADryRunPrintsTheCommandsAndRunsNothing) {
   start_act({"--dry-run"});
   TempDir ws;
   complete_task(ws, "t_dry");
-  ASSERT_TRUE(wait_for([&] { return slurp(act_out()).find("complete t_dry") != std::string::npos; }))
-      << slurp(act_log());
-  EXPECT_NE(slurp(act_out()).find(hermes_ + " kanban --board default complete t_dry --summary 'medic: "),
+  ASSERT_TRUE(wait_for([&] { return testing::read_file(act_out()).find("complete t_dry") != std::string::npos; }))
+      << testing::read_file(act_log());
+  EXPECT_NE(testing::read_file(act_out()).find(hermes_ + " kanban --board default complete t_dry --summary 'medic: "),
             std::string::npos)
-      << slurp(act_out());
-  EXPECT_EQ(slurp(record_), "");
+      << testing::read_file(act_out());
+  EXPECT_EQ(testing::read_file(record_), "");
   EXPECT_FALSE(std::filesystem::exists(act_state_.path() + "/act.json"));
 }
 

@@ -26,6 +26,25 @@ std::string Message::str(const char* key) const {
   return std::string(v);
 }
 
+std::vector<std::string> Message::strings(const char* key) const {
+  std::vector<std::string> out;
+  simdjson::dom::array list;
+  if (doc[key].get_array().get(list) != simdjson::SUCCESS) return out;
+  for (simdjson::dom::element v : list) {
+    std::string_view s;
+    if (v.get_string().get(s) == simdjson::SUCCESS) out.emplace_back(s);
+  }
+  return out;
+}
+
+void write_passing_workspace(const TempDir& ws) {
+  ws.file("raw/sources.json", "[\"a\", \"b\"]");
+  ws.file("report.md", "# Report\n");
+  ws.file("report.html", "<h1>Report</h1>");
+  ws.file("state/PROJECT_STATE.md", "all done\n");
+  ws.file("state/PROJECT_STATE.html", "<p>all done</p>");
+}
+
 std::int64_t Message::num(const char* key) const {
   std::int64_t v = 0;
   if (doc[key].get_int64().get(v) == simdjson::SUCCESS) return v;

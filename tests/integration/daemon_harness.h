@@ -26,7 +26,12 @@ struct Message {
   std::string str(const char* key) const;
   std::int64_t num(const char* key) const;
   bool is_null(const char* key) const;
+  std::vector<std::string> strings(const char* key) const;  // a list of strings; [] if absent
 };
+
+/// A workspace every default acceptance check passes (DESIGN 5): evidence under raw/, a
+/// non-empty .md and .html, and state files written now.
+void write_passing_workspace(const TempDir& ws);
 
 class SocketClient {
  public:

@@ -334,10 +334,7 @@ TEST(DaemonTest, IncidentT52cac9ceResumesFromEvidenceWithTheMissingList) {
   ASSERT_TRUE(d) << h.daemon_log();
   EXPECT_EQ(d->str("class"), "timeout");
   EXPECT_EQ(d->str("action"), "resume") << d->raw;
-  std::vector<std::string> missing;
-  simdjson::dom::array list = d->doc["missing"].get_array().value();
-  for (auto m : list) missing.emplace_back(m.get_string().value());
-  EXPECT_EQ(missing,
+  EXPECT_EQ(d->strings("missing"),
             (std::vector<std::string>{"*.md", "*.html", "state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}));
 }
 
@@ -348,17 +345,13 @@ TEST(DaemonTest, AProtocolViolationWithCompleteArtifactsIsCompleted) {
   testing::TempDir ws;
   h.board().create_task("t_done", "Write the report", "writer", ws.path());
   h.board().claim("t_done", DaemonHarness::now() - 5);
-  ws.file("raw/data.csv", "a,b\n1,2\n");
-  ws.file("report.md", "# Report");
-  ws.file("report.html", "<h1>Report</h1>");
-  ws.file("state/PROJECT_STATE.md", "done");
-  ws.file("state/PROJECT_STATE.html", "<p>done</p>");
+  testing::write_passing_workspace(ws);
   h.append("t_done", "  ┊ 💾 write_file  report.html  0.0s\n[kanban-worker-exit] rc=0\n");
   auto d = client.next_of("decision");
   ASSERT_TRUE(d) << h.daemon_log();
   EXPECT_EQ(d->str("class"), "protocol_violation");
   EXPECT_EQ(d->str("action"), "complete") << d->raw;
-  EXPECT_EQ(d->doc["checked"].get_array().value().size(), 5u);
+  EXPECT_EQ(d->strings("checked").size(), 5u);
 }
 
 TEST(DaemonTest, AProtocolViolationWithNothingOnDiskBlocksWithTheExactPaths) {

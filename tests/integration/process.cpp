@@ -14,16 +14,13 @@
 extern char** environ;
 
 namespace medic::testing {
-namespace {
 
-std::string slurp(const std::string& path) {
+std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
 }
-
-}  // namespace
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");
@@ -70,8 +67,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
   while (waitpid(pid, &status, 0) < 0) {
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = slurp(out_path);
-  result.err = slurp(err_path);
+  result.out = read_file(out_path);
+  result.err = read_file(err_path);
   return result;
 }
 

@@ -12,6 +12,9 @@ struct ProcessResult {
   std::string err;
 };
 
+/// The whole file, or "" when it cannot be read.
+std::string read_file(const std::string& path);
+
 /// Runs argv[0] (a path) with `args`, feeding `input` on stdin; waits for it to exit.
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = {});
 

@@ -15,22 +15,6 @@ using testing::SocketClient;
 using testing::TempDir;
 using namespace std::chrono_literals;
 
-// Every default check passes (DESIGN §5): evidence, both outputs, fresh state files.
-void passing_workspace(TempDir& ws) {
-  ws.file("raw/sources.json", "[\"a\", \"b\"]");
-  ws.file("report.md", "# Report\n");
-  ws.file("report.html", "<h1>Report</h1>");
-  ws.file("state/PROJECT_STATE.md", "all done\n");
-  ws.file("state/PROJECT_STATE.html", "<p>all done</p>");
-}
-
-std::vector<std::string> strings(const testing::Message& m, const char* key) {
-  std::vector<std::string> out;
-  simdjson::dom::array list = m.doc[key].get_array().value();
-  for (auto v : list) out.emplace_back(v.get_string().value());
-  return out;
-}
-
 TEST(RecoveryTest, AGaveUpTaskWhoseArtifactsPassIsCompleted) {
   DaemonHarness h;
   h.start();
@@ -38,7 +22,7 @@ TEST(RecoveryTest, AGaveUpTaskWhoseArtifactsPassIsCompleted) {
   TempDir ws;
   h.board().create_task("t_gave", "Collect and write", "researcher", ws.path());
   const auto run = h.board().claim("t_gave", DaemonHarness::now() - 5);
-  passing_workspace(ws);
+  testing::write_passing_workspace(ws);
   h.append("t_gave", "⚠️  API call failed (attempt 3/3): APIConnectionError\n   📝 Error: Connection error.\n");
   // Hermes's breaker: the run is closed as crashed and the task blocked with gave_up.
   h.board().exec("UPDATE tasks SET status='blocked' WHERE id='t_gave'");
@@ -50,7 +34,7 @@ TEST(RecoveryTest, AGaveUpTaskWhoseArtifactsPassIsCompleted) {
   ASSERT_TRUE(d) << h.daemon_log();
   EXPECT_EQ(d->str("action"), "complete") << d->raw;
   EXPECT_EQ(std::string(d->doc["exit"]["event"].get_string().value()), "gave_up");
-  EXPECT_EQ(strings(*d, "checked").size(), 5u);
+  EXPECT_EQ(d->strings("checked").size(), 5u);
   EXPECT_NE(d->str("next_command").find("hermes kanban complete t_gave"), std::string::npos);
 }
 
@@ -61,7 +45,7 @@ TEST(RecoveryTest, AWorkersOwnBlockWithPassingArtifactsIsCompleted) {
   TempDir ws;
   h.board().create_task("t_selfblock", "Write the summary", "writer", ws.path());
   const auto run = h.board().claim("t_selfblock", DaemonHarness::now() - 5);
-  passing_workspace(ws);
+  testing::write_passing_workspace(ws);
   h.board().exec("UPDATE tasks SET status='blocked' WHERE id='t_selfblock'");
   h.board().event("t_selfblock", run, "blocked", R"({"reason":"unsure the HTML is final","kind":"needs_input"})",
                   DaemonHarness::now());
@@ -115,13 +99,13 @@ TEST(RecoveryTest, AChildWaitingOnABlockedParentGetsTheParentExaminedAndDecided)
   EXPECT_EQ(d->num("run_id"), run);
   EXPECT_EQ(d->str("action"), "block") << d->raw;
   EXPECT_NE(d->str("reason").find("t_child"), std::string::npos);
-  EXPECT_EQ(strings(*d, "missing"),
+  EXPECT_EQ(d->strings("missing"),
             (std::vector<std::string>{"*.html", "state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}));
   EXPECT_EQ(d->str("next_command"), "hermes kanban unblock t_parent");
 
   // Once the missing files are there, the next blocked spell of a new run passes.
   const auto run2 = h.board().claim("t_parent", DaemonHarness::now() - 5);
-  passing_workspace(ws);
+  testing::write_passing_workspace(ws);
   h.board().exec("UPDATE tasks SET status='blocked', current_run_id=NULL WHERE id='t_parent'");
   h.board().event("t_parent", std::nullopt, "blocked", R"({"reason":"check again","kind":"needs_input"})",
                   DaemonHarness::now());
@@ -158,8 +142,8 @@ TEST(RecoveryTest, ConfiguredAcceptanceAppliesToTheTasksItSelects) {
   auto d = client.next_of("decision");
   ASSERT_TRUE(d) << h.daemon_log();
   EXPECT_EQ(d->str("action"), "resume") << d->raw;
-  EXPECT_EQ(strings(*d, "missing"), (std::vector<std::string>{"report/final.md"}));
-  const auto checked = strings(*d, "checked");
+  EXPECT_EQ(d->strings("missing"), (std::vector<std::string>{"report/final.md"}));
+  const auto checked = d->strings("checked");
   ASSERT_FALSE(checked.empty());
   EXPECT_NE(checked[0].find("acceptance: "), std::string::npos) << checked[0];
   EXPECT_NE(d->raw.find("lacks \\\"pricing\\\""), std::string::npos) << d->raw;
@@ -173,7 +157,7 @@ TEST(RecoveryTest, ConfiguredAcceptanceAppliesToTheTasksItSelects) {
   h.append("t_writer", "[kanban-worker-exit] rc=0\n");
   auto w = client.next_of("decision");
   ASSERT_TRUE(w) << h.daemon_log();
-  EXPECT_EQ(strings(*w, "missing"),
+  EXPECT_EQ(w->strings("missing"),
             (std::vector<std::string>{"*.html", "state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}));
 }
 

@@ -23,13 +23,6 @@ using namespace std::chrono_literals;
 
 constexpr const char* kProviderLine = "   🔌 Provider: openai-codex  Model: gpt-5.5\n";
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Waits (bounded) until the report at `path` holds `rows` decisions.
 bool wait_for_rows(const std::string& path, std::size_t rows) {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -86,9 +79,9 @@ TEST_F(ReportTest, EveryDecisionIsAppendedToTheWorkspaceAndBoardReports) {
     EXPECT_EQ(s->health[0].provider, "openai-codex");
   }
   // The worker's own text is kept as it was, ahead of medic's section.
-  EXPECT_EQ(
-      slurp(ws_state("PROJECT_STATE.md")).rfind("# Market research\n\nThe worker's own notes.\n<!-- medic:begin", 0),
-      0u);
+  EXPECT_EQ(testing::read_file(ws_state("PROJECT_STATE.md"))
+                .rfind("# Market research\n\nThe worker's own notes.\n<!-- medic:begin", 0),
+            0u);
 }
 
 TEST_F(ReportTest, TheHtmlReportShowsItsRowsInHeadlessChromium) {
@@ -130,7 +123,7 @@ TEST_F(ReportTest, TheHtmlReportShowsItsRowsInHeadlessChromium) {
   args.push_back("file://" + page);
   const auto png = testing::run_process(args);
   ASSERT_EQ(png.exit_code, 0) << png.err;
-  const std::string bytes = slurp(shot);
+  const std::string bytes = testing::read_file(shot);
   ASSERT_GT(bytes.size(), 8u);
   EXPECT_EQ(bytes.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
 }

@@ -15,13 +15,6 @@ namespace {
 
 constexpr std::int64_t kNow = 1780850000;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void set_mtime(const std::string& path, std::int64_t t) {
   const utimbuf times{static_cast<time_t>(t), static_cast<time_t>(t)};
   ASSERT_EQ(::utime(path.c_str(), &times), 0);
@@ -44,7 +37,7 @@ class StateReportTest : public ::testing::Test {
 
 TEST_F(StateReportTest, CreatesASelfContainedHtmlPageWithTheDecisionAndProviderHealth) {
   ASSERT_TRUE(append(html_, one("t_1", "retry_at"), kNow));
-  const std::string page = slurp(html_);
+  const std::string page = testing::read_file(html_);
   EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(page.find("<table class=\"medic-actions\">"), std::string::npos);
   EXPECT_NE(page.find("<tr data-decision=\"default/t_1/1\">"), std::string::npos);
@@ -60,7 +53,7 @@ TEST_F(StateReportTest, AppendsRowsAndKeepsEverythingOutsideItsSectionByteForByt
   const std::string tail = "\n## Notes\n\n- kept exactly\n";
   dir_.file("state/PROJECT_STATE.md", head + tail);
   ASSERT_TRUE(append(md_, one("t_1", "retry_at"), kNow));
-  std::string text = slurp(md_);
+  std::string text = testing::read_file(md_);
   EXPECT_EQ(text.rfind(head + tail + "<!-- medic:begin", 0), 0u) << "a first section is added, nothing else";
   EXPECT_EQ(text.substr(text.size() - 18), "<!-- medic:end -->");
   // The worker edits after medic's first write, inside and around its own text.
@@ -70,7 +63,7 @@ TEST_F(StateReportTest, AppendsRowsAndKeepsEverythingOutsideItsSectionByteForByt
   const std::string after = text.substr(e) + "\nappended later\n";
   dir_.file("state/PROJECT_STATE.md", before + text.substr(b, e - b) + after);
   ASSERT_TRUE(append(md_, one("t_2", "complete"), kNow + 5));
-  text = slurp(md_);
+  text = testing::read_file(md_);
   const std::size_t b2 = text.find("<!-- medic:begin");
   const std::size_t e2 = text.find("<!-- medic:end -->") + std::string("<!-- medic:end -->").size();
   EXPECT_EQ(text.substr(0, b2), before);
@@ -86,7 +79,7 @@ TEST_F(StateReportTest, AppendsRowsAndKeepsEverythingOutsideItsSectionByteForByt
 TEST_F(StateReportTest, PutsItsHtmlSectionBeforeTheWorkersClosingBodyTag) {
   dir_.file("state/PROJECT_STATE.html", "<html><body><h1>Mine</h1></BODY></html>\n");
   ASSERT_TRUE(append(html_, one("t_1", "resume"), kNow));
-  const std::string page = slurp(html_);
+  const std::string page = testing::read_file(html_);
   EXPECT_EQ(page.rfind("<html><body><h1>Mine</h1>", 0), 0u);
   EXPECT_LT(page.find("<!-- medic:end -->"), page.find("</BODY></html>"));
 }
@@ -98,7 +91,7 @@ TEST_F(StateReportTest, MedicsOwnWritesNeverCountAsAnUpdateOfTheFile) {
   ASSERT_TRUE(append(md_, one("t_1", "retry_at"), kNow + 1));
   EXPECT_EQ(outside_changed_at(md_), kNow - 600);
   // The worker writes outside the section: now its write counts.
-  const std::string text = slurp(md_);
+  const std::string text = testing::read_file(md_);
   dir_.file("state/PROJECT_STATE.md", "updated by the worker\n" + text);
   set_mtime(md_, kNow + 60);
   EXPECT_EQ(outside_changed_at(md_), kNow + 60);
@@ -126,7 +119,7 @@ TEST_F(StateReportTest, HostileTextRoundTripsAndCannotBreakOutOfTheSection) {
   for (const auto& path : {html_, md_}) {
     // Outside the data comment (inert: a comment holds no tags and no "--"), the text is
     // escaped, and the section still ends where medic ended it.
-    std::string text = slurp(path);
+    std::string text = testing::read_file(path);
     const std::size_t data = text.find("<!-- medic:data ");
     ASSERT_NE(data, std::string::npos);
     const std::string comment = text.substr(data + 4, text.find(" -->", data) - data - 4);
