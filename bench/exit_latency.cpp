@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -124,8 +125,10 @@ int main(int argc, char** argv) {
   for (const auto& e : fs::directory_iterator(MEDIC_CORPUS_DIR "/loghub")) background += slurp(e.path().string());
 
   const std::string sock = dir + "/s.sock";
-  std::vector<std::string> args{MEDIC_BINARY, "run", "--hermes-root", root,           "--state-dir", dir + "/state",
-                                "--socket",   sock,  "--rules",       MEDIC_RULES_DIR};
+  // $MEDIC_BIN runs another build (a before/after comparison in one session).
+  const std::string bin = std::getenv("MEDIC_BIN") ? std::getenv("MEDIC_BIN") : MEDIC_BINARY;
+  std::vector<std::string> args{bin,        "run", "--hermes-root", root,           "--state-dir", dir + "/state",
+                                "--socket", sock,  "--rules",       MEDIC_RULES_DIR};
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
@@ -133,7 +136,7 @@ int main(int argc, char** argv) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 2, (dir + "/medic.log").c_str(), O_WRONLY | O_CREAT, 0644);
   pid_t medic = -1;
-  posix_spawn(&medic, MEDIC_BINARY, &fa, nullptr, cargs.data(), environ);
+  posix_spawn(&medic, bin.c_str(), &fa, nullptr, cargs.data(), environ);
 
   int fd = -1;
   for (int tries = 0; tries < 1000; ++tries) {

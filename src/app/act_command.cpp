@@ -23,7 +23,10 @@
 #include <sstream>
 
 #include "app/child_process.h"
+#include "act/hermes_command.h"
 #include "app/config.h"
+#include "artifacts/acceptance.h"
+#include "core/ids.h"
 #include "core/json_writer.h"
 #include "loop/uv_handle.h"
 #include "report/state_report.h"
@@ -113,9 +116,9 @@ class Actor {
   void arm(Timer& t);
   void fire(const std::string& decision_id);
   // Runs `hermes kanban --board B <args…>`, logs it and records it for the reports.
-  ChildResult hermes(const Decision& d, std::vector<std::string> args);
+  ChildResult hermes(const Decision& d, const act::HermesCommand& c);
   ChildResult hermes_for(const std::string& decision_id, const std::string& board, const std::string& task,
-                         std::vector<std::string> args);
+                         const act::HermesCommand& c);
   std::string task_status(const Decision& d);
   void flush_reports(const std::string& board, const std::string& workspace);
   void load_state();
@@ -128,6 +131,7 @@ class Actor {
   std::string state_dir_;
   std::optional<std::uint64_t> since_;
   std::string profile_home_;
+  artifacts::WorkspaceRoots workspace_roots_ = artifacts::WorkspaceRoots::create(default_workspace_roots());
   uv_loop_t loop_{};
   loop::UvHandle<uv_pipe_t> conn_;
   loop::UvHandle<uv_timer_t> reconnect_;
@@ -144,6 +148,7 @@ class Actor {
   std::vector<report::CommandRow> pending_rows_;
   std::uint64_t commands_ = 0;
   std::uint64_t failed_commands_ = 0;
+  std::uint64_t refused_ = 0;
 };
 
 void Actor::load_state() {
@@ -362,6 +367,14 @@ void Actor::on_line(std::string_view line) {
     }
     if (d.id.empty() || d.task.empty()) {
       spdlog::warn("decision seq={} without id or task skipped", seq);
+    } else if (!core::valid_task_id(d.task) || !core::valid_board_slug(d.board) ||
+               (!d.assignee.empty() && !core::valid_profile_name(d.assignee)) ||
+               (!d.use_provider.empty() && !core::valid_provider_name(d.use_provider))) {
+      // Never build a `hermes` argv or a profile path from a name outside Hermes's grammar.
+      ++refused_;
+      spdlog::warn(
+          "decision={} refused: task '{}', board '{}', assignee '{}' or provider '{}' is not a valid Hermes name", d.id,
+          d.task, d.board, d.assignee, d.use_provider);
     } else if (applied_.count(d.id)) {
       spdlog::info("decision={} already applied; skipped", d.id);
     } else {
@@ -382,8 +395,8 @@ void Actor::on_line(std::string_view line) {
 
 std::string Actor::task_status(const Decision& d) {
   if (dry_run_) return {};
-  const ChildResult r =
-      run_child({hermes_, "kanban", "--board", d.board, "show", d.task, "--json"}, {"HERMES_KANBAN_BOARD=" + d.board});
+  const ChildResult r = run_child(act::HermesCommand{"show", {{"json", ""}}, {d.task}}.argv(hermes_, d.board),
+                                  {"HERMES_KANBAN_BOARD=" + d.board});
   if (r.exit_code != 0) {
     spdlog::warn("decision={} `hermes kanban show {} --json` exited {}: {}", d.id, d.task, r.exit_code,
                  last_line(r.output));
@@ -398,14 +411,13 @@ std::string Actor::task_status(const Decision& d) {
   return s;
 }
 
-ChildResult Actor::hermes(const Decision& d, std::vector<std::string> args) {
-  return hermes_for(d.id, d.board, d.task, std::move(args));
+ChildResult Actor::hermes(const Decision& d, const act::HermesCommand& c) {
+  return hermes_for(d.id, d.board, d.task, c);
 }
 
 ChildResult Actor::hermes_for(const std::string& decision_id, const std::string& board, const std::string& task,
-                              std::vector<std::string> args) {
-  std::vector<std::string> argv{hermes_, "kanban", "--board", board};
-  for (auto& a : args) argv.push_back(std::move(a));
+                              const act::HermesCommand& c) {
+  const std::vector<std::string> argv = c.argv(hermes_, board);
   const std::string shown = shell_quote(argv);
   if (dry_run_) {
     std::printf("%s\n", shown.c_str());
@@ -428,12 +440,23 @@ void Actor::flush_reports(const std::string& board, const std::string& workspace
   report::Update u;
   u.commands = std::move(pending_rows_);
   pending_rows_.clear();
-  std::vector<std::string> dirs{state_dir_ + "/state/" + board};
-  std::error_code ec;
-  if (!workspace.empty() && fs::is_directory(workspace, ec)) dirs.push_back(workspace + "/state");
-  for (const auto& dir : dirs) {
-    for (const char* name : {"/PROJECT_STATE.md", "/PROJECT_STATE.html"}) {
-      if (auto r = report::append(dir + name, u, now_s()); !r) spdlog::warn("state report: {}", r.error().message);
+  std::vector<report::Location> where;
+  if (core::valid_board_slug(board))
+    where.push_back(report::Location{state_dir_, "", "state/" + board + "/PROJECT_STATE.md"});
+  // The workspace report under the daemon's rule (DESIGN.md §6b): beneath an allowed root,
+  // reached without a link, or not written at all.
+  if (!workspace.empty()) {
+    auto ws = workspace_roots_.resolve(workspace);
+    if (ws && artifacts::open_workspace(*ws))
+      where.push_back(report::Location{ws->root, ws->rel, "state/PROJECT_STATE.md"});
+    else
+      spdlog::warn("state report in workspace={} not written: {}", workspace,
+                   ws ? "the workspace cannot be opened without following a link" : ws.error().message);
+  }
+  for (auto& loc : where) {
+    for (const char* ext : {".md", ".html"}) {
+      loc.file = loc.file.substr(0, loc.file.rfind('.')) + ext;
+      if (auto r = report::append(loc, u, now_s()); !r) spdlog::warn("state report: {}", r.error().message);
     }
   }
 }
@@ -457,22 +480,23 @@ void Actor::apply(const Decision& d) {
     return;
   }
   // Hermes's CLI passes no expected run id: a task still running must be reclaimed first.
-  if (task_status(d) == "running") hermes(d, {"reclaim", d.task, "--reason", "medic: " + d.id});
+  if (task_status(d) == "running") hermes(d, {"reclaim", {{"reason", "medic: " + d.id}}, {d.task}});
 
   if (d.action == "complete") {
-    hermes(d, {"complete", d.task, "--summary", clip("medic: " + d.reason, 400)});
+    hermes(d, {"complete", {{"summary", clip("medic: " + d.reason, 400)}}, {d.task}});
   } else if (d.action == "block") {
-    hermes(d, {"block", d.task, clip(d.reason, 400), "--kind", block_kind(d.failure_class)});
+    hermes(d, {"block", {{"kind", block_kind(d.failure_class)}}, {d.task, clip(d.reason, 400)}});
   } else {
-    if (!d.use_provider.empty()) hermes(d, {"set-model", d.task, "none", "--provider", d.use_provider});
+    if (!d.use_provider.empty()) hermes(d, {"set-model", {{"provider", d.use_provider}}, {d.task, "none"}});
     if (d.action == "resume" && !d.missing.empty()) {
-      hermes(d, {"comment", d.task,
-                 "medic: resume from the saved evidence; do not collect it again. Still missing: " +
-                     core::join(d.missing)});
+      hermes(d, {"comment",
+                 {},
+                 {d.task, "medic: resume from the saved evidence; do not collect it again. Still missing: " +
+                              core::join(d.missing)}});
     }
     const std::int64_t at = d.retry_at;
     if (at > now_s()) {
-      hermes(d, {"schedule", d.task, "medic: retry at " + core::utc_time(at) + " UTC (" + d.id + ")"});
+      hermes(d, {"schedule", {}, {d.task, "medic: retry at " + core::utc_time(at) + " UTC (" + d.id + ")"}});
       if (!dry_run_) {
         Timer& t = timers_[d.id];
         t.decision_id = d.id;
@@ -483,10 +507,10 @@ void Actor::apply(const Decision& d) {
         arm(t);
       } else {
         std::printf("# at %s UTC: %s\n", core::utc_time(at).c_str(),
-                    shell_quote({hermes_, "kanban", "--board", d.board, "unblock", d.task}).c_str());
+                    shell_quote(act::HermesCommand{"unblock", {}, {d.task}}.argv(hermes_, d.board)).c_str());
       }
     } else {
-      hermes(d, {"unblock", d.task});
+      hermes(d, {"unblock", {}, {d.task}});
     }
   }
   flush_reports(d.board, d.workspace);
@@ -500,12 +524,18 @@ void Actor::repair_auth(const Decision& d) {
                  d.next_command);
     return;
   }
+  // The template's fixed part, up to the directory that holds "{assignee}", is the
+  // operator's; everything from the assignee on is resolved beneath it without a link
+  // (preflight --beneath), and the assignee itself is a valid Hermes profile name.
   std::string home = profile_home_;
+  const std::size_t first = home.find("{assignee}");
+  const std::string beneath =
+      first == std::string::npos ? home : std::filesystem::path(home.substr(0, first)).parent_path().string();
   for (std::size_t p; (p = home.find("{assignee}")) != std::string::npos;) home.replace(p, 10, d.assignee);
   char self[4096];
   const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
   const std::string medic = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : "medic";
-  const std::vector<std::string> argv{medic, "preflight", "--profile-home", home};
+  const std::vector<std::string> argv{medic, "preflight", "--beneath=" + beneath, "--profile-home=" + home};
   ChildResult r{0, ""};
   if (dry_run_) {
     std::printf("%s\n", shell_quote(argv).c_str());
@@ -516,14 +546,15 @@ void Actor::repair_auth(const Decision& d) {
     pending_rows_.push_back(
         report::CommandRow{d.id, now_s(), d.task, shell_quote(argv), r.exit_code, last_line(r.output)});
   }
-  if (task_status(d) == "running") hermes(d, {"reclaim", d.task, "--reason", "medic: " + d.id});
+  if (task_status(d) == "running") hermes(d, {"reclaim", {{"reason", "medic: " + d.id}}, {d.task}});
   if (r.exit_code == 0) {
-    hermes(d, {"unblock", d.task});
+    hermes(d, {"unblock", {}, {d.task}});
   } else {
     ++failed_commands_;
-    hermes(d, {"block", d.task,
-               "re-login to Codex for profile " + d.assignee + " (HOME=" + home + "): " + last_line(r.output), "--kind",
-               "needs_input"});
+    hermes(d,
+           {"block",
+            {{"kind", "needs_input"}},
+            {d.task, "re-login to Codex for profile " + d.assignee + " (HOME=" + home + "): " + last_line(r.output)}});
   }
 }
 
@@ -549,7 +580,7 @@ void Actor::fire(const std::string& decision_id) {
   const std::string task = it->second.task;
   const std::string workspace = it->second.workspace;
   timers_.erase(it);  // closes its handle (libuv defers the close past this callback)
-  hermes_for(decision_id, board, task, {"unblock", task});
+  hermes_for(decision_id, board, task, {"unblock", {}, {task}});
   save_state();
   flush_reports(board, workspace);
 }

@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -167,11 +168,17 @@ std::string default_state_dir() { return env_or("XDG_STATE_HOME", home() + "/.lo
 
 std::string default_socket_path() { return socket_for(default_state_dir()); }
 
+std::vector<std::string> default_workspace_roots() {
+  return artifacts::WorkspaceRoots::defaults(env_or("HERMES_KANBAN_HOME", env_or("HERMES_HOME", home() + "/.hermes")),
+                                             env_or("HOME", ""));
+}
+
 DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics& diags) {
   DaemonOptions o;
   o.hermes_root = env_or("HERMES_KANBAN_HOME", env_or("HERMES_HOME", home() + "/.hermes"));
   o.state_dir = default_state_dir();
   std::optional<std::string> socket;
+  std::optional<std::vector<std::string>> configured_roots;
   if (cli.config) {
     std::ifstream in(*cli.config);
     std::stringstream text;
@@ -198,7 +205,20 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
               o.max_client_queue_bytes = kv.second.as<std::size_t>();
             else if (key == "acceptance")
               o.acceptance = read_acceptance(kv.second, *cli.config, diags);
-            else if (key == "policy") {
+            else if (key == "workspace_roots") {
+              // DESIGN.md §6b: an explicit list replaces the default; "/" and system
+              // directories are refused here rather than silently left out.
+              std::vector<std::string> roots;
+              for (const auto& r : strings(kv.second, *cli.config, "workspace_roots", diags)) {
+                roots.push_back(expand_home(r));
+                std::vector<std::string> dropped;
+                artifacts::WorkspaceRoots::create({roots.back()}, &dropped);
+                for (const auto& d : dropped) {
+                  diags.push_back(rules::make_diagnostic(at, rules::DiagnosticCode::BadValue, "workspace_roots: " + d));
+                }
+              }
+              configured_roots = std::move(roots);
+            } else if (key == "policy") {
               YAML::Emitter e;
               e << kv.second;
               // Re-read the policy section with its own line numbers offset to the file.
@@ -212,7 +232,8 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
               diags.push_back(rules::make_diagnostic(at, rules::DiagnosticCode::UnknownKey,
                                                      "unknown config key '" + key +
                                                          "' (hermes_root, state_dir, socket, rules, "
-                                                         "max_client_queue_bytes, acceptance, policy)"));
+                                                         "max_client_queue_bytes, workspace_roots, acceptance, "
+                                                         "policy)"));
             }
           }
         } else if (root && !root.IsNull()) {
@@ -231,6 +252,15 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
   if (cli.rules_dir) o.rules_dir = *cli.rules_dir;
   if (!o.rules_dir) o.rules_dir = default_rules_dir();
   o.socket_path = socket ? *socket : socket_for(o.state_dir);
+  // Absolute paths from here on: the workspace roots and every message name real places.
+  std::error_code ec;
+  for (std::string* p : {&o.hermes_root, &o.state_dir}) {
+    const auto abs = std::filesystem::absolute(*p, ec);
+    if (!ec) *p = abs.lexically_normal().string();
+    while (p->size() > 1 && p->back() == '/') p->pop_back();
+  }
+  o.workspace_roots =
+      configured_roots ? *configured_roots : artifacts::WorkspaceRoots::defaults(o.hermes_root, env_or("HOME", ""));
   return o;
 }
 

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "app/daemon.h"
 #include "cli/options.h"
@@ -17,6 +18,10 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
 
 /// The socket path `medic subscribe` uses when none is given (the daemon's default).
 std::string default_socket_path();
+
+/// The workspace roots a command without a config uses: WorkspaceRoots::defaults for the
+/// default Hermes root ($HERMES_KANBAN_HOME, else $HERMES_HOME, else ~/.hermes) and $HOME.
+std::vector<std::string> default_workspace_roots();
 
 /// The daemon's default state directory ($XDG_STATE_HOME/medic, ~/.local/state/medic).
 std::string default_state_dir();

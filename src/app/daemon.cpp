@@ -2,11 +2,15 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <csignal>
 #include <unistd.h>
 
@@ -19,9 +23,13 @@
 #include <sstream>
 
 #include "app/report_queue.h"
+#include "report/state_report.h"
 #include "app/rule_loading.h"
 #include "artifacts/acceptance.h"
+#include "core/beneath.h"
 #include "core/clock.h"
+#include "core/ids.h"
+#include "core/unique_fd.h"
 #include "core/json_writer.h"
 #include "core/text.h"
 #include "decide/engine.h"
@@ -195,6 +203,8 @@ class Daemon {
     std::string dir;  // where kanban.db lives
     std::string db_path;
     std::string logs_dir;
+    std::string logs_rel;    // logs_dir beneath the Hermes root
+    core::UniqueFd logs_fd;  // the logs dir, reached from the root without a link
     std::optional<kanban::BoardReader> reader;
     std::int64_t cursor = -1;  // -1: not started (first start begins at the end)
     bool opened_with_shm = false;
@@ -258,7 +268,8 @@ class Daemon {
   artifacts::CheckResult check_artifacts(const std::string& board, const std::optional<kanban::TaskRow>& row,
                                          std::int64_t run_started) const;
   void publish_decision(const decide::RunFacts& facts);
-  void report_decision(const decide::Decision& d);
+  std::optional<report::Location> workspace_report(decide::Decision& d);
+  void report_decision(const decide::Decision& d, const std::optional<report::Location>& workspace);
   void publish_line(const std::function<std::string(std::uint64_t)>& render);
   std::string hello() const;
   void reload_rules();
@@ -300,12 +311,26 @@ class Daemon {
   std::set<std::string> finished_;
   std::unique_ptr<ReportQueue> reports_;
   std::map<std::string, std::string> health_reasons_;  // provider -> why it was marked
-  bool reading_board_ = false;                         // on_board_change is on the stack: do not re-enter it
+  core::UniqueFd root_fd_;                             // the Hermes root (operator-trusted)
+  artifacts::WorkspaceRoots workspace_roots_;
+  // Names refused once (a bad task id, board slug or log name; a log that is a link or a
+  // FIFO): each is logged the first time only, and counted.
+  std::set<std::string> refused_once_;
+  bool refuse_once(const std::string& key, const std::string& message);
+  bool reading_board_ = false;  // on_board_change is on the stack: do not re-enter it
   // Counters (logged at shutdown).
   std::uint64_t decisions_ = 0;
   std::uint64_t malformed_events_ = 0;
   std::uint64_t stream_errors_ = 0;
+  std::uint64_t refused_ = 0;  // names and files refused (bad ids, links, FIFOs, workspaces)
 };
+
+bool Daemon::refuse_once(const std::string& key, const std::string& message) {
+  if (!refused_once_.insert(key).second) return false;
+  ++refused_;
+  spdlog::warn("{}", message);
+  return true;
+}
 
 void Daemon::watch_dir(loop::UvHandle<uv_fs_event_t>& h, const std::string& dir, Watch* ctx) {
   if (h) return;
@@ -334,29 +359,45 @@ void Daemon::start_watches() {
 
 void Daemon::rescan_boards() {
   // The default board's DB is <root>/kanban.db with logs in <root>/kanban/logs; other
-  // boards live in <root>/kanban/boards/<slug>/ with their own logs/.
-  std::vector<std::tuple<std::string, std::string, std::string>> found;
-  found.emplace_back("default", options_.hermes_root, options_.hermes_root + "/kanban/logs");
-  std::error_code ec;
+  // boards live in <root>/kanban/boards/<slug>/ with their own logs/. A slug outside
+  // Hermes's grammar, or a board directory that is a link, is refused (logged once).
+  struct Found {
+    std::string slug, dir, logs_rel;
+  };
+  std::vector<Found> found;
+  found.push_back(Found{"default", options_.hermes_root, "kanban/logs"});
   const std::string boards_root = options_.hermes_root + "/kanban/boards";
-  if (fs::is_directory(boards_root, ec)) {
-    for (const auto& e : fs::directory_iterator(boards_root, ec)) {
-      const std::string slug = e.path().filename().string();
-      if (!e.is_directory(ec) || slug.empty() || slug[0] == '_' || slug == "default") continue;
-      found.emplace_back(slug, e.path().string(), e.path().string() + "/logs");
+  if (auto dir = core::open_dir_beneath(root_fd_.get(), "kanban/boards", false)) {
+    auto names = core::list_dir(dir->get());
+    for (const auto& slug : names ? *names : std::vector<std::string>{}) {
+      if (slug.empty() || slug[0] == '_' || slug[0] == '.' || slug == "default") continue;  // Hermes's own
+      struct stat st {};
+      if (::fstatat(dir->get(), slug.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
+        if (::fstatat(dir->get(), slug.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+          refuse_once("board-link:" + slug, "board dir=" + boards_root + "/" + slug +
+                                                " refused: a symbolic link (boards are never followed out)");
+        continue;
+      }
+      if (!core::valid_board_slug(slug)) {
+        refuse_once("board:" + slug, "board dir=" + boards_root + "/" + slug +
+                                         " refused: the name is not a Hermes board slug ([a-z0-9][a-z0-9_-]{0,63})");
+        continue;
+      }
+      found.push_back(Found{slug, boards_root + "/" + slug, "kanban/boards/" + slug + "/logs"});
     }
   }
   // Directories created since the start (kanban/, kanban/boards/).
   watch_dir(kanban_watch_, options_.hermes_root + "/kanban", watch_ctx_[1].get());
   watch_dir(boards_watch_, boards_root, watch_ctx_[2].get());
-  for (const auto& [slug, dir, logs] : found) {
+  for (const auto& [slug, dir, logs_rel] : found) {
     auto& slot = boards_[slug];
     if (!slot) {
       slot = std::make_unique<Board>();
       slot->slug = slug;
       slot->dir = dir;
       slot->db_path = dir + "/kanban.db";
-      slot->logs_dir = logs;
+      slot->logs_dir = options_.hermes_root + "/" + logs_rel;
+      slot->logs_rel = logs_rel;
       if (auto it = saved_cursors_.find(slug); it != saved_cursors_.end()) slot->cursor = it->second;
     }
     Board& b = *slot;
@@ -367,18 +408,27 @@ void Daemon::rescan_boards() {
         watch_ctx_.push_back(std::move(ctx));
       }
     }
-    if (!b.logs_watch) {
+    // The logs dir is reached from the root without following a link: one that is a link
+    // (to /etc, say) is refused, never watched or read.
+    if (!b.logs_fd) {
+      if (auto fd = core::open_dir_beneath(root_fd_.get(), b.logs_rel, false)) {
+        b.logs_fd = std::move(*fd);
+      } else if (fd.error().code != core::ErrorCode::NotFound) {
+        refuse_once("logs:" + b.logs_dir, "board=" + b.slug + " logs dir=" + b.logs_dir +
+                                              " refused: " + fd.error().message + "; its logs are not read");
+      }
+    }
+    if (b.logs_fd && !b.logs_watch) {
       auto ctx = std::make_unique<Watch>(Watch{this, WatchKind::Logs, slug});
       watch_dir(b.logs_watch, b.logs_dir, ctx.get());
       if (b.logs_watch) watch_ctx_.push_back(std::move(ctx));
     }
     on_board_change(b);
     // Logs already there (written while medic was down, or before the board appeared).
-    if (fs::is_directory(b.logs_dir, ec)) {
-      std::vector<std::string> names;
-      for (const auto& e : fs::directory_iterator(b.logs_dir, ec)) names.push_back(e.path().filename().string());
-      std::sort(names.begin(), names.end());
-      for (const auto& n : names) on_log_change(b, n);
+    if (b.logs_fd) {
+      if (auto names = core::list_dir(b.logs_fd.get())) {
+        for (const auto& n : *names) on_log_change(b, n);
+      }
     }
   }
 }
@@ -563,6 +613,14 @@ void Daemon::on_board_change(Board& b) {
       spdlog::trace("board={} event={} kind={} task={} run={}", b.slug, e.id, e.kind, e.task_id, e.run_id.value_or(-1));
       b.cursor = e.id;
       state_dirty_ = true;
+      if (!core::valid_task_id(e.task_id)) {
+        // A task id becomes a log path and a `hermes` argument: one outside Hermes's
+        // grammar ("../../x", "-h") is never used for either.
+        refuse_once("task:" + b.slug + "/" + e.task_id,
+                    "board=" + b.slug + " event=" + std::to_string(e.id) +
+                        " refused: task id is not a Hermes task id (t_[a-z0-9_-]+); its events are skipped");
+        continue;
+      }
       TaskRun& run = runs_[run_key(b.slug, e.task_id)];
       if (e.kind == "(malformed)") {
         ++malformed_events_;
@@ -616,16 +674,21 @@ void Daemon::on_board_change(Board& b) {
 void Daemon::on_log_change(Board& b, const std::string& name) {
   // Only live logs: "<task>.log". A rotated "<task>.log.1" is finished through the
   // descriptor the tailer already holds.
-  if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".log") != 0) return;
+  if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".log") != 0 || !b.logs_fd) return;
   const std::string path = b.logs_dir + "/" + name;
   auto it = logs_.find(path);
   if (it == logs_.end()) {
-    std::error_code ec;
-    if (!fs::exists(path, ec)) return;
+    const std::string task = name.substr(0, name.size() - 4);
+    if (!core::valid_task_id(task)) {
+      refuse_once("log:" + path, "log=" + path + " refused: not a Hermes task id (t_[a-z0-9_-]+); not read");
+      return;
+    }
+    struct stat st {};
+    if (::fstatat(b.logs_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return;
     LogFile f;
     f.board = b.slug;
-    f.task_id = name.substr(0, name.size() - 4);
-    f.tailer = std::make_unique<tail::Tailer>(path);
+    f.task_id = task;
+    f.tailer = std::make_unique<tail::Tailer>(b.logs_dir, name);
     match::StreamOptions so;
     auto s = match::Stream::open(*db_, so);
     if (!s) {
@@ -644,12 +707,16 @@ void Daemon::on_log_change(Board& b, const std::string& name) {
 }
 
 void Daemon::read_log(LogFile& f) {
+  auto b = boards_.find(f.board);
+  if (b == boards_.end() || !b->second->logs_fd) return;
+  const int dir_fd = b->second->logs_fd.get();
   const std::uint64_t errors_before = f.tailer->errors();
+  const std::uint64_t refusals_before = f.tailer->refusals();
   std::vector<match::Hit> hits;
   bool more = true;
   while (more) {
     more = f.tailer->read_available(
-        [&](const tail::FileId&, std::uint64_t offset, std::string_view bytes, bool restarted) {
+        dir_fd, [&](const tail::FileId&, std::uint64_t offset, std::string_view bytes, bool restarted) {
           if (restarted) {
             // A new file at the path (rotation) or a truncation: the old stream's last
             // line ends here, the new bytes start a fresh stream at offset 0.
@@ -663,6 +730,11 @@ void Daemon::read_log(LogFile& f) {
   }
   if (f.tailer->errors() != errors_before) {
     spdlog::warn("log={} error=\"{}\" errors={}", f.tailer->path(), f.tailer->last_error(), f.tailer->errors());
+  }
+  if (f.tailer->refusals() != refusals_before) {
+    ++refused_;
+    spdlog::warn("log={} refused: {} (only regular files in the logs dir are read); not read", f.tailer->path(),
+                 f.tailer->refused());
   }
   state_dirty_ = true;
 }
@@ -794,9 +866,38 @@ void Daemon::decide_run(const std::string& board, const std::string& task, decid
   run.run_id = 0;
 }
 
+// Where the decision's workspace report goes, checked before the decision is published so
+// that a refused write is named in its `checked` list: the workspace must lie beneath an
+// allowed root and be reached without a link, and its state/ and report files must not be
+// links either (a worker controls all three). nullopt: no workspace report.
+std::optional<report::Location> Daemon::workspace_report(decide::Decision& d) {
+  if (d.workspace.empty()) return std::nullopt;
+  auto refuse = [&](const std::string& why) -> std::optional<report::Location> {
+    d.checked.push_back("refused: the state report in " + d.workspace + ": " + why);
+    refuse_once("report:" + d.id, "decision=" + d.id + " state report refused: workspace=" + d.workspace + ": " + why);
+    return std::nullopt;
+  };
+  auto ws = workspace_roots_.resolve(d.workspace);
+  if (!ws) return refuse(ws.error().message);
+  auto fd = artifacts::open_workspace(*ws);
+  if (!fd) {
+    if (fd.error().code == core::ErrorCode::NotFound) return std::nullopt;  // no workspace (yet): nothing to write
+    return refuse(fd.error().message);
+  }
+  struct stat st {};
+  if (::fstatat(fd->get(), "state", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (!S_ISDIR(st.st_mode)) return refuse("state/ is not a directory (links are not followed)");
+    for (const char* name : {"state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}) {
+      if (::fstatat(fd->get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+        return refuse(std::string(name) + " is not a regular file (links are not followed)");
+    }
+  }
+  return report::Location{ws->root, ws->rel, "state/PROJECT_STATE.md"};
+}
+
 // The decision's row in the state reports: the task's workspace pair when it has one, and
 // the board-wide pair in the state directory. Written off the loop thread.
-void Daemon::report_decision(const decide::Decision& d) {
+void Daemon::report_decision(const decide::Decision& d, const std::optional<report::Location>& workspace) {
   if (!reports_) return;
   report::Update u;
   std::string evidence;
@@ -814,12 +915,13 @@ void Daemon::report_decision(const decide::Decision& d) {
     health.push_back(report::ProviderRow{provider, until, r == health_reasons_.end() ? "" : r->second});
   }
   u.health = std::move(health);
-  std::vector<std::string> dirs{options_.state_dir + "/state/" + d.board};
-  std::error_code ec;
-  if (!d.workspace.empty() && fs::is_directory(d.workspace, ec)) dirs.push_back(d.workspace + "/state");
-  for (const auto& dir : dirs) {
-    reports_->add(dir + "/PROJECT_STATE.md", u);
-    reports_->add(dir + "/PROJECT_STATE.html", u);
+  std::vector<report::Location> where{
+      report::Location{options_.state_dir, "", "state/" + d.board + "/PROJECT_STATE.md"}};
+  if (workspace) where.push_back(*workspace);
+  for (auto& loc : where) {
+    reports_->add(loc, u);
+    loc.file.replace(loc.file.size() - 3, 3, ".html");
+    reports_->add(loc, u);
   }
 }
 
@@ -830,11 +932,12 @@ void Daemon::publish_decision(const decide::RunFacts& facts) {
     publish_line([&](std::uint64_t seq) { return render_health(h, seq); });
     health_reasons_[h.provider] = h.reason;
   }
+  const std::optional<report::Location> workspace = workspace_report(out.decision);
   journal_.note_decided(out.decision.id);
   publish_line([&](std::uint64_t seq) { return render_decision(out.decision, seq); });
   ++decisions_;
   state_dirty_ = true;
-  report_decision(out.decision);
+  report_decision(out.decision, workspace);
   spdlog::info("decision id={} class={} action={} reason=\"{}\"", out.decision.id,
                out.decision.failure_class ? rules::to_string(*out.decision.failure_class) : "none",
                rules::to_string(out.decision.action), out.decision.reason);
@@ -845,8 +948,8 @@ artifacts::CheckResult Daemon::check_artifacts(const std::string& board, const s
   static const artifacts::AcceptanceSpec defaults = artifacts::AcceptanceSpec::defaults();
   const artifacts::AcceptanceRule* rule =
       row ? artifacts::select(options_.acceptance, board, row->assignee, row->title) : nullptr;
-  artifacts::CheckResult r =
-      artifacts::check(row ? row->workspace_path : std::string(), rule ? rule->spec : defaults, run_started);
+  artifacts::CheckResult r = artifacts::check(workspace_roots_, row ? row->workspace_path : std::string(),
+                                              rule ? rule->spec : defaults, run_started);
   if (rule) r.checked.insert(r.checked.begin(), "acceptance: " + rule->where);
   return r;
 }
@@ -1199,6 +1302,18 @@ int Daemon::run() {
   loop_ = &loop;
   loop.data = this;
   load_state();
+  // The root is the operator's (links in its own path are followed); everything below it
+  // is reached without following a link (DESIGN.md §6b).
+  auto root = core::open_trusted_dir(options_.hermes_root);
+  if (!root) {
+    spdlog::critical("Hermes root: {}", root.error().message);
+    return 2;
+  }
+  root_fd_ = std::move(*root);
+  std::vector<std::string> dropped;
+  workspace_roots_ = artifacts::WorkspaceRoots::create(options_.workspace_roots, &dropped);
+  for (const auto& d : dropped) spdlog::info("workspace root left out: {}", d);
+  spdlog::info("workspace roots: {}", core::join(workspace_roots_.roots()));
 
   auto stop = [](uv_signal_t* s, int signum) {
     spdlog::info("signal={} shutting down", signum);
@@ -1254,8 +1369,8 @@ int Daemon::run() {
 
   reports_->shutdown();
   save_state();
-  spdlog::info("stopped decisions={} malformed_events={} stream_errors={} clients_cut_off={}", decisions_,
-               malformed_events_, stream_errors_, publisher_ ? publisher_->cut_off() : 0);
+  spdlog::info("stopped decisions={} malformed_events={} stream_errors={} refused={} clients_cut_off={}", decisions_,
+               malformed_events_, stream_errors_, refused_, publisher_ ? publisher_->cut_off() : 0);
   if (publisher_) publisher_->close();
   publisher_.reset();
   // Handles owned by members close through their UvHandle; then the loop is drained.
@@ -1305,6 +1420,25 @@ int run_daemon(const DaemonOptions& options) {
                      options.hermes_root);
     return 2;
   }
+  // One daemon per state dir: two would write duplicate seqs into one journal. The lock
+  // is held (flock) until the process exits; the file names the holder's pid.
+  const std::string lock_path = options.state_dir + "/medic.lock";
+  core::UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!lock) {
+    spdlog::critical("{}: cannot open: {}", lock_path, std::strerror(errno));
+    return 2;
+  }
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    const ssize_t n = ::pread(lock.get(), buf, sizeof buf - 1, 0);
+    const std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("?");
+    spdlog::critical("state dir {} is in use by another medic (pid {}); one daemon per state dir", options.state_dir,
+                     holder.substr(0, holder.find('\n')));
+    return 2;
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(lock.get(), 0) != 0 || ::pwrite(lock.get(), pid.data(), pid.size(), 0) < 0)
+    spdlog::warn("{}: cannot record the pid: {}", lock_path, std::strerror(errno));
   LoadedRules loaded = load_daemon_rules(options.rules_dir);
   if (!loaded.db) {
     for (const auto& d : loaded.diagnostics) spdlog::critical("{}", rules::format(d));

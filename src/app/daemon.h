@@ -26,6 +26,9 @@ struct DaemonOptions {
   std::size_t max_client_queue_bytes = 4u << 20;
   rules::Policy policy = rules::Policy::defaults();
   std::vector<artifacts::AcceptanceRule> acceptance;  // first match wins; else DESIGN 5's default
+  // Where task workspaces may lie (artifacts::WorkspaceRoots); the config resolves the
+  // default (WorkspaceRoots::defaults) when none is configured.
+  std::vector<std::string> workspace_roots;
 };
 
 /// Runs until SIGINT or SIGTERM; returns the process exit code.

@@ -20,8 +20,10 @@ ReportQueue::ReportQueue(uv_loop_t* loop) : loop_(loop), pace_(this) {
   pace_.mark_initialized();
 }
 
-void ReportQueue::add(const std::string& path, report::Update u) {
-  pending_[path].merge(std::move(u));
+void ReportQueue::add(const report::Location& where, report::Update u) {
+  Pending& p = pending_[where.display()];
+  p.where = where;
+  p.update.merge(std::move(u));
   if (stopping_) {
     if (!busy_) write_pending_now();  // else the job in flight's callback writes it
     return;
@@ -55,8 +57,8 @@ void ReportQueue::start() {
         static thread_local const bool lowered = ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) == 0;
         (void)lowered;
         const std::int64_t now = now_s();
-        for (const auto& [path, update] : self->running_) {
-          if (auto r = report::append(path, update, now); !r) self->failures_.push_back(r.error().message);
+        for (const auto& [path, p] : self->running_) {
+          if (auto r = report::append(p.where, p.update, now); !r) self->failures_.push_back(r.error().message);
         }
       },
       [](uv_work_t* req, int) {
@@ -76,7 +78,11 @@ void ReportQueue::start() {
     spdlog::warn("state report write not queued: {}", uv_strerror(rc));
     auto newer = std::move(pending_);
     pending_ = std::move(running_);
-    for (auto& [path, u] : newer) pending_[path].merge(std::move(u));
+    for (auto& [path, p] : newer) {
+      Pending& into = pending_[path];
+      into.where = p.where;
+      into.update.merge(std::move(p.update));
+    }
     running_.clear();
     busy_ = false;
   }
@@ -84,8 +90,8 @@ void ReportQueue::start() {
 
 void ReportQueue::write_pending_now() {
   const std::int64_t now = now_s();
-  for (const auto& [path, update] : pending_) {
-    if (auto r = report::append(path, update, now); !r) {
+  for (const auto& [path, p] : pending_) {
+    if (auto r = report::append(p.where, p.update, now); !r) {
       ++errors_;
       spdlog::warn("state report not written: {}", r.error().message);
     } else {

@@ -25,7 +25,7 @@ class ReportQueue {
   ReportQueue(const ReportQueue&) = delete;
   ReportQueue& operator=(const ReportQueue&) = delete;
 
-  void add(const std::string& path, report::Update u);
+  void add(const report::Location& where, report::Update u);
   /// Stops the pacing timer and writes what is pending (now, or when the job in flight
   /// ends, which the loop's closing run waits for).
   void shutdown();
@@ -45,9 +45,13 @@ class ReportQueue {
   bool busy_ = false;
   bool stopping_ = false;
   std::uint64_t last_start_ms_ = 0;
-  std::map<std::string, report::Update> pending_;  // loop thread
-  std::map<std::string, report::Update> running_;  // the job's, while busy_
-  std::vector<std::string> failures_;              // the job's, read in its after callback
+  struct Pending {
+    report::Location where;
+    report::Update update;
+  };
+  std::map<std::string, Pending> pending_;  // by display path; loop thread
+  std::map<std::string, Pending> running_;  // the job's, while busy_
+  std::vector<std::string> failures_;       // the job's, read in its after callback
   std::uint64_t writes_ = 0;
   std::uint64_t errors_ = 0;
 };

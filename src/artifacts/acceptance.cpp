@@ -1,16 +1,20 @@
 #include "artifacts/acceptance.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <dirent.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <pcre2.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <cerrno>
+#include <cstring>
 
+#include "core/beneath.h"
 #include "report/state_report.h"
 
 namespace medic::artifacts {
@@ -33,12 +37,102 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool escapes(const fs::path& root, const fs::path& p) {
-  std::error_code ec;
-  const fs::path real = fs::weakly_canonical(p, ec);
-  if (ec) return true;
-  const std::string r = root.string() + "/";
-  return real.string().compare(0, r.size(), r) != 0 && real != root;
+// Whether a link at `link_rel` (workspace-relative) with `target` points out of the
+// workspace whose absolute path is `ws_abs`, judged lexically (links are never followed).
+bool link_escapes(const std::string& ws_abs, const std::string& link_rel, const std::string& target) {
+  if (!target.empty() && target.front() == '/') {
+    auto rel = core::relative_to(ws_abs, target);
+    return !rel.has_value();
+  }
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  const std::string dir = fs::path(link_rel).parent_path().generic_string();
+  const std::string joined = dir.empty() ? target : dir + "/" + target;
+  while (i <= joined.size()) {
+    const std::size_t j = std::min(joined.find('/', i), joined.size());
+    const std::string c = joined.substr(i, j - i);
+    if (c == "..") {
+      if (parts.empty()) return true;
+      parts.pop_back();
+    } else if (!c.empty() && c != ".") {
+      parts.push_back(c);
+    }
+    i = j + 1;
+  }
+  return false;
+}
+
+// Lists every regular file of the workspace through descriptors: a directory is opened
+// relative to its parent with O_NOFOLLOW, so a link swapped in mid-walk is never entered.
+struct Walker {
+  std::string ws_abs;
+  std::vector<Entry>& files;
+  std::vector<std::string>& refused;
+  std::size_t entries = 0;
+  std::string error;
+  static constexpr std::size_t kMaxEntries = 100000;
+  static constexpr int kMaxDepth = 64;
+
+  bool over() const { return entries > kMaxEntries; }
+
+  void walk(int fd, const std::string& prefix, int depth) {
+    DIR* d = ::fdopendir(fd);
+    if (!d) {
+      ::close(fd);
+      if (prefix.empty()) error = std::strerror(errno);
+      return;
+    }
+    struct DirClose {
+      DIR* d;
+      ~DirClose() { ::closedir(d); }
+    } closer{d};
+    errno = 0;
+    while (struct dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      if (++entries > kMaxEntries) return;
+      const std::string rel = prefix.empty() ? name : prefix + "/" + name;
+      struct stat st {};
+      if (::fstatat(::dirfd(d), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone since the listing
+      if (S_ISLNK(st.st_mode)) {
+        char target[4096];
+        const ssize_t n = ::readlinkat(::dirfd(d), name.c_str(), target, sizeof target - 1);
+        if (n >= 0 && link_escapes(ws_abs, rel, std::string(target, static_cast<std::size_t>(n))))
+          refused.push_back(rel + " (a link out of the workspace)");
+        continue;  // links are never followed, in or out
+      }
+      if (S_ISDIR(st.st_mode)) {
+        // What holds no deliverable (hidden directories such as .git, node_modules).
+        if (name[0] == '.' || name == "node_modules" || depth >= kMaxDepth) continue;
+        const int sub = ::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) continue;  // unreadable or swapped for a link: skipped, never followed
+        walk(sub, rel, depth + 1);
+        if (over()) return;
+        continue;
+      }
+      if (S_ISREG(st.st_mode)) files.push_back(Entry{rel, static_cast<std::uint64_t>(st.st_size)});
+      errno = 0;
+    }
+    if (errno != 0 && prefix.empty()) error = std::strerror(errno);
+  }
+};
+
+// The text of a regular file in the workspace (not a link, not a FIFO), at most kMax bytes.
+std::optional<std::string> read_beneath(int ws_fd, const std::string& rel) {
+  constexpr std::size_t kMax = 16u << 20;
+  auto fd = core::open_beneath(ws_fd, rel, O_RDONLY | O_NONBLOCK);
+  if (!fd) return std::nullopt;
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  std::string out;
+  char buf[65536];
+  while (out.size() < kMax) {
+    const ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
 }
 
 }  // namespace
@@ -91,47 +185,113 @@ const AcceptanceRule* select(const std::vector<AcceptanceRule>& rules, const std
   return nullptr;
 }
 
-CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std::int64_t run_started) {
-  CheckResult r;
-  std::error_code ec;
-  if (workspace.empty() || !fs::is_directory(workspace, ec)) {
-    r.checked.push_back("missing: the workspace " + (workspace.empty() ? std::string("(none set)") : workspace));
-    r.missing.push_back(workspace.empty() ? std::string("workspace_path") : workspace);
+core::Result<core::UniqueFd> open_workspace(const Workspace& ws) {
+  auto root = core::open_trusted_dir(ws.root);
+  if (!root) return tl::unexpected(root.error());
+  return core::open_dir_beneath(root->get(), ws.rel, false);
+}
+
+bool WorkspaceRoots::is_system_dir(const std::string& p) {
+  static const char* const kExact[] = {"/",         "/var",         "/var/lib", "/var/log", "/var/cache", "/var/spool",
+                                       "/var/mail", "/var/backups", "/run",     "/srv",     "/opt",       "/home",
+                                       "/mnt",      "/media",       "/snap",    "/tmp",     "/var/tmp"};
+  static const char* const kTrees[] = {"/etc",    "/usr",  "/bin", "/sbin", "/lib", "/lib32",       "/lib64",
+                                       "/libx32", "/boot", "/dev", "/proc", "/sys", "/var/lib/dpkg"};
+  for (const char* e : kExact) {
+    if (p == e) return true;
+  }
+  for (const char* t : kTrees) {
+    const std::string tree = t;
+    if (p == tree || p.compare(0, tree.size() + 1, tree + "/") == 0) return true;
+  }
+  return false;
+}
+
+WorkspaceRoots WorkspaceRoots::create(const std::vector<std::string>& roots, std::vector<std::string>* dropped) {
+  WorkspaceRoots out;
+  for (const auto& r : roots) {
+    auto n = core::normalize_absolute(r);
+    if (!n) {
+      if (dropped) dropped->push_back(r + " (" + n.error().message + ")");
+      continue;
+    }
+    if (is_system_dir(*n)) {
+      if (dropped) dropped->push_back(*n + " (/ and system directories are never workspace roots)");
+      continue;
+    }
+    if (std::find(out.roots_.begin(), out.roots_.end(), *n) == out.roots_.end()) out.roots_.push_back(*n);
+  }
+  return out;
+}
+
+std::vector<std::string> WorkspaceRoots::defaults(const std::string& hermes_root, const std::string& home) {
+  std::vector<std::string> out{hermes_root + "/kanban"};
+  if (!home.empty()) out.push_back(home);
+  if (auto n = core::normalize_absolute(hermes_root); n && *n != "/") {
+    out.push_back(fs::path(*n).parent_path().string());
+  }
+  return out;
+}
+
+core::Result<Workspace> WorkspaceRoots::resolve(const std::string& workspace_path) const {
+  auto n = core::normalize_absolute(workspace_path);
+  if (!n) return tl::unexpected(n.error());
+  for (const auto& root : roots_) {
+    if (auto rel = core::relative_to(root, *n)) return Workspace{root, *rel};
+  }
+  std::string list;
+  for (const auto& r : roots_) list += (list.empty() ? "" : ", ") + r;
+  return core::fail(core::ErrorCode::InvalidArgument,
+                    *n + " is outside the allowed workspace roots (" + (list.empty() ? "none" : list) + ")");
+}
+
+CheckResult check(const WorkspaceRoots& roots, const std::string& workspace_path, const AcceptanceSpec& spec,
+                  std::int64_t run_started) {
+  if (workspace_path.empty()) {
+    CheckResult r;
+    r.checked.push_back("missing: the workspace (none set)");
+    r.missing.push_back("workspace_path");
     return r;
   }
-  const fs::path root = fs::weakly_canonical(workspace, ec);
-  // Every regular file inside, never following a link out of the workspace.
-  std::vector<Entry> files;
-  // Files come and go while the workspace is read (a worker's temporary files, medic's
-  // own report writes): one that vanishes between listing and stat is skipped, and only
-  // the listing's own failure ends the walk. The walk runs on the daemon's loop thread, so
-  // it skips what holds no deliverable (hidden directories such as .git, node_modules) and
-  // gives up, as "not run", past kMaxEntries.
-  constexpr std::size_t kMaxEntries = 100000;
-  std::size_t entries = 0;
-  auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
-  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (++entries > kMaxEntries) break;
-    const std::string name = it->path().filename().string();
-    std::error_code entry_ec;
-    if ((name[0] == '.' || name == "node_modules") && it->is_directory(entry_ec)) {
-      it.disable_recursion_pending();
-      continue;
-    }
-    const fs::path rel = it->path().lexically_relative(root);
-    if (it->is_symlink(entry_ec) && escapes(root, it->path())) {
-      r.refused.push_back(rel.string() + " (a link out of the workspace)");
-      continue;
-    }
-    if (!it->is_regular_file(entry_ec) || entry_ec) continue;
-    const auto size = it->file_size(entry_ec);
-    if (entry_ec) continue;
-    files.push_back(Entry{rel.generic_string(), static_cast<std::uint64_t>(size)});
+  auto ws = roots.resolve(workspace_path);
+  if (!ws) {
+    CheckResult r;
+    r.checked.push_back("refused: the workspace " + ws.error().message);
+    r.refused.push_back(workspace_path + " (outside the allowed workspace roots)");
+    return r;
   }
-  if (ec || entries > kMaxEntries) {
-    r.checked.push_back("missing: the workspace could not be read (" +
-                        (ec ? ec.message() : "more than " + std::to_string(kMaxEntries) + " entries") + ")");
-    r.missing.push_back(workspace);
+  return check(*ws, spec, run_started);
+}
+
+CheckResult check(const Workspace& ws, const AcceptanceSpec& spec, std::int64_t run_started) {
+  CheckResult r;
+  auto ws_fd = open_workspace(ws);
+  if (!ws_fd) {
+    if (ws_fd.error().code == core::ErrorCode::NotFound) {
+      r.checked.push_back("missing: the workspace " + ws.path());
+      r.missing.push_back(ws.path());
+    } else {
+      r.checked.push_back("refused: the workspace " + ws.path() + ": " + ws_fd.error().message);
+      r.refused.push_back(ws.path() + " (" + ws_fd.error().message + ")");
+    }
+    return r;
+  }
+  // Every regular file inside, never following a link. Files come and go while the
+  // workspace is read (a worker's temporary files, medic's own report writes): one that
+  // vanishes between listing and stat is skipped, and only the listing's own failure ends
+  // the walk. It gives up, as "not run", past Walker::kMaxEntries.
+  std::vector<Entry> files;
+  Walker walker{ws.path(), files, r.refused, 0, {}};
+  const int dup = ::openat(ws_fd->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dup < 0)
+    walker.error = std::strerror(errno);
+  else
+    walker.walk(dup, "", 0);
+  if (!walker.error.empty() || walker.over()) {
+    r.checked.push_back(
+        "missing: the workspace could not be read (" +
+        (!walker.error.empty() ? walker.error : "more than " + std::to_string(Walker::kMaxEntries) + " entries") + ")");
+    r.missing.push_back(ws.path());
     return r;  // ran stays false: never complete on a partial listing
   }
   r.ran = true;
@@ -185,10 +345,7 @@ CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std:
       }
       bool all = true;
       if (!o.contains.empty()) {
-        std::ifstream in(root / f.rel, std::ios::binary);
-        std::stringstream text;
-        text << in.rdbuf();
-        const std::string body = lower(text.str());
+        const std::string body = lower(read_beneath(ws_fd->get(), f.rel).value_or(std::string()));
         for (const auto& subject : o.contains) {
           if (body.find(lower(subject)) == std::string::npos) {
             all = false;
@@ -218,11 +375,11 @@ CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std:
       r.state = false;
       continue;
     }
-    struct stat st {};
-    const fs::path p = root / s;
     // medic writes its own section into these files; only a change outside it counts.
+    const fs::path p(s);
+    auto dir = core::open_beneath(ws_fd->get(), p.parent_path().string(), O_RDONLY | O_DIRECTORY);
     const std::optional<std::int64_t> changed =
-        ::stat(p.c_str(), &st) == 0 ? report::outside_changed_at(p) : std::nullopt;
+        dir ? report::outside_changed_at(dir->get(), p.filename().string()) : std::nullopt;
     if (!changed) {
       r.state = false;
       r.checked.push_back("missing: " + s);

@@ -2,8 +2,13 @@
 // Acceptance checks on a task's workspace (DESIGN.md §5): the raw evidence a worker
 // collected, its final outputs, and the project state files. Strict by construction:
 // `passed()` is true only when every check ran and passed, because it lets medic complete
-// a task instead of rerunning it. Paths are relative to the workspace; one that escapes it
-// (`..`, absolute, or a symlink pointing out) is refused and reported, never followed.
+// a task instead of rerunning it.
+// Untrusted input (DESIGN.md §6b): a task's workspace_path is whatever its row says, and a
+// worker can make anything in it a link. A workspace is used only when it lies beneath one
+// of the allowed roots (WorkspaceRoots; "/" and system directories never), and everything
+// in it is reached from the root's descriptor without following a link (core/beneath.h).
+// A configured path that escapes the workspace (`..`, absolute) and a link pointing out of
+// it are refused and reported, never followed; links inside are not followed either.
 // Thread: any; reads the filesystem only.
 
 #include <cstdint>
@@ -13,6 +18,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "core/unique_fd.h"
 
 namespace medic::artifacts {
 
@@ -75,7 +81,48 @@ struct AcceptanceRule {
 const AcceptanceRule* select(const std::vector<AcceptanceRule>& rules, const std::string& board,
                              const std::string& assignee, const std::string& title);
 
-/// Runs every check. `run_started` is epoch seconds; state files must be newer.
-CheckResult check(const std::string& workspace, const AcceptanceSpec& spec, std::int64_t run_started);
+/// A task's workspace, placed: the allowed root it lies beneath and its path below it.
+struct Workspace {
+  std::string root;  // an allowed root (trusted: links in its own path are the operator's)
+  std::string rel;   // beneath root, normalised, "" for the root itself
+  std::string path() const { return rel.empty() ? root : root + "/" + rel; }
+};
+
+/// Opens the workspace directory, following no link beneath its root.
+[[nodiscard]] core::Result<core::UniqueFd> open_workspace(const Workspace& ws);
+
+/// The directories task workspaces may lie in. "/" and the system directories (/etc, /usr,
+/// /bin, /sbin, /lib*, /boot, /dev, /proc, /sys, /run, /var and /var/lib, /var/log, ...)
+/// are never roots, nor is anything beneath the read-only system trees.
+class WorkspaceRoots {
+ public:
+  WorkspaceRoots() = default;
+  /// `roots` are absolute paths; one that is relative, "/", or a system directory is left
+  /// out and named in `dropped` with the reason.
+  static WorkspaceRoots create(const std::vector<std::string>& roots, std::vector<std::string>* dropped = nullptr);
+  /// The default roots: the Hermes root's kanban/ (every board's scratch workspaces), the
+  /// user's home, and the directory that holds the Hermes root (~ for ~/.hermes), where
+  /// Hermes `dir` workspaces usually are.
+  static std::vector<std::string> defaults(const std::string& hermes_root, const std::string& home);
+  /// Places `workspace_path` beneath the first root it lies in, lexically (an absolute path
+  /// without ".."); fails with the reason otherwise.
+  [[nodiscard]] core::Result<Workspace> resolve(const std::string& workspace_path) const;
+  const std::vector<std::string>& roots() const { return roots_; }
+
+  /// Whether `normalized` (an absolute, normalised path) may never be a root.
+  static bool is_system_dir(const std::string& normalized);
+
+ private:
+  std::vector<std::string> roots_;
+};
+
+/// Runs every check in a placed workspace. `run_started` is epoch seconds; state files
+/// must be newer.
+CheckResult check(const Workspace& ws, const AcceptanceSpec& spec, std::int64_t run_started);
+
+/// Places the task's `workspace_path` with `roots`, then runs every check; a workspace
+/// that is unset, outside the roots or a link is reported (missing / refused), not read.
+CheckResult check(const WorkspaceRoots& roots, const std::string& workspace_path, const AcceptanceSpec& spec,
+                  std::int64_t run_started);
 
 }  // namespace medic::artifacts

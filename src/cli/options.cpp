@@ -56,6 +56,9 @@ ParseOutcome parse(int argc, char** argv) {
   pre_cmd->add_option("--profile-home", pre.profile_home, "The worker profile's HOME")->required();
   pre_cmd->add_option("--main-home", pre.main_home, "The main user's HOME (default: $HOME)");
   pre_cmd->add_option("--codex", pre.codex, "The Codex CLI executable (default: codex)");
+  pre_cmd->add_option("--beneath", pre.beneath,
+                      "A trusted directory the profile HOME must lie beneath, reached from it without "
+                      "following a link (what `medic act` passes for an {assignee} template)");
 
   ActOptions act;
   auto* act_cmd = app.add_subcommand("act", "Apply the daemon's decisions through Hermes's CLI");

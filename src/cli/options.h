@@ -54,6 +54,7 @@ struct PreflightOptions {
   std::string profile_home;
   std::optional<std::string> main_home;  // default: $HOME
   std::string codex = "codex";
+  std::optional<std::string> beneath;  // the profile HOME must lie beneath it, link-free
 };
 
 struct ActOptions {

@@ -428,8 +428,12 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
         case FailureClass::ProtocolViolation: {
           const std::string pv = exit_text + " without a terminal Kanban call (protocol violation)";
           if (!facts.artifacts || !facts.artifacts->ran) {
-            d.reason = pv + "; its artifacts could not be checked (no readable workspace).";
+            const bool refused = facts.artifacts && !facts.artifacts->refused.empty();
+            d.reason = pv + (refused ? "; its workspace was refused (" + core::join(facts.artifacts->refused) +
+                                           "), so its artifacts were not checked."
+                                     : std::string("; its artifacts could not be checked (no readable workspace)."));
             d.missing = facts.artifacts ? facts.artifacts->missing : std::vector<std::string>{};
+            if (facts.artifacts) d.checked = facts.artifacts->checked;
             d.next_command = "hermes kanban" + bf + " show " + facts.task_id;
             break;
           }

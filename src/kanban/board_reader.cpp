@@ -94,8 +94,10 @@ core::Result<BoardReader> BoardReader::open(const std::string& db_path) {
   r.path_ = db_path;
   sqlite3* raw = nullptr;
   // Read-only: medic never writes the board. WAL readers still need the -shm file,
-  // which Hermes creates; the busy timeout rides out Hermes's checkpoints.
-  const int rc = sqlite3_open_v2(db_path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  // which Hermes creates; the busy timeout rides out Hermes's checkpoints. NOFOLLOW: a
+  // board file that is a link (to another database) is refused.
+  const int rc = sqlite3_open_v2(db_path.c_str(), &raw,
+                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, nullptr);
   r.db_.reset(raw);
   if (rc != SQLITE_OK) {
     return core::fail(ErrorCode::Io,

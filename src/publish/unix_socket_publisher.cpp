@@ -3,11 +3,13 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <simdjson.h>
 
+#include <cstring>
 #include <vector>
 
 #include "core/json_writer.h"
@@ -57,6 +59,43 @@ bool peer_allowed(int fd) {
 // the write completes and the client is replaying, the replay continues from there.
 void enqueue(uv_pipe_t* pipe, std::size_t& pending, std::string line);
 
+}  // namespace
+
+core::Result<Request> parse_request(std::string_view line, std::uint64_t last_seq) {
+  static const char* const kUsage = "send {\"op\":\"subscribe\",\"since\":N}";
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::object obj;
+  if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(obj) != simdjson::SUCCESS)
+    return core::fail(core::ErrorCode::Parse, std::string("not a JSON object; ") + kUsage);
+  Request r;
+  bool have_op = false;
+  for (auto [key, value] : obj) {
+    if (key == "op") {
+      std::string_view op;
+      if (value.get_string().get(op) != simdjson::SUCCESS || op != "subscribe")
+        return core::fail(core::ErrorCode::InvalidArgument, std::string("unknown op; ") + kUsage);
+      have_op = true;
+    } else if (key == "since") {
+      std::uint64_t since = 0;
+      if (value.get_uint64().get(since) != simdjson::SUCCESS)
+        return core::fail(core::ErrorCode::InvalidArgument, "since must be a non-negative integer");
+      if (since > last_seq) {
+        return core::fail(core::ErrorCode::InvalidArgument,
+                          "since " + std::to_string(since) + " is beyond the last seq " + std::to_string(last_seq));
+      }
+      r.since = since;
+    } else {
+      return core::fail(core::ErrorCode::InvalidArgument, "unknown key '" + std::string(key) + "'; " + kUsage);
+    }
+  }
+  if (!have_op) return core::fail(core::ErrorCode::InvalidArgument, std::string("no op; ") + kUsage);
+  return r;
+}
+
+namespace {
+
 std::string error_line(std::string_view reason) {
   std::string out;
   core::JsonWriter w(out);
@@ -83,10 +122,33 @@ core::Result<std::unique_ptr<UnixSocketPublisher>> UnixSocketPublisher::create(u
     return core::fail(core::ErrorCode::Io, "uv_pipe_init: " + std::string(uv_strerror(rc)));
   }
   p->server_.mark_initialized();
-  ::unlink(path.c_str());  // a stale socket from a previous run
+  // What is at the path now: nothing; a socket nobody answers on (a previous run's, left by
+  // a crash), which is replaced; a live socket (another daemon), never taken over; or
+  // anything else (a file, a directory, a link), never deleted.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return core::fail(core::ErrorCode::InvalidArgument,
+                        path +
+                            " exists and is not a socket; medic does not remove it: move it away or choose "
+                            "another --socket");
+    }
+    const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    const bool live = probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    if (probe >= 0) ::close(probe);
+    if (live) {
+      return core::fail(core::ErrorCode::InvalidArgument,
+                        path + ": another process is serving on this socket (a running medic?); not taken over");
+    }
+    ::unlink(path.c_str());  // a stale socket from a previous run
+  }
   if (int rc = uv_pipe_bind(p->server_.get(), path.c_str()); rc != 0) {
     return core::fail(core::ErrorCode::Io, path + ": bind: " + uv_strerror(rc));
   }
+  if (::lstat(path.c_str(), &st) == 0) p->bound_ = SocketId{st.st_dev, st.st_ino};
   ::chmod(path.c_str(), options.mode);
   if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(p->server_.get()), 64, &on_connection); rc != 0) {
     return core::fail(core::ErrorCode::Io, path + ": listen: " + uv_strerror(rc));
@@ -106,7 +168,10 @@ void UnixSocketPublisher::close() {
   clients_.clear();
   if (server_) {
     server_.reset();
-    ::unlink(path_.c_str());
+    // Only our own socket: a successor's at the same path is left alone.
+    struct stat st {};
+    if (::lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == bound_.dev && st.st_ino == bound_.ino)
+      ::unlink(path_.c_str());
   }
 }
 
@@ -156,19 +221,20 @@ void UnixSocketPublisher::on_connection(uv_stream_t* server, int status) {
 }
 
 void UnixSocketPublisher::handle_line(Client& c, std::string_view line) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  std::string_view op;
-  if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS ||
-      doc["op"].get_string().get(op) != simdjson::SUCCESS || op != "subscribe") {
-    send(c, error_line("unknown request; send {\"op\":\"subscribe\",\"since\":N}"));
+  ++requests_;
+  auto req = parse_request(line, journal_.last_seq());
+  if (!req) {
+    ++bad_requests_;
+    send(c, error_line(req.error().message));
     return;
   }
-  std::uint64_t since = 0;
-  if (doc["since"].get_uint64().get(since) != simdjson::SUCCESS) since = 0;
+  if (c.subscribed) {
+    send(c, error_line("already subscribed; reconnect to subscribe again"));
+    return;
+  }
   c.subscribed = true;
   c.replaying = true;
-  c.replay_next = since + 1;
+  c.replay_next = req->since + 1;
   send(c, std::string());  // kicks the paced replay
 }
 
@@ -178,12 +244,14 @@ void UnixSocketPublisher::send(Client& c, const std::string& line) {
   // write completions call back here for more.
   if (c.replaying) {
     while (c.pending_bytes < options_.max_client_queue_bytes / 2 && c.replay_next <= journal_.last_seq()) {
+      const std::uint64_t before = c.replay_next;
       journal_.replay(c.replay_next - 1, [&](const std::string& l) {
         if (c.pending_bytes >= options_.max_client_queue_bytes / 2) return;
         const std::uint64_t seq = c.replay_next++;
         if (seq >= c.live_first && seq <= c.live_last) return;  // sent live already
         enqueue(c.pipe.get(), c.pending_bytes, l + "\n");
       });
+      if (c.replay_next == before) break;  // nothing replayable after it: never spin
     }
     if (c.replay_next > journal_.last_seq()) c.replaying = false;  // caught up: live from now
     if (line.empty()) return;

@@ -7,17 +7,27 @@
 // Only peers with the daemon's uid, or in its group, are served (SO_PEERCRED).
 // Thread: the loop thread.
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <list>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/result.h"
 #include "loop/uv_handle.h"
 #include "publish/journal.h"
 
 namespace medic::publish {
+
+/// A client's request, validated: `{"op":"subscribe","since":N}` with 0 <= N <= the last
+/// seq (since defaults to 0); any other key, type or value is refused with a reason.
+struct Request {
+  std::uint64_t since = 0;
+};
+[[nodiscard]] core::Result<Request> parse_request(std::string_view line, std::uint64_t last_seq);
 
 struct PublisherOptions {
   std::size_t max_client_queue_bytes = 4u << 20;
@@ -45,6 +55,7 @@ class UnixSocketPublisher {
   std::size_t clients() const { return clients_.size(); }
   std::uint64_t cut_off() const { return cut_off_; }
   std::uint64_t refused() const { return refused_; }
+  std::uint64_t bad_requests() const { return bad_requests_; }
 
  private:
   UnixSocketPublisher(uv_loop_t* loop, Journal& journal, PublisherOptions options);
@@ -61,6 +72,13 @@ class UnixSocketPublisher {
   std::function<std::string()> hello_;
   std::uint64_t cut_off_ = 0;
   std::uint64_t refused_ = 0;
+  std::uint64_t requests_ = 0;
+  std::uint64_t bad_requests_ = 0;
+  struct SocketId {
+    dev_t dev = 0;
+    ino_t ino = 0;
+  };
+  SocketId bound_;  // the socket file this publisher created (removed at close if still ours)
 };
 
 }  // namespace medic::publish

@@ -16,7 +16,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/beneath.h"
 #include "core/json_writer.h"
+#include "core/unique_fd.h"
 
 namespace medic::report {
 namespace {
@@ -67,12 +69,37 @@ std::string fingerprint(std::string_view bytes) {
   return buf;
 }
 
-std::optional<std::string> read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// Reads the regular file `name` in `dir_fd` without following a link or blocking on a
+// FIFO; nullopt when it is not there, not a regular file, or unreadable. `st` gets its stat.
+std::optional<std::string> read_at(int dir_fd, const std::string& name, struct stat* st_out = nullptr) {
+  const int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  core::UniqueFd f(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  if (st_out) *st_out = st;
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+// The directory of a trusted path and its last component, for the path-based readers.
+struct Opened {
+  core::UniqueFd dir;
+  std::string name;
+};
+std::optional<Opened> open_parent(const std::string& path) {
+  const fs::path p(path);
+  auto dir = core::open_trusted_dir(p.has_parent_path() ? p.parent_path().string() : std::string("."));
+  if (!dir || !core::is_single_component(p.filename().string())) return std::nullopt;
+  return Opened{std::move(*dir), p.filename().string()};
 }
 
 // What medic keeps inside its section, besides the rendered tables.
@@ -345,37 +372,27 @@ void keep_last(std::vector<T>& v) {
   if (v.size() > kMaxRows) v.erase(v.begin(), v.end() - static_cast<std::ptrdiff_t>(kMaxRows));
 }
 
-// An exclusive flock on the file's directory for the read-modify-write; released on close.
-class DirLock {
- public:
-  explicit DirLock(const std::string& dir) : fd_(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
-    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~DirLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  DirLock(const DirLock&) = delete;
-  DirLock& operator=(const DirLock&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 bool same_file(const struct stat& a, const struct stat& b) {
   return a.st_ino == b.st_ino && a.st_dev == b.st_dev && a.st_size == b.st_size &&
          a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
 }
 
-// Writes `bytes` to a temporary file beside `path` (mode, fsync); returns its name.
-core::Result<std::string> write_temp(const std::string& path, const std::string& bytes, mode_t mode) {
-  std::string tmpl =
-      (fs::path(path).parent_path() / ("." + fs::path(path).filename().string() + ".medic-XXXXXX")).string();
-  const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-  if (fd < 0) return core::fail(ErrorCode::Io, path + ": cannot create a temporary file: " + errno_text());
+// Writes `bytes` to a new temporary file in `dir_fd` (mode, fsync); returns its name.
+// O_EXCL | O_NOFOLLOW: a name a worker planted (a link, a FIFO) is never written through.
+core::Result<std::string> write_temp(int dir_fd, const std::string& name, const std::string& display,
+                                     const std::string& bytes, mode_t mode) {
+  static thread_local std::uint64_t counter = 0;
+  int fd = -1;
+  std::string tmp;
+  for (int i = 0; i < 16 && fd < 0; ++i) {
+    char suffix[32];
+    std::snprintf(suffix, sizeof suffix, "%d-%llu-%ld", static_cast<int>(::getpid()),
+                  static_cast<unsigned long long>(++counter), static_cast<long>(std::time(nullptr)));
+    tmp = "." + name + ".medic-" + suffix;
+    fd = ::openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) return core::fail(ErrorCode::Io, display + ": cannot create a temporary file: " + errno_text());
   std::size_t done = 0;
   std::string why;
   while (why.empty() && done < bytes.size()) {
@@ -390,10 +407,10 @@ core::Result<std::string> write_temp(const std::string& path, const std::string&
   if (why.empty() && ::fsync(fd) != 0) why = "fsync: " + errno_text();
   ::close(fd);
   if (!why.empty()) {
-    ::unlink(tmpl.c_str());
-    return core::fail(ErrorCode::Io, path + ": " + why);
+    ::unlinkat(dir_fd, tmp.c_str(), 0);
+    return core::fail(ErrorCode::Io, display + ": " + why);
   }
-  return tmpl;
+  return tmp;
 }
 
 // The whole file with `d` rendered into medic's section. Bytes outside the section are
@@ -426,24 +443,40 @@ void Update::merge(Update&& later) {
   if (later.health) health = std::move(later.health);
 }
 
-core::Result<void> append(const std::string& path, const Update& u, std::int64_t now) {
-  const fs::path dir = fs::path(path).parent_path();
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return core::fail(ErrorCode::Io, dir.string() + ": cannot create: " + ec.message());
-  DirLock lock(dir.string());
-  if (lock.fd() < 0) return core::fail(ErrorCode::Io, dir.string() + ": cannot lock: " + errno_text());
-  const bool html = is_html(path);
+std::string Location::display() const {
+  std::string out = anchor;
+  if (!base.empty()) out += "/" + base;
+  return out + "/" + file;
+}
+
+core::Result<void> append(const Location& where, const Update& u, std::int64_t now) {
+  const std::string path = where.display();
+  // The anchor is trusted (the state dir, an allowed workspace root); below it nothing is
+  // followed: a workspace, or its state/, that is a link is refused, never written through.
+  auto anchor = core::open_trusted_dir(where.anchor);
+  if (!anchor) return core::fail(ErrorCode::Io, path + ": " + anchor.error().message);
+  auto base = core::open_dir_beneath(anchor->get(), where.base, false);
+  if (!base) return core::fail(ErrorCode::InvalidArgument, path + ": refused: " + base.error().message);
+  const fs::path file(where.file);
+  const std::string name = file.filename().string();
+  if (!core::is_single_component(name)) return core::fail(ErrorCode::InvalidArgument, path + ": not a file name");
+  auto dir = core::open_dir_beneath(base->get(), file.parent_path().string(), true);
+  if (!dir) return core::fail(ErrorCode::InvalidArgument, path + ": refused: " + dir.error().message);
+  // An exclusive flock on the directory for the read-modify-write; released on close.
+  if (::flock(dir->get(), LOCK_EX) != 0) return core::fail(ErrorCode::Io, path + ": cannot lock: " + errno_text());
+  const int dfd = dir->get();
+  const bool html = is_html(name);
 
   // A worker writes without medic's lock: if the file changes between medic's read and
   // its rename, medic reads it again rather than replace the worker's bytes.
   for (int attempt = 0; attempt < 8; ++attempt) {
     struct stat st {};
-    const bool exists = ::stat(path.c_str(), &st) == 0;
-    if (exists && !S_ISREG(st.st_mode)) return core::fail(ErrorCode::Io, path + ": not a regular file");
+    const bool exists = ::fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (exists && !S_ISREG(st.st_mode))
+      return core::fail(ErrorCode::InvalidArgument, path + ": refused: not a regular file (links are not followed)");
     std::string text;
     if (exists) {
-      auto t = read_all(path);
+      auto t = read_at(dfd, name);
       if (!t) return core::fail(ErrorCode::Io, path + ": cannot read: " + errno_text());
       text = std::move(*t);
     }
@@ -463,29 +496,28 @@ core::Result<void> append(const std::string& path, const Update& u, std::int64_t
     keep_last(d.rows.commands);
 
     const std::string out = compose(text, exists, html, d, now);
-    auto tmp = write_temp(path, out, exists ? (st.st_mode & 07777) : 0644);
+    auto tmp = write_temp(dfd, name, path, out, exists ? (st.st_mode & 0777) : 0644);
     if (!tmp) return tl::unexpected(tmp.error());
     struct stat again {};
-    const bool still = ::stat(path.c_str(), &again) == 0;
+    const bool still = ::fstatat(dfd, name.c_str(), &again, AT_SYMLINK_NOFOLLOW) == 0;
     if (still != exists || (exists && !same_file(st, again))) {
-      ::unlink(tmp->c_str());
+      ::unlinkat(dfd, tmp->c_str(), 0);
       continue;
     }
-    if (::rename(tmp->c_str(), path.c_str()) != 0) {
+    if (::renameat(dfd, tmp->c_str(), dfd, name.c_str()) != 0) {
       const std::string why = errno_text();
-      ::unlink(tmp->c_str());
+      ::unlinkat(dfd, tmp->c_str(), 0);
       return core::fail(ErrorCode::Io, path + ": rename: " + why);
     }
-    ::fsync(lock.fd());  // the rename itself is durable
+    ::fsync(dfd);  // the rename itself is durable
     return {};
   }
   return core::fail(ErrorCode::Io, path + ": changed on every attempt to update it; left as it is");
 }
 
-std::optional<std::int64_t> outside_changed_at(const std::string& path) {
+std::optional<std::int64_t> outside_changed_at(int dir_fd, const std::string& name) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  auto text = read_all(path);
+  auto text = read_at(dir_fd, name, &st);
   if (!text) return std::nullopt;
   const auto span = find_section(*text);
   if (!span) return static_cast<std::int64_t>(st.st_mtime);
@@ -495,8 +527,15 @@ std::optional<std::int64_t> outside_changed_at(const std::string& path) {
   return d.outside_changed;
 }
 
+std::optional<std::int64_t> outside_changed_at(const std::string& path) {
+  auto p = open_parent(path);
+  if (!p) return std::nullopt;
+  return outside_changed_at(p->dir.get(), p->name);
+}
+
 core::Result<Section> read_section(const std::string& path) {
-  auto text = read_all(path);
+  auto p = open_parent(path);
+  std::optional<std::string> text = p ? read_at(p->dir.get(), p->name) : std::nullopt;
   if (!text) return core::fail(ErrorCode::Io, path + ": cannot read");
   const auto span = find_section(*text);
   if (!span) return Section{};

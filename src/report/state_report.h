@@ -58,15 +58,30 @@ struct Update {
 /// Rows kept per table; older ones drop out (the journal keeps every decision).
 inline constexpr std::size_t kMaxRows = 500;
 
-/// Appends `u` to the medic section of `path` (Markdown, or HTML when the name ends in
-/// .html/.htm), creating the file and its directory when missing. `now` stamps the page.
-[[nodiscard]] core::Result<void> append(const std::string& path, const Update& u, std::int64_t now);
+/// Where a report lives, for writing without following links (DESIGN.md §6b): `anchor` is
+/// a directory medic trusts (its state dir, an allowed workspace root); `base` a directory
+/// beneath it that must exist ("" for the anchor itself: a task's workspace); `file` the
+/// report's path beneath `base`, whose missing directories (state/) are created. Nothing
+/// below the anchor is followed: a link anywhere there refuses the write.
+struct Location {
+  std::string anchor;
+  std::string base;
+  std::string file;
+  std::string display() const;  // anchor/base/file, for messages and as a key
+};
+
+/// Appends `u` to the medic section of the report at `where` (Markdown, or HTML when the
+/// name ends in .html/.htm), creating the file when missing. `now` stamps the page. A
+/// link or non-regular file on the way fails with ErrorCode::InvalidArgument ("refused").
+[[nodiscard]] core::Result<void> append(const Location& where, const Update& u, std::int64_t now);
 
 /// When the bytes outside medic's section last changed, by anyone but medic: the file's
 /// mtime when it has no medic section or when the outside differs from what medic saw at
 /// its last write, else the time medic recorded then (0: only medic ever wrote it).
 /// nullopt when the file cannot be read.
 std::optional<std::int64_t> outside_changed_at(const std::string& path);
+/// The same for the file `name` in the directory `dir_fd` (not followed if a link).
+std::optional<std::int64_t> outside_changed_at(int dir_fd, const std::string& name);
 
 /// The rows in the medic section of `path` (empty when there is none): for tests and
 /// for `medic act`'s idempotence checks.

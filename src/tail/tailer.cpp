@@ -9,6 +9,25 @@
 #include <vector>
 
 namespace medic::tail {
+namespace {
+
+FileId id_of(const struct stat& st) {
+  return FileId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+}
+
+const char* kind_of(mode_t mode) {
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "not a regular file";
+}
+
+}  // namespace
+
+Tailer::Tailer(const std::string& dir, std::string name, std::size_t chunk_bytes)
+    : path_(dir + "/" + name), name_(std::move(name)), chunk_(chunk_bytes) {}
 
 Tailer::~Tailer() { close_fd(); }
 
@@ -17,10 +36,19 @@ void Tailer::close_fd() {
   fd_ = -1;
 }
 
+bool Tailer::refuse(const FileId& id, std::string what) {
+  if (refused_.empty() || !(id == refused_id_)) ++refusals_;
+  refused_ = std::move(what);
+  refused_id_ = id;
+  return false;
+}
+
 bool Tailer::drain(const Sink& sink, std::size_t& budget) {
-  std::vector<char> buf(chunk_);
+  // One buffer for every file the loop thread follows: an idle file costs no buffer.
+  thread_local std::vector<char> buf;
+  if (buf.size() < chunk_) buf.resize(chunk_);
   while (budget > 0) {
-    const ssize_t n = ::pread(fd_, buf.data(), std::min(buf.size(), budget), static_cast<off_t>(offset_));
+    const ssize_t n = ::pread(fd_, buf.data(), std::min(chunk_, budget), static_cast<off_t>(offset_));
     if (n < 0) {
       if (errno == EINTR) continue;
       ++errors_;
@@ -36,10 +64,11 @@ bool Tailer::drain(const Sink& sink, std::size_t& budget) {
   return true;  // budget spent, more may remain
 }
 
-bool Tailer::read_available(const Sink& sink, std::size_t budget) {
+bool Tailer::read_available(int dir_fd, const Sink& sink, std::size_t budget) {
+  // lstat semantics: what is at the name itself, never what a link points at.
   struct stat path_st {};
-  const bool at_path = ::stat(path_.c_str(), &path_st) == 0;
-  const FileId path_id{static_cast<std::uint64_t>(path_st.st_dev), static_cast<std::uint64_t>(path_st.st_ino)};
+  const bool at_path = ::fstatat(dir_fd, name_.c_str(), &path_st, AT_SYMLINK_NOFOLLOW) == 0;
+  const FileId path_id = id_of(path_st);
 
   if (fd_ >= 0 && (!at_path || !(path_id == id_))) {
     // Rotated or deleted: finish the old file through our descriptor first.
@@ -49,8 +78,12 @@ bool Tailer::read_available(const Sink& sink, std::size_t budget) {
   }
   if (fd_ < 0) {
     if (!at_path) return false;
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (!S_ISREG(path_st.st_mode)) return refuse(path_id, kind_of(path_st.st_mode));
+    // O_NOFOLLOW: a link swapped in since the fstatat is refused, not followed.
+    // O_NONBLOCK: a FIFO swapped in cannot block the loop in open() or read().
+    fd_ = ::openat(dir_fd, name_.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd_ < 0) {
+      if (errno == ELOOP) return refuse(path_id, "a symbolic link");
       if (errno != ENOENT) {
         ++errors_;
         last_error_ = std::string("open: ") + std::strerror(errno);
@@ -58,8 +91,13 @@ bool Tailer::read_available(const Sink& sink, std::size_t budget) {
       return false;
     }
     struct stat st {};
-    ::fstat(fd_, &st);
-    id_ = FileId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+      const mode_t mode = st.st_mode;
+      close_fd();
+      return refuse(id_of(st), kind_of(mode));
+    }
+    refused_.clear();
+    id_ = id_of(st);
     if (id_ == resume_id_ && resume_offset_ <= static_cast<std::uint64_t>(st.st_size)) {
       offset_ = resume_offset_;  // the same file as before a restart: go on where we were
       restarted_ = false;

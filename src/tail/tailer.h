@@ -1,13 +1,18 @@
 #pragma once
-// Follows one log file by path, keyed by its identity (dev, ino), never by name:
+// Follows one log file, named inside its logs directory, keyed by its identity (dev, ino),
+// never by name:
 // - new bytes are read in bounded chunks from the saved offset (no blocking, no polling:
 //   the caller reads when a watcher reports a change);
 // - truncation (size < offset): restart at 0;
 // - rename rotation (<task>.log -> <task>.log.1): the old descriptor is drained to EOF
-//   first, then the new file at the path is read from 0;
-// - deletion (st_nlink == 0 and nothing at the path): drain, then stop.
+//   first, then the new file at the name is read from 0;
+// - deletion (st_nlink == 0 and nothing at the name): drain, then stop.
 // Each restart is reported so the caller resets its match stream.
-// Thread: the loop thread. Errors: logged by the caller from Status.
+// Untrusted input: a worker controls its log. Only a regular file directly inside the
+// logs directory is ever opened (openat O_NOFOLLOW | O_NONBLOCK, then fstat): a link
+// (to /etc/shadow), a FIFO, a device or a directory at the name is refused, reported once
+// through refused(), and never read.
+// Thread: the loop thread. Errors: counted, with the last message, for the caller to log.
 
 #include <sys/types.h>
 
@@ -30,7 +35,9 @@ class Tailer {
   /// is true for the first bytes after a truncation or a new file at the path.
   using Sink = std::function<void(const FileId&, std::uint64_t offset, std::string_view bytes, bool restarted)>;
 
-  Tailer(std::string path, std::size_t chunk_bytes = 256 * 1024) : path_(std::move(path)), chunk_(chunk_bytes) {}
+  /// `dir` is the logs directory's path (for messages), `name` the file's name in it (one
+  /// path component).
+  Tailer(const std::string& dir, std::string name, std::size_t chunk_bytes = 256 * 1024);
   ~Tailer();
   Tailer(const Tailer&) = delete;
   Tailer& operator=(const Tailer&) = delete;
@@ -41,15 +48,17 @@ class Tailer {
     resume_offset_ = offset;
   }
 
-  /// Reads everything available now (at most `budget` bytes; returns true when more
-  /// remains, so the caller reschedules instead of blocking the loop).
-  bool read_available(const Sink& sink, std::size_t budget = 8u << 20);
+  /// Reads what is available now through `dir_fd` (the logs directory, opened by the
+  /// caller), at most `budget` bytes; returns true when more remains, so the caller
+  /// reschedules instead of blocking the loop.
+  bool read_available(int dir_fd, const Sink& sink, std::size_t budget = 8u << 20);
 
   /// Reads again from `offset` of the current file (a rule reload restarts the match
   /// stream at the unterminated line's start).
   void rewind_to(std::uint64_t offset) { offset_ = offset; }
 
   const std::string& path() const { return path_; }
+  const std::string& name() const { return name_; }
   const FileId& id() const { return id_; }
   std::uint64_t offset() const { return offset_; }
   bool open() const { return fd_ >= 0; }
@@ -58,12 +67,19 @@ class Tailer {
   std::uint64_t errors() const { return errors_; }
   const std::string& last_error() const { return last_error_; }
   std::uint64_t truncations() const { return truncations_; }
+  /// Non-empty while the thing at the name is not a regular file (a link, a FIFO, ...):
+  /// what it is. refusals() counts distinct refused files (by identity), so the caller
+  /// logs each once.
+  const std::string& refused() const { return refused_; }
+  std::uint64_t refusals() const { return refusals_; }
 
  private:
   bool drain(const Sink& sink, std::size_t& budget);
   void close_fd();
+  bool refuse(const FileId& id, std::string what);
 
   std::string path_;
+  std::string name_;
   std::size_t chunk_;
   int fd_ = -1;
   FileId id_;
@@ -75,6 +91,9 @@ class Tailer {
   std::uint64_t truncations_ = 0;
   std::uint64_t errors_ = 0;
   std::string last_error_;
+  std::string refused_;
+  FileId refused_id_;
+  std::uint64_t refusals_ = 0;
 };
 
 }  // namespace medic::tail

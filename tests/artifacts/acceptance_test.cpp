@@ -13,6 +13,7 @@ class AcceptanceTest : public ::testing::Test {
  protected:
   testing::TempDir ws_;
   const std::int64_t started_ = 1000;  // every file written now is newer
+  Workspace ws() const { return Workspace{ws_.path(), ""}; }
 };
 
 TEST_F(AcceptanceTest, PassesWhenEvidenceOutputsAndStateAreThere) {
@@ -21,7 +22,7 @@ TEST_F(AcceptanceTest, PassesWhenEvidenceOutputsAndStateAreThere) {
   ws_.file("report/final.html", "<h1>Findings</h1>");
   ws_.file("state/PROJECT_STATE.md", "state");
   ws_.file("state/PROJECT_STATE.html", "<p>state</p>");
-  const auto r = check(ws_.path(), AcceptanceSpec::defaults(), started_);
+  const auto r = check(ws(), AcceptanceSpec::defaults(), started_);
   EXPECT_TRUE(r.passed());
   EXPECT_TRUE(r.missing.empty());
   EXPECT_EQ(r.checked.size(), 5u);
@@ -30,7 +31,7 @@ TEST_F(AcceptanceTest, PassesWhenEvidenceOutputsAndStateAreThere) {
 TEST_F(AcceptanceTest, ListsExactlyWhatIsMissingWhenOnlyEvidenceIsThere) {
   ws_.file("raw/search-results.json", "{}");
   ws_.file("raw/notes.md", "raw notes do not count as outputs");
-  const auto r = check(ws_.path(), AcceptanceSpec::defaults(), started_);
+  const auto r = check(ws(), AcceptanceSpec::defaults(), started_);
   EXPECT_TRUE(r.evidence);
   EXPECT_FALSE(r.outputs);
   EXPECT_FALSE(r.passed());
@@ -44,7 +45,7 @@ TEST_F(AcceptanceTest, EmptyFilesAndStaleStateDoNotPass) {
   ws_.file("final.html", "<p>x</p>");
   ws_.file("state/PROJECT_STATE.md", "s");
   ws_.file("state/PROJECT_STATE.html", "s");
-  const auto r = check(ws_.path(), AcceptanceSpec::defaults(), 4102444800);  // run "started" in 2100
+  const auto r = check(ws(), AcceptanceSpec::defaults(), 4102444800);  // run "started" in 2100
   EXPECT_FALSE(r.evidence);
   EXPECT_FALSE(r.outputs);
   EXPECT_FALSE(r.state);
@@ -54,10 +55,10 @@ TEST_F(AcceptanceTest, RequiresEverySubjectCaseInsensitively) {
   AcceptanceSpec spec;
   spec.outputs = {OutputSpec{"*.md", 1, {"Pricing", "competitors"}}};
   ws_.file("final.md", "# pricing\nonly one subject");
-  auto r = check(ws_.path(), spec, started_);
+  auto r = check(ws(), spec, started_);
   EXPECT_FALSE(r.outputs);
   ws_.file("final.md", "# PRICING\nand Competitors");
-  r = check(ws_.path(), spec, started_);
+  r = check(ws(), spec, started_);
   EXPECT_TRUE(r.outputs);
 }
 
@@ -68,14 +69,14 @@ TEST_F(AcceptanceTest, RefusesPathsThatEscapeTheWorkspace) {
   AcceptanceSpec spec;
   spec.evidence_globs = {"../*"};
   spec.outputs = {OutputSpec{"*.md", 1, {}}};
-  const auto r = check(ws_.path(), spec, started_);
+  const auto r = check(ws(), spec, started_);
   EXPECT_FALSE(r.passed());
   ASSERT_EQ(r.refused.size(), 2u);
   EXPECT_FALSE(r.outputs);  // the link out was not followed
 }
 
 TEST_F(AcceptanceTest, DoesNotRunWithoutAWorkspace) {
-  const auto r = check("", AcceptanceSpec::defaults(), started_);
+  const auto r = check(WorkspaceRoots{}, "", AcceptanceSpec::defaults(), started_);
   EXPECT_FALSE(r.ran);
   EXPECT_FALSE(r.passed());
 }
@@ -87,22 +88,92 @@ TEST_F(AcceptanceTest, AnOutputPathWithADirectoryMatchesThatPathOnly) {
   ws_.file("evidence/e.txt", "e");
   ws_.file("deliver/table.csv", "a,b,c\n1,2,3\n");
   ws_.file("other/table.csv", "a,b,c\n1,2,3\n");
-  auto r = check(ws_.path(), spec, started_);
+  auto r = check(ws(), spec, started_);
   EXPECT_TRUE(r.passed()) << r.checked.back();
   EXPECT_NE(r.checked[1].find("deliver/table.csv"), std::string::npos);
   spec.outputs = {OutputSpec{"report/*.csv", 1, {}}};
-  EXPECT_FALSE(check(ws_.path(), spec, started_).outputs);
+  EXPECT_FALSE(check(ws(), spec, started_).outputs);
 }
 
 TEST_F(AcceptanceTest, HiddenDirectoriesAndNodeModulesHoldNoDeliverable) {
   // Without the skip these two would pass the default outputs check (.md and .html).
   ws_.file(".venv/share/README.md", "# a package");
   ws_.file("node_modules/pkg/index.html", "<p>pkg</p>");
-  const auto r = check(ws_.path(), AcceptanceSpec::defaults(), started_);
+  const auto r = check(ws(), AcceptanceSpec::defaults(), started_);
   EXPECT_TRUE(r.ran);
   EXPECT_FALSE(r.outputs);
   EXPECT_EQ(r.missing, (std::vector<std::string>{"raw/*", "*.md", "*.html", "state/PROJECT_STATE.md",
                                                  "state/PROJECT_STATE.html"}));
+}
+
+TEST_F(AcceptanceTest, ALinkInsideTheWorkspaceIsNotFollowedNorRefused) {
+  // The only .md file lies in a hidden directory (never a deliverable); two links inside
+  // the workspace lead to it. Followed, they would pass the outputs check.
+  ws_.file("raw/data.json", "{}");
+  ws_.file(".real/final.md", "# Findings");
+  std::filesystem::create_symlink(".real/final.md", ws_.path() + "/final.md");
+  std::filesystem::create_symlink(".real", ws_.path() + "/linked-dir");
+  AcceptanceSpec spec;
+  spec.outputs = {OutputSpec{"*.md", 1, {}}};
+  spec.state_files.clear();
+  const auto r = check(ws(), spec, started_);
+  EXPECT_TRUE(r.ran);
+  EXPECT_TRUE(r.refused.empty());
+  EXPECT_FALSE(r.outputs);
+}
+
+TEST_F(AcceptanceTest, AWorkspaceThatIsALinkIsRefusedNotRead) {
+  testing::TempDir root;
+  testing::TempDir victim;
+  victim.file("raw/data.json", "{}");
+  victim.file("final.md", "# x");
+  victim.file("final.html", "<p>x</p>");
+  std::filesystem::create_symlink(victim.path(), root.path() + "/ws");
+  const auto roots = WorkspaceRoots::create({root.path()});
+  const auto r = check(roots, root.path() + "/ws", AcceptanceSpec::defaults(), started_);
+  EXPECT_FALSE(r.ran);
+  ASSERT_EQ(r.refused.size(), 1u);
+  EXPECT_NE(r.checked.front().find("symbolic link"), std::string::npos) << r.checked.front();
+}
+
+TEST_F(AcceptanceTest, AWorkspaceBelowALinkIsRefused) {
+  testing::TempDir root;
+  testing::TempDir victim;
+  victim.file("ws/raw/data.json", "{}");
+  std::filesystem::create_symlink(victim.path(), root.path() + "/projects");
+  const auto r =
+      check(WorkspaceRoots::create({root.path()}), root.path() + "/projects/ws", AcceptanceSpec::defaults(), started_);
+  EXPECT_FALSE(r.ran);
+  EXPECT_EQ(r.refused.size(), 1u);
+}
+
+TEST(WorkspaceRootsTest, SlashAndSystemDirectoriesAreNeverRoots) {
+  std::vector<std::string> dropped;
+  const auto roots =
+      WorkspaceRoots::create({"/", "/etc", "/usr/local/x", "/var/lib", "relative", "/home/u/work"}, &dropped);
+  EXPECT_EQ(roots.roots(), (std::vector<std::string>{"/home/u/work"}));
+  EXPECT_EQ(dropped.size(), 5u);
+}
+
+TEST(WorkspaceRootsTest, PlacesAWorkspaceBeneathItsRootAndRefusesTheRest) {
+  const auto roots = WorkspaceRoots::create({"/home/u/.hermes/kanban", "/home/u"});
+  auto ws = roots.resolve("/home/u//projects/./a/");
+  ASSERT_TRUE(ws) << ws.error().message;
+  EXPECT_EQ(ws->root, "/home/u");
+  EXPECT_EQ(ws->rel, "projects/a");
+  EXPECT_FALSE(roots.resolve("/"));
+  EXPECT_FALSE(roots.resolve("/etc"));
+  EXPECT_FALSE(roots.resolve("/home/u/../../etc"));
+  EXPECT_FALSE(roots.resolve("relative/ws"));
+  EXPECT_FALSE(roots.resolve("/home/user2/ws"));
+}
+
+TEST(WorkspaceRootsTest, DefaultsAreTheKanbanDirTheHomeAndTheRootsParent) {
+  EXPECT_EQ(WorkspaceRoots::defaults("/home/u/.hermes", "/home/u"),
+            (std::vector<std::string>{"/home/u/.hermes/kanban", "/home/u", "/home/u"}));
+  // A root at the top: its parent, "/", is never a root.
+  EXPECT_EQ(WorkspaceRoots::create(WorkspaceRoots::defaults("/hermes", "")).roots(),
+            (std::vector<std::string>{"/hermes/kanban"}));
 }
 
 TEST(AcceptanceRuleTest, TheFirstEntryWhoseSelectorMatchesWins) {

@@ -70,6 +70,7 @@ class ActTest : public ::testing::Test {
     std::vector<std::string> env_store;
     for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
     env_store.push_back("MEDIC_TEST_RECORD=" + record_);
+    env_store.push_back("HERMES_KANBAN_HOME=" + h_.root());  // act's workspace roots: the daemon's defaults
     env_store.push_back("MEDIC_TEST_STATUS=" + status_);
     std::vector<char*> envp;
     for (auto& e : env_store) envp.push_back(e.data());
@@ -131,14 +132,13 @@ class ActTest : public ::testing::Test {
 TEST_F(ActTest, ReclaimsARunningTaskThenCompletesItAndReportsTheCommands) {
   start_act();
   set_status("running");
-  TempDir ws;
+  TempDir ws(h_.dir());
   complete_task(ws, "t_done");
   ASSERT_TRUE(wait_for_calls(3)) << testing::read_file(act_log()) << h_.daemon_log();
   const auto c = calls();
-  EXPECT_EQ(c[0], tabs({"kanban", "--board", "default", "show", "t_done", "--json"}));
-  EXPECT_EQ(c[1], tabs({"kanban", "--board", "default", "reclaim", "t_done", "--reason", "medic: default/t_done/1"}));
-  EXPECT_EQ(c[2].rfind(tabs({"kanban", "--board", "default", "complete", "t_done", "--summary", "medic: "}), 0), 0u)
-      << c[2];
+  EXPECT_EQ(c[0], tabs({"kanban", "--board=default", "show", "--json", "--", "t_done"}));
+  EXPECT_EQ(c[1], tabs({"kanban", "--board=default", "reclaim", "--reason=medic: default/t_done/1", "--", "t_done"}));
+  EXPECT_EQ(c[2].rfind(tabs({"kanban", "--board=default", "complete", "--summary=medic: "}), 0), 0u) << c[2];
   // Each command and its exit code is in the task's state report and the board's.
   for (const auto& path :
        {ws.path() + "/state/PROJECT_STATE.html", act_state_.path() + "/state/default/PROJECT_STATE.md"}) {
@@ -147,8 +147,9 @@ TEST_F(ActTest, ReclaimsARunningTaskThenCompletesItAndReportsTheCommands) {
       return s && s->commands.size() >= 2;
     })) << path;
     auto s = report::read_section(path);
-    EXPECT_NE(s->commands[0].command.find("reclaim t_done"), std::string::npos) << s->commands[0].command;
-    EXPECT_NE(s->commands[1].command.find("complete t_done"), std::string::npos);
+    EXPECT_NE(s->commands[0].command.find(" reclaim "), std::string::npos) << s->commands[0].command;
+    EXPECT_NE(s->commands[0].command.find(" -- t_done"), std::string::npos) << s->commands[0].command;
+    EXPECT_NE(s->commands[1].command.find(" complete "), std::string::npos);
     EXPECT_EQ(s->commands[1].exit_code, 0);
     EXPECT_EQ(s->commands[1].decision_id, "default/t_done/1");
   }
@@ -163,13 +164,14 @@ TEST_F(ActTest, ParksARateLimitedTaskAndUnblocksItAtTheResetTime) {
                         std::to_string(reset) + "\n[kanban-worker-exit] rc=1\n");
   ASSERT_TRUE(wait_for_calls(2)) << testing::read_file(act_log()) << h_.daemon_log();
   auto c = calls();
-  EXPECT_EQ(c[0], tabs({"kanban", "--board", "default", "show", "t_rl", "--json"}));
-  EXPECT_EQ(c[1].rfind(tabs({"kanban", "--board", "default", "schedule", "t_rl", "medic: retry at "}), 0), 0u) << c[1];
+  EXPECT_EQ(c[0], tabs({"kanban", "--board=default", "show", "--json", "--", "t_rl"}));
+  EXPECT_EQ(c[1].rfind(tabs({"kanban", "--board=default", "schedule", "--", "t_rl", "medic: retry at "}), 0), 0u)
+      << c[1];
   // Nothing more until the reset time; then act itself unblocks the task.
   EXPECT_EQ(calls().size(), 2u);
   ASSERT_TRUE(wait_for_calls(3)) << testing::read_file(act_log());
   EXPECT_GE(DaemonHarness::now(), reset);
-  EXPECT_EQ(calls()[2], tabs({"kanban", "--board", "default", "unblock", "t_rl"}));
+  EXPECT_EQ(calls()[2], tabs({"kanban", "--board=default", "unblock", "--", "t_rl"}));
 }
 
 TEST_F(ActTest, KeepsAPendingUnblockAcrossItsOwnRestart) {
@@ -183,8 +185,24 @@ TEST_F(ActTest, KeepsAPendingUnblockAcrossItsOwnRestart) {
   stop_act();
   start_act();
   ASSERT_TRUE(wait_for_calls(3)) << testing::read_file(act_log());
-  EXPECT_EQ(calls()[2], tabs({"kanban", "--board", "default", "unblock", "t_wait"}));
+  EXPECT_EQ(calls()[2], tabs({"kanban", "--board=default", "unblock", "--", "t_wait"}));
   EXPECT_EQ(calls().size(), 3u) << "the restart must not apply the decision again";
+}
+
+// An assignee is a task field a worker can write: "../victim3" must not make act run the
+// preflight (and link a login) in a HOME outside the template's profiles directory.
+TEST_F(ActTest, AnAssigneeThatIsAPathGetsNoPreflightAndNoCommand) {
+  tools_.file("victim3/.keep", "");
+  start_act({"--profile-home", tools_.path() + "/profiles/{assignee}"});
+  h_.board().create_task("t_evil", "Research", "../victim3");
+  h_.board().claim("t_evil", DaemonHarness::now());
+  h_.append("t_evil", "DEBUG request headers: Authorization: Bearer None\n[kanban-worker-exit] rc=1\n");
+  ASSERT_TRUE(wait_for([&] { return testing::read_file(act_log()).find("refused") != std::string::npos; }))
+      << testing::read_file(act_log()) << h_.daemon_log();
+  EXPECT_NE(testing::read_file(act_log()).find("decision=default/t_evil/1 refused"), std::string::npos)
+      << testing::read_file(act_log());
+  EXPECT_EQ(testing::read_file(record_), "");
+  EXPECT_FALSE(std::filesystem::exists(tools_.path() + "/victim3/.codex"));
 }
 
 class ActFallbackTest : public ActTest {
@@ -200,8 +218,8 @@ TEST_F(ActFallbackTest, MovesARateLimitedTaskToTheFallbackProviderAndReleasesItN
                         std::to_string(DaemonHarness::now() + 3600) + "\n[kanban-worker-exit] rc=1\n");
   ASSERT_TRUE(wait_for_calls(3)) << testing::read_file(act_log()) << h_.daemon_log();
   const auto c = calls();
-  EXPECT_EQ(c[1], tabs({"kanban", "--board", "default", "set-model", "t_fb", "none", "--provider", "xai"}));
-  EXPECT_EQ(c[2], tabs({"kanban", "--board", "default", "unblock", "t_fb"}));
+  EXPECT_EQ(c[1], tabs({"kanban", "--board=default", "set-model", "--provider=xai", "--", "t_fb", "none"}));
+  EXPECT_EQ(c[2], tabs({"kanban", "--board=default", "unblock", "--", "t_fb"}));
 }
 
 // repair_auth: act runs `medic preflight` in the task's profile HOME (a stand-in `codex`
@@ -225,18 +243,17 @@ TEST_F(ActTest, RepairsAProfilesCodexLoginWithThePreflightThenReleasesTheTask) {
   h_.board().claim("t_auth", DaemonHarness::now());
   h_.append("t_auth", "DEBUG request headers: Authorization: Bearer None\n[kanban-worker-exit] rc=1\n");
   ASSERT_TRUE(wait_for_calls(2)) << testing::read_file(act_log()) << h_.daemon_log();
-  EXPECT_EQ(calls()[1], tabs({"kanban", "--board", "default", "unblock", "t_auth"}));
+  EXPECT_EQ(calls()[1], tabs({"kanban", "--board=default", "unblock", "--", "t_auth"}));
   const std::string link = tools_.path() + "/profiles/researcher/home/.codex/auth.json";
   EXPECT_TRUE(std::filesystem::is_symlink(link));
-  EXPECT_NE(testing::read_file(act_log()).find("preflight --profile-home " + tools_.path() +
-                                               "/profiles/researcher/home` exit=0"),
+  EXPECT_NE(testing::read_file(act_log()).find("--profile-home=" + tools_.path() + "/profiles/researcher/home` exit=0"),
             std::string::npos)
       << testing::read_file(act_log());
 }
 
 TEST_F(ActTest, AppliesEachDecisionOnceAcrossRestarts) {
   start_act();
-  TempDir ws;
+  TempDir ws(h_.dir());
   complete_task(ws, "t_once");
   ASSERT_TRUE(wait_for_calls(2)) << testing::read_file(act_log());
   stop_act();
@@ -249,18 +266,18 @@ TEST_F(ActTest, AppliesEachDecisionOnceAcrossRestarts) {
   ASSERT_TRUE(wait_for_calls(4)) << testing::read_file(act_log()) << h_.daemon_log();
   const auto c = calls();
   ASSERT_EQ(c.size(), 4u);
-  EXPECT_EQ(c[3].rfind(tabs({"kanban", "--board", "default", "block", "t_quota"}), 0), 0u) << c[3];
-  EXPECT_NE(c[3].find(tabs({"--kind", "capability"})), std::string::npos) << c[3];
+  EXPECT_EQ(c[3].rfind(tabs({"kanban", "--board=default", "block", "--kind=capability", "--", "t_quota"}), 0), 0u)
+      << c[3];
   EXPECT_NE(testing::read_file(act_log()).find("decision=default/t_once/1 already applied"), std::string::npos);
 }
 
 TEST_F(ActTest, ADryRunPrintsTheCommandsAndRunsNothing) {
   start_act({"--dry-run"});
-  TempDir ws;
+  TempDir ws(h_.dir());
   complete_task(ws, "t_dry");
-  ASSERT_TRUE(wait_for([&] { return testing::read_file(act_out()).find("complete t_dry") != std::string::npos; }))
+  ASSERT_TRUE(wait_for([&] { return testing::read_file(act_out()).find("-- t_dry") != std::string::npos; }))
       << testing::read_file(act_log());
-  EXPECT_NE(testing::read_file(act_out()).find(hermes_ + " kanban --board default complete t_dry --summary 'medic: "),
+  EXPECT_NE(testing::read_file(act_out()).find(hermes_ + " kanban --board=default complete '--summary=medic: "),
             std::string::npos)
       << testing::read_file(act_out());
   EXPECT_EQ(testing::read_file(record_), "");

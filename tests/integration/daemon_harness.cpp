@@ -73,6 +73,11 @@ void SocketClient::subscribe(std::uint64_t since) {
   (void)!::write(fd_, req.data(), req.size());
 }
 
+void SocketClient::send_raw(const std::string& line) {
+  const std::string req = line + "\n";
+  (void)!::write(fd_, req.data(), req.size());
+}
+
 SocketClient::~SocketClient() {
   if (fd_ >= 0) ::close(fd_);
 }

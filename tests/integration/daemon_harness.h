@@ -44,6 +44,8 @@ class SocketClient {
                                  std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
   bool connected() const { return fd_ >= 0; }
   void subscribe(std::uint64_t since);
+  /// Sends `line` and a newline as they are (requests a well-behaved client never sends).
+  void send_raw(const std::string& line);
 
  private:
   int fd_ = -1;
@@ -58,6 +60,8 @@ class DaemonHarness {
   void start();
   void stop();  // SIGTERM, wait
   std::string root() const { return dir_.path() + "/root"; }
+  /// The directory holding the Hermes root: beneath the daemon's default workspace roots.
+  std::string dir() const { return dir_.path(); }
   std::string socket() const { return dir_.path() + "/s.sock"; }
   std::string state() const { return dir_.path() + "/state"; }
   std::string log_path(const std::string& task) const { return root() + "/kanban/logs/" + task + ".log"; }

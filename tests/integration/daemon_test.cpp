@@ -325,7 +325,7 @@ TEST(DaemonTest, IncidentT52cac9ceResumesFromEvidenceWithTheMissingList) {
   DaemonHarness h;
   h.start();
   SocketClient client(h.socket(), 0);
-  testing::TempDir ws;
+  testing::TempDir ws(h.dir());
   ws.file("raw/search-results.json", "{\"results\": [1, 2, 3]}");
   h.board().create_task("t_52cac9ce", "Market research", "researcher", ws.path());
   h.board().claim("t_52cac9ce", DaemonHarness::now());
@@ -342,7 +342,7 @@ TEST(DaemonTest, AProtocolViolationWithCompleteArtifactsIsCompleted) {
   DaemonHarness h;
   h.start();
   SocketClient client(h.socket(), 0);
-  testing::TempDir ws;
+  testing::TempDir ws(h.dir());
   h.board().create_task("t_done", "Write the report", "writer", ws.path());
   h.board().claim("t_done", DaemonHarness::now() - 5);
   testing::write_passing_workspace(ws);
@@ -358,7 +358,7 @@ TEST(DaemonTest, AProtocolViolationWithNothingOnDiskBlocksWithTheExactPaths) {
   DaemonHarness h;
   h.start();
   SocketClient client(h.socket(), 0);
-  testing::TempDir ws;
+  testing::TempDir ws(h.dir());
   h.board().create_task("t_empty", "Collect sources", "researcher", ws.path());
   h.board().claim("t_empty", DaemonHarness::now());
   h.append("t_empty", "  ┊ 📋 kanban_show t_empty\n[kanban-worker-exit] rc=0\n");

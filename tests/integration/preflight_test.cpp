@@ -91,6 +91,35 @@ TEST_F(PreflightTest, LeavesALinkItDidNotCreateAlone) {
   EXPECT_NE(r.out.find("medic did not create"), std::string::npos) << r.out;
 }
 
+TEST_F(PreflightTest, NeverWritesThroughACodexDirThatIsALink) {
+  dir_.file("main/.codex/auth.json", "{\"token\":\"valid-token\"}");
+  fs::create_directories(dir_.path() + "/victim");
+  ::chmod((dir_.path() + "/victim").c_str(), 0755);
+  fs::create_symlink(dir_.path() + "/victim", profile() + "/.codex");
+  const auto r = preflight();
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find(".codex is a link; medic never writes through it"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir_.path() + "/victim/auth.json")));
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_.path() + "/victim").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u) << "the link's target was chmod-ed";
+}
+
+TEST_F(PreflightTest, AProfileHomeThatLeavesItsBaseIsRefused) {
+  // What `medic act` passes for an {assignee} template: the HOME must lie beneath --beneath,
+  // reached without a link. An assignee "../victim" or a profile dir that is a link fails.
+  fs::create_directories(dir_.path() + "/victim");
+  fs::create_symlink(dir_.path() + "/victim", dir_.path() + "/profiles/linked");
+  for (const std::string& home : {dir_.path() + "/profiles/../victim", dir_.path() + "/profiles/linked"}) {
+    const auto r = run_process({MEDIC_BINARY, "preflight", "--beneath", dir_.path() + "/profiles", "--profile-home",
+                                home, "--main-home", main_home(), "--codex", codex_});
+    EXPECT_EQ(r.exit_code, 2) << home << ": " << r.out;
+    EXPECT_NE(r.err.find("refused"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(dir_.path() + "/victim/.codex"));
+  EXPECT_EQ(testing::read_file(dir_.path() + "/codex-calls"), "") << "codex ran for a refused HOME";
+}
+
 TEST_F(PreflightTest, ReportsAMissingCodexCli) {
   const auto r = run_process({MEDIC_BINARY, "preflight", "--profile-home", profile(), "--codex", "/nonexistent/codex"});
   EXPECT_EQ(r.exit_code, 1);

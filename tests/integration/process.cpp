@@ -29,6 +29,12 @@ TempDir::TempDir() {
   path_ = tmpl;
 }
 
+TempDir::TempDir(const std::string& parent) {
+  std::string tmpl = parent + "/ws-XXXXXX";
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed in " + parent);
+  path_ = tmpl;
+}
+
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);

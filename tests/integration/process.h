@@ -22,6 +22,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
 class TempDir {
  public:
   TempDir();
+  /// A fresh directory inside `parent` (a workspace beneath a daemon's allowed roots).
+  explicit TempDir(const std::string& parent);
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

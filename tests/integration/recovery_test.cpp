@@ -19,7 +19,7 @@ TEST(RecoveryTest, AGaveUpTaskWhoseArtifactsPassIsCompleted) {
   DaemonHarness h;
   h.start();
   SocketClient client(h.socket(), 0);
-  TempDir ws;
+  TempDir ws(h.dir());
   h.board().create_task("t_gave", "Collect and write", "researcher", ws.path());
   const auto run = h.board().claim("t_gave", DaemonHarness::now() - 5);
   testing::write_passing_workspace(ws);
@@ -42,7 +42,7 @@ TEST(RecoveryTest, AWorkersOwnBlockWithPassingArtifactsIsCompleted) {
   DaemonHarness h;
   h.start();
   SocketClient client(h.socket(), 0);
-  TempDir ws;
+  TempDir ws(h.dir());
   h.board().create_task("t_selfblock", "Write the summary", "writer", ws.path());
   const auto run = h.board().claim("t_selfblock", DaemonHarness::now() - 5);
   testing::write_passing_workspace(ws);
@@ -78,7 +78,7 @@ TEST(RecoveryTest, AChildWaitingOnABlockedParentGetsTheParentExaminedAndDecided)
   DaemonHarness h;
   h.start();
   SocketClient client(h.socket(), 0);
-  TempDir ws;
+  TempDir ws(h.dir());
   ws.file("raw/interviews.txt", "three interviews\n");
   ws.file("summary.md", "# Summary\n");
   h.board().create_task("t_parent", "Research", "researcher", ws.path());
@@ -132,7 +132,7 @@ TEST(RecoveryTest, ConfiguredAcceptanceAppliesToTheTasksItSelects) {
   DaemonHarness h(kAcceptanceConfig);
   h.start();
   SocketClient client(h.socket(), 0);
-  TempDir ws;
+  TempDir ws(h.dir());
   ws.file("raw/search.json", "{\"hits\": 3}");
   ws.file("report/final.md", "# Market\n\nCompetitors: A, B, C.\n");  // no pricing
   ws.file("state/PROJECT_STATE.md", "collected\n");
@@ -149,7 +149,7 @@ TEST(RecoveryTest, ConfiguredAcceptanceAppliesToTheTasksItSelects) {
   EXPECT_NE(d->raw.find("lacks \\\"pricing\\\""), std::string::npos) << d->raw;
 
   // The same files for a writer's task: the default checks (no .html, no fresh state/*.html).
-  TempDir other;
+  TempDir other(h.dir());
   other.file("raw/search.json", "{}");
   other.file("report/final.md", "# Draft\n");
   h.board().create_task("t_writer", "Market research: EU", "writer", other.path());

@@ -63,7 +63,7 @@ class ReportTest : public ::testing::Test {
   std::string board_state(const char* name) const { return h_.state() + "/state/default/" + name; }
 
   DaemonHarness h_;
-  TempDir ws_;
+  TempDir ws_{h_.dir()};
 };
 
 TEST_F(ReportTest, EveryDecisionIsAppendedToTheWorkspaceAndBoardReports) {

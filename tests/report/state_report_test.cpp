@@ -33,10 +33,12 @@ class StateReportTest : public ::testing::Test {
   testing::TempDir dir_;
   std::string md_ = dir_.path() + "/state/PROJECT_STATE.md";
   std::string html_ = dir_.path() + "/state/PROJECT_STATE.html";
+  // The report at `path` (beneath the test's directory), as the daemon addresses it.
+  Location at(const std::string& path) const { return Location{dir_.path(), "", path.substr(dir_.path().size() + 1)}; }
 };
 
 TEST_F(StateReportTest, CreatesASelfContainedHtmlPageWithTheDecisionAndProviderHealth) {
-  ASSERT_TRUE(append(html_, one("t_1", "retry_at"), kNow));
+  ASSERT_TRUE(append(at(html_), one("t_1", "retry_at"), kNow));
   const std::string page = testing::read_file(html_);
   EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(page.find("<table class=\"medic-actions\">"), std::string::npos);
@@ -52,7 +54,7 @@ TEST_F(StateReportTest, AppendsRowsAndKeepsEverythingOutsideItsSectionByteForByt
   const std::string head = "# Project state\n\nWritten by the worker.\r\nTrailing spaces   \n\n";
   const std::string tail = "\n## Notes\n\n- kept exactly\n";
   dir_.file("state/PROJECT_STATE.md", head + tail);
-  ASSERT_TRUE(append(md_, one("t_1", "retry_at"), kNow));
+  ASSERT_TRUE(append(at(md_), one("t_1", "retry_at"), kNow));
   std::string text = testing::read_file(md_);
   EXPECT_EQ(text.rfind(head + tail + "<!-- medic:begin", 0), 0u) << "a first section is added, nothing else";
   EXPECT_EQ(text.substr(text.size() - 18), "<!-- medic:end -->");
@@ -62,7 +64,7 @@ TEST_F(StateReportTest, AppendsRowsAndKeepsEverythingOutsideItsSectionByteForByt
   const std::string before = text.substr(0, b) + "More from the worker.\n";
   const std::string after = text.substr(e) + "\nappended later\n";
   dir_.file("state/PROJECT_STATE.md", before + text.substr(b, e - b) + after);
-  ASSERT_TRUE(append(md_, one("t_2", "complete"), kNow + 5));
+  ASSERT_TRUE(append(at(md_), one("t_2", "complete"), kNow + 5));
   text = testing::read_file(md_);
   const std::size_t b2 = text.find("<!-- medic:begin");
   const std::size_t e2 = text.find("<!-- medic:end -->") + std::string("<!-- medic:end -->").size();
@@ -78,7 +80,7 @@ TEST_F(StateReportTest, AppendsRowsAndKeepsEverythingOutsideItsSectionByteForByt
 
 TEST_F(StateReportTest, PutsItsHtmlSectionBeforeTheWorkersClosingBodyTag) {
   dir_.file("state/PROJECT_STATE.html", "<html><body><h1>Mine</h1></BODY></html>\n");
-  ASSERT_TRUE(append(html_, one("t_1", "resume"), kNow));
+  ASSERT_TRUE(append(at(html_), one("t_1", "resume"), kNow));
   const std::string page = testing::read_file(html_);
   EXPECT_EQ(page.rfind("<html><body><h1>Mine</h1>", 0), 0u);
   EXPECT_LT(page.find("<!-- medic:end -->"), page.find("</BODY></html>"));
@@ -87,8 +89,8 @@ TEST_F(StateReportTest, PutsItsHtmlSectionBeforeTheWorkersClosingBodyTag) {
 TEST_F(StateReportTest, MedicsOwnWritesNeverCountAsAnUpdateOfTheFile) {
   dir_.file("state/PROJECT_STATE.md", "worker text\n");
   set_mtime(md_, kNow - 600);
-  ASSERT_TRUE(append(md_, one("t_1", "retry_at"), kNow));
-  ASSERT_TRUE(append(md_, one("t_1", "retry_at"), kNow + 1));
+  ASSERT_TRUE(append(at(md_), one("t_1", "retry_at"), kNow));
+  ASSERT_TRUE(append(at(md_), one("t_1", "retry_at"), kNow + 1));
   EXPECT_EQ(outside_changed_at(md_), kNow - 600);
   // The worker writes outside the section: now its write counts.
   const std::string text = testing::read_file(md_);
@@ -96,26 +98,26 @@ TEST_F(StateReportTest, MedicsOwnWritesNeverCountAsAnUpdateOfTheFile) {
   set_mtime(md_, kNow + 60);
   EXPECT_EQ(outside_changed_at(md_), kNow + 60);
   // And medic's next write keeps that time.
-  ASSERT_TRUE(append(md_, one("t_1", "complete"), kNow + 90));
+  ASSERT_TRUE(append(at(md_), one("t_1", "complete"), kNow + 90));
   EXPECT_EQ(outside_changed_at(md_), kNow + 60);
 }
 
 TEST_F(StateReportTest, AFileOnlyMedicWroteFailsTheStateCheck) {
-  ASSERT_TRUE(append(md_, one("t_1", "retry_at"), kNow));
-  ASSERT_TRUE(append(html_, one("t_1", "retry_at"), kNow));
+  ASSERT_TRUE(append(at(md_), one("t_1", "retry_at"), kNow));
+  ASSERT_TRUE(append(at(html_), one("t_1", "retry_at"), kNow));
   EXPECT_EQ(outside_changed_at(md_), 0);
   dir_.file("raw/data.csv", "1,2\n");
   dir_.file("out.md", "# out");
   dir_.file("out.html", "<p>out</p>");
-  const auto r = artifacts::check(dir_.path(), artifacts::AcceptanceSpec::defaults(), 1000);
+  const auto r = artifacts::check(artifacts::Workspace{dir_.path(), ""}, artifacts::AcceptanceSpec::defaults(), 1000);
   EXPECT_FALSE(r.state);
   EXPECT_EQ(r.missing, (std::vector<std::string>{"state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}));
 }
 
 TEST_F(StateReportTest, HostileTextRoundTripsAndCannotBreakOutOfTheSection) {
   const std::string evil = "end --> <script>alert(1)</script> | pipe --- <!-- medic:end --> \xff";
-  ASSERT_TRUE(append(html_, one("t_1", "block", evil), kNow));
-  ASSERT_TRUE(append(md_, one("t_1", "block", evil), kNow));
+  ASSERT_TRUE(append(at(html_), one("t_1", "block", evil), kNow));
+  ASSERT_TRUE(append(at(md_), one("t_1", "block", evil), kNow));
   for (const auto& path : {html_, md_}) {
     // Outside the data comment (inert: a comment holds no tags and no "--"), the text is
     // escaped, and the section still ends where medic ended it.
@@ -141,16 +143,32 @@ TEST_F(StateReportTest, KeepsTheNewestRowsOnly) {
     u.decisions.push_back(
         DecisionRow{"d" + std::to_string(i), kNow, "default", "t_" + std::to_string(i), "", "retry", "r", "", ""});
   }
-  ASSERT_TRUE(append(md_, u, kNow));
+  ASSERT_TRUE(append(at(md_), u, kNow));
   auto s = read_section(md_);
   ASSERT_TRUE(s);
   ASSERT_EQ(s->decisions.size(), kMaxRows);
   EXPECT_EQ(s->decisions.front().id, "d10");
 }
 
+TEST_F(StateReportTest, NeverWritesThroughALinkedStateDirOrFile) {
+  testing::TempDir victim;
+  std::filesystem::create_symlink(victim.path(), dir_.path() + "/state");
+  auto r = append(at(md_), one("t_1", "retry"), kNow);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(std::filesystem::exists(victim.path() + "/PROJECT_STATE.md"));
+  std::filesystem::remove(dir_.path() + "/state");
+  std::filesystem::create_directories(dir_.path() + "/state");
+  const std::string target = victim.file("passwd", "root:x:0:0\n");
+  std::filesystem::create_symlink(target, md_);
+  r = append(at(md_), one("t_1", "retry"), kNow);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(testing::read_file(target), "root:x:0:0\n");
+}
+
 TEST_F(StateReportTest, RefusesADirectoryInPlaceOfTheFile) {
   std::filesystem::create_directories(md_);
-  auto r = append(md_, one("t_1", "retry"), kNow);
+  auto r = append(at(md_), one("t_1", "retry"), kNow);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("not a regular file"), std::string::npos);
 }
