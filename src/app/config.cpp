@@ -203,6 +203,10 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
               o.rules_dir = expand_home(kv.second.Scalar());
             else if (key == "max_client_queue_bytes")
               o.max_client_queue_bytes = kv.second.as<std::size_t>();
+            else if (key == "exit_event_wait_s")
+              o.exit_event_wait_s = kv.second.as<std::int64_t>();
+            else if (key == "hermes_failure_limit")
+              o.hermes_failure_limit = kv.second.as<int>();
             else if (key == "acceptance")
               o.acceptance = read_acceptance(kv.second, *cli.config, diags);
             else if (key == "workspace_roots") {
@@ -232,8 +236,8 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
               diags.push_back(rules::make_diagnostic(at, rules::DiagnosticCode::UnknownKey,
                                                      "unknown config key '" + key +
                                                          "' (hermes_root, state_dir, socket, rules, "
-                                                         "max_client_queue_bytes, workspace_roots, acceptance, "
-                                                         "policy)"));
+                                                         "max_client_queue_bytes, workspace_roots, exit_event_wait_s, "
+                                                         "hermes_failure_limit, acceptance, policy)"));
             }
           }
         } else if (root && !root.IsNull()) {

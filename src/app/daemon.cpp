@@ -33,6 +33,7 @@
 #include "core/json_writer.h"
 #include "core/text.h"
 #include "decide/engine.h"
+#include "decide/run_tracker.h"
 #include "kanban/board_reader.h"
 #include "loop/uv_handle.h"
 #include "match/matcher.h"
@@ -169,9 +170,22 @@ std::string render_decision(const decide::Decision& d, std::uint64_t seq) {
   else
     w.null();
   w.key("seen_by").value(decide::to_string(d.exit.seen_by));
+  if (d.exit.signal) w.key("signal").value(*d.exit.signal);
   if (!d.exit.event_kind.empty()) w.key("event").value(d.exit.event_kind);
+  if (d.exit.waited) w.key("waited").value(true);
   w.key("at").value(d.exit.at);
   w.end_object();
+  if (d.breaker) {
+    // Hermes's own breaker at this exit (decide/breaker.h), so a dispatcher sees why a
+    // retry became a block, or that this retry overrides it on purpose.
+    w.key("breaker").begin_object();
+    w.key("failures").value(d.breaker->failures);
+    w.key("limit").value(d.breaker->limit);
+    w.key("budget").value(d.breaker->budget);
+    w.key("trips").value(d.breaker->trips);
+    w.key("overridden").value(d.overrides_breaker);
+    w.end_object();
+  }
   w.key("decided_at").value(d.decided_at);
   w.end_object();
   return out;
@@ -193,7 +207,11 @@ std::string render_health(const decide::ProviderHealth& h, std::uint64_t seq) {
 class Daemon {
  public:
   Daemon(DaemonOptions options, std::unique_ptr<match::PatternDb> db, match::Matcher matcher, publish::Journal journal)
-      : options_(std::move(options)), db_(std::move(db)), matcher_(std::move(matcher)), journal_(std::move(journal)) {}
+      : options_(std::move(options)),
+        db_(std::move(db)),
+        matcher_(std::move(matcher)),
+        journal_(std::move(journal)),
+        tracker_(decide::TrackerOptions{options_.exit_event_wait_s}) {}
 
   int run();
 
@@ -212,7 +230,8 @@ class Daemon {
     // index in the mmapped -shm (inotify does not): a read woken by the last -wal write
     // can run before the commit is visible. So every notification also arms one read
     // shortly after; a one-shot per burst, not a polling loop.
-    loop::UvHandle<uv_timer_t> settle;
+    loop::UvHandle<uv_timer_t> settle;  // data: this Board (boards_ holds unique_ptrs)
+    std::size_t settle_step = 0;
     loop::UvHandle<uv_fs_event_t> db_watch;
     loop::UvHandle<uv_fs_event_t> logs_watch;
   };
@@ -222,21 +241,24 @@ class Daemon {
     std::unique_ptr<tail::Tailer> tailer;
     std::optional<match::Stream> stream;
   };
-  struct TaskRun {
-    std::int64_t run_id = 0;
-    std::string provider;
-    std::vector<decide::Evidence> evidence;
-    // The task row, read when the run was claimed: off the exit-to-decision path.
-    std::optional<kanban::TaskRow> row;
-    std::int64_t started_at = 0;  // the claim's time: state files must be newer
-    // The worker's own kanban_block in this run: its exit is no protocol violation.
-    bool worker_blocked = false;
-    std::string blocked_reason;
-    // The worker process, from the spawned event: a pidfd polled for its death.
-    loop::UvHandle<uv_poll_t> pid_watch;
-    int pidfd = -1;
+  // The worker process of a task's current run (Hermes's spawned event): a pidfd polled
+  // for its death. `poll` is declared after `pidfd` so it closes first.
+  struct PidWatch {
+    Daemon* self = nullptr;
     std::string board;
     std::string task;
+    std::int64_t run_id = 0;
+    std::int64_t pid = 0;
+    std::uint64_t start_ticks = 0;  // /proc start time: the same process at its death
+    core::UniqueFd pidfd;
+    loop::UvHandle<uv_poll_t> poll;
+  };
+  // A pid death waiting for Hermes's run-ending event, up to the bound.
+  struct WaitTimer {
+    Daemon* self = nullptr;
+    std::string board;
+    std::string task;
+    loop::UvHandle<uv_timer_t> timer;
   };
   // What a watched directory is, so each event is matched against the names that
   // matter there and nothing else: reading a board touches its -shm file, and reacting
@@ -254,20 +276,25 @@ class Daemon {
   static void on_fs_event(uv_fs_event_t* h, const char* name, int events, int status);
   void on_board_change(Board& b);
   void board_notified(Board& b);
-  void watch_pid(const std::string& board, const std::string& task, std::int64_t pid, std::int64_t started_at);
-  void stop_pid_watch(TaskRun& run);
+  static void on_settle(uv_timer_t* t);
+  static constexpr std::array<std::uint64_t, 5> kSettleMs = {5, 25, 100, 400, 1600};
+  void watch_pid(Board& b, const std::string& task, const decide::PidWatch& w);
+  void on_pid_death(const std::string& key);
+  void arm_wait(Board& b, const std::string& task, core::EpochSeconds until);
+  void apply(Board& b, const std::string& task, decide::Effects fx);
+  void drain_board(Board& b);
+  const kanban::TaskRow* refresh_row(Board& b, const std::string& task);
   void on_log_change(Board& b, const std::string& name);
   void read_log(LogFile& f);
   void flush_last_line(LogFile& f);
   void restart_stream(LogFile& f, const match::PatternDb& db, std::uint64_t offset, std::uint64_t line);
   void on_hits(LogFile& f, std::vector<match::Hit>& hits);
-  void decide_run(const std::string& board, const std::string& task, decide::ExitInfo exit);
-  void on_terminal_call(Board& b, const kanban::KanbanEvent& e, TaskRun& run);
+  void decide_run(Board& b, const std::string& task, decide::DecideRun d);
   void check_blocked_family(Board& b, const std::string& task);
   void examine_blocked_parent(Board& b, const std::string& parent);
   artifacts::CheckResult check_artifacts(const std::string& board, const std::optional<kanban::TaskRow>& row,
                                          std::int64_t run_started) const;
-  void publish_decision(const decide::RunFacts& facts);
+  bool publish_decision(const decide::RunFacts& facts);  // false: nothing new was published
   std::optional<report::Location> workspace_report(decide::Decision& d);
   void report_decision(const decide::Decision& d, const std::optional<report::Location>& workspace);
   void publish_line(const std::function<std::string(std::uint64_t)>& render);
@@ -275,7 +302,8 @@ class Daemon {
   void reload_rules();
   void save_state();
   void load_state();
-  std::string run_key(const std::string& board, const std::string& task) const { return board + "/" + task; }
+  static std::string run_key(const std::string& board, const std::string& task) { return board + "/" + task; }
+  static std::string run_key_of(const std::string& board, const std::string& task) { return board + "/" + task; }
 
   DaemonOptions options_;
   std::unique_ptr<match::PatternDb> db_;
@@ -286,8 +314,11 @@ class Daemon {
   uv_loop_t* loop_ = nullptr;
   std::unique_ptr<publish::UnixSocketPublisher> publisher_;
   std::map<std::string, std::unique_ptr<Board>> boards_;
-  std::map<std::string, LogFile> logs_;  // by path
-  std::map<std::string, TaskRun> runs_;  // by board/task
+  std::map<std::string, LogFile> logs_;          // by path
+  decide::RunTracker tracker_;                   // the run lifecycle (pure)
+  std::map<std::string, PidWatch> pid_watches_;  // by board/task; map nodes never move
+  std::map<std::string, WaitTimer> waits_;       // by board/task
+  std::map<std::string, kanban::TaskRow> rows_;  // by board/task: the row as last read
   std::vector<std::unique_ptr<Watch>> watch_ctx_;
   loop::UvHandle<uv_fs_event_t> root_watch_;
   loop::UvHandle<uv_fs_event_t> kanban_watch_;
@@ -306,9 +337,6 @@ class Daemon {
   };
   std::map<std::string, SavedFile> saved_files_;
   std::map<std::string, std::int64_t> saved_cursors_;
-  // Runs that ended with the worker's kanban_complete or request_review: no decision,
-  // and a later exit signal for them is not a failure.
-  std::set<std::string> finished_;
   std::unique_ptr<ReportQueue> reports_;
   std::map<std::string, std::string> health_reasons_;  // provider -> why it was marked
   core::UniqueFd root_fd_;                             // the Hermes root (operator-trusted)
@@ -322,7 +350,11 @@ class Daemon {
   std::uint64_t decisions_ = 0;
   std::uint64_t malformed_events_ = 0;
   std::uint64_t stream_errors_ = 0;
-  std::uint64_t refused_ = 0;  // names and files refused (bad ids, links, FIFOs, workspaces)
+  // How runs were decided (the exit path each took), logged at shutdown.
+  std::uint64_t exits_by_pid_ = 0;                   // pid deaths seen
+  std::uint64_t exits_with_status_ = 0;              // ... with a readable zombie exit status
+  std::map<std::string, std::uint64_t> decided_by_;  // "trailer", "pid", "event", "pid+wait"
+  std::uint64_t refused_ = 0;                        // names and files refused (bad ids, links, FIFOs, workspaces)
 };
 
 bool Daemon::refuse_once(const std::string& key, const std::string& message) {
@@ -444,7 +476,9 @@ void Daemon::on_fs_event(uv_fs_event_t* h, const char* name, int /*events*/, int
   }
   const std::string file = name ? name : "";
   spdlog::trace("fs event kind={} board={} name={}", static_cast<int>(ctx->kind), ctx->board, file);
-  const bool db_file = file == "kanban.db" || file == "kanban.db-wal";
+  // The board commits through the db file and its -wal (WAL mode) or -journal (DELETE
+  // mode, which Hermes uses on SQLite with the WAL-reset bug: hermes_state.py:714).
+  const bool db_file = file == "kanban.db" || file == "kanban.db-wal" || file == "kanban.db-journal";
   switch (ctx->kind) {
     case WatchKind::Rules:
       // Debounce: editors write several files in a burst.
@@ -480,97 +514,201 @@ void Daemon::on_fs_event(uv_fs_event_t* h, const char* name, int /*events*/, int
   }
 }
 
-// Seconds since the epoch at which `pid` started, from /proc (boot time + start ticks),
-// or -1. Hermes fingerprints workers the same way, because pids are reused.
-std::int64_t process_start_epoch(std::int64_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string content((std::istreambuf_iterator<char>(stat)), {});
-  const auto close = content.rfind(')');
-  if (close == std::string::npos) return -1;
+// /proc/<pid>/stat of a process: its state, start time (field 22, clock ticks since boot)
+// and exit code (field 52, Linux >= 3.5: the waitpid status of a zombie).
+struct ProcStat {
+  char state = '?';
+  std::uint64_t start_ticks = 0;
+  int exit_code = 0;
+};
+std::optional<ProcStat> proc_stat(std::int64_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  const auto close = content.rfind(')');  // the command name may hold spaces and ')'
+  if (close == std::string::npos || close + 2 >= content.size()) return std::nullopt;
   std::istringstream rest(content.substr(close + 2));
+  ProcStat st;
   std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i) {
-    if (i == 22) {
-      std::ifstream up("/proc/stat");
-      std::string key;
-      long long btime = 0;
-      while (up >> key) {
-        if (key == "btime") {
-          up >> btime;
-          break;
-        }
-      }
-      return btime + std::stoll(field) / sysconf(_SC_CLK_TCK);
-    }
+  for (int i = 3; rest >> field; ++i) {
+    if (i == 3) st.state = field[0];
+    if (i == 22) st.start_ticks = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 52) st.exit_code = std::atoi(field.c_str());
   }
-  return -1;
+  return st;
 }
 
-void Daemon::watch_pid(const std::string& board, const std::string& task, std::int64_t pid, std::int64_t started_at) {
-  TaskRun& run = runs_[run_key(board, task)];
-  stop_pid_watch(run);
-  const std::int64_t started = process_start_epoch(pid);
+std::int64_t boot_time() {
+  static const std::int64_t btime = [] {
+    std::ifstream up("/proc/stat");
+    std::string key;
+    long long t = 0;
+    while (up >> key) {
+      if (key == "btime") {
+        up >> t;
+        break;
+      }
+    }
+    return static_cast<std::int64_t>(t);
+  }();
+  return btime;
+}
+
+// Whether /proc/<pid>/stat's exit_code is the real one: the kernel shows it only to a
+// reader with ptrace-read access (root, or the process's own uid), and 0 otherwise.
+bool exit_code_readable(std::int64_t pid) {
+  if (::geteuid() == 0) return true;
+  struct stat st {};
+  return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0 && st.st_uid == ::geteuid();
+}
+
+void Daemon::watch_pid(Board& b, const std::string& task, const decide::PidWatch& w) {
+  const std::string key = run_key(b.slug, task);
+  pid_watches_.erase(key);
+  const auto st = proc_stat(w.pid);
+  const std::int64_t started =
+      st ? boot_time() + static_cast<std::int64_t>(st->start_ticks / static_cast<std::uint64_t>(sysconf(_SC_CLK_TCK)))
+         : -1;
   // A pid that is gone already, belongs to another host's worker, or started at another
   // time (reused) is not this worker: the trailer and Hermes's events still cover it.
-  if (started < 0 || std::llabs(started - started_at) > 2) {
-    spdlog::debug("task={} pid={} not a live local worker (started={} expected={})", task, pid, started, started_at);
+  if (!st || std::llabs(started - w.started_at) > 2) {
+    spdlog::debug("task={} pid={} not a live local worker (started={} expected={})", task, w.pid, started,
+                  w.started_at);
     return;
   }
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(w.pid), 0));
   if (fd < 0) return;  // kernel without pidfd (before 5.3): no pid exit detection
-  run.pidfd = fd;
-  run.board = board;
-  run.task = task;
-  run.pid_watch = loop::UvHandle<uv_poll_t>(this);
-  uv_poll_init(loop_, run.pid_watch.get(), fd);
-  run.pid_watch.mark_initialized();
-  run.pid_watch.get()->data = &run;
-  // std::map nodes do not move, so the TaskRun pointer stays valid while it is watched.
-  uv_poll_start(run.pid_watch.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
-    auto* r = static_cast<TaskRun*>(h->data);
-    Daemon* self = static_cast<Daemon*>(h->loop->data);
-    const std::string board = r->board;
-    const std::string task = r->task;
-    self->stop_pid_watch(*r);
-    // The worker is gone: its last bytes are in the log, read them before deciding.
-    if (auto b = self->boards_.find(board); b != self->boards_.end()) {
-      if (auto it = self->logs_.find(b->second->logs_dir + "/" + task + ".log"); it != self->logs_.end()) {
-        self->read_log(it->second);
-        self->flush_last_line(it->second);
-      }
-    }
-    decide::ExitInfo exit;
-    exit.seen_by = decide::ExitSource::Pid;
-    exit.at = self->clock_.now();
-    self->decide_run(board, task, exit);
+  PidWatch& pw = pid_watches_[key];
+  pw.self = this;
+  pw.board = b.slug;
+  pw.task = task;
+  pw.run_id = w.run_id;
+  pw.pid = w.pid;
+  pw.start_ticks = st->start_ticks;
+  pw.pidfd.reset(fd);
+  pw.poll = loop::UvHandle<uv_poll_t>(&pw);
+  if (int rc = uv_poll_init(loop_, pw.poll.get(), fd); rc != 0) {
+    spdlog::warn("task={} pid={} not watched: {}", task, w.pid, uv_strerror(rc));
+    pid_watches_.erase(key);
+    return;
+  }
+  pw.poll.mark_initialized();
+  uv_poll_start(pw.poll.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
+    auto* p = static_cast<PidWatch*>(h->data);
+    p->self->on_pid_death(run_key_of(p->board, p->task));
   });
-  spdlog::debug("task={} pid={} watched", task, pid);
+  spdlog::debug("task={} run={} pid={} watched", task, w.run_id, w.pid);
 }
 
-void Daemon::stop_pid_watch(TaskRun& run) {
-  run.pid_watch.reset();
-  if (run.pidfd >= 0) ::close(run.pidfd);
-  run.pidfd = -1;
+void Daemon::on_pid_death(const std::string& key) {
+  auto it = pid_watches_.find(key);
+  if (it == pid_watches_.end()) return;
+  const std::string board = it->second.board;
+  const std::string task = it->second.task;
+  const std::int64_t run = it->second.run_id;
+  const std::int64_t pid = it->second.pid;
+  const std::uint64_t ticks = it->second.start_ticks;
+  // Hermes reaps its workers only on its tick (waitpid(-1, WNOHANG), kanban_db.py
+  // reap_worker_zombies): the worker is usually an unreaped zombie whose stat still holds
+  // its wait status. Read it before anything else; the same start time guards pid reuse.
+  std::optional<int> status;
+  const auto st = proc_stat(pid);
+  if (st && st->state == 'Z' && st->start_ticks == ticks && exit_code_readable(pid)) status = st->exit_code;
+  pid_watches_.erase(it);
+  auto b = boards_.find(board);
+  if (b == boards_.end()) return;
+  // The worker is gone: its last bytes are in the log, read them before deciding.
+  if (auto lf = logs_.find(b->second->logs_dir + "/" + task + ".log"); lf != logs_.end()) {
+    read_log(lf->second);
+    flush_last_line(lf->second);
+  }
+  // A clean exit (or none known) is no failure when the worker's kanban_complete or
+  // kanban_block was committed before it: read the board's pending events first.
+  if (!status || (WIFEXITED(*status) && WEXITSTATUS(*status) == 0)) drain_board(*b->second);
+  ++exits_by_pid_;
+  if (status) ++exits_with_status_;
+  apply(*b->second, task, tracker_.on_pid_exit(key, run, status, clock_.now()));
+}
+
+void Daemon::arm_wait(Board& b, const std::string& task, core::EpochSeconds until) {
+  const std::string key = run_key(b.slug, task);
+  WaitTimer& w = waits_[key];
+  w.self = this;
+  w.board = b.slug;
+  w.task = task;
+  if (!w.timer) {
+    w.timer = loop::UvHandle<uv_timer_t>(&w);
+    uv_timer_init(loop_, w.timer.get());
+    w.timer.mark_initialized();
+  }
+  const std::int64_t delay_ms = std::max<std::int64_t>(0, (until - clock_.now()) * 1000);
+  uv_timer_start(
+      w.timer.get(),
+      [](uv_timer_t* t) {
+        auto* wt = static_cast<WaitTimer*>(t->data);
+        Daemon* self = wt->self;
+        const std::string board = wt->board;
+        const std::string task = wt->task;
+        auto b = self->boards_.find(board);
+        if (b == self->boards_.end()) return;
+        // Hermes's event may be committed but not yet read: read the board first.
+        self->drain_board(*b->second);
+        self->apply(*b->second, task, self->tracker_.on_wait_expired(run_key_of(board, task), self->clock_.now()));
+      },
+      static_cast<std::uint64_t>(delay_ms), 0);
+  spdlog::debug("task={} waits up to {} s for Hermes's run-ending event", task, until - clock_.now());
+}
+
+void Daemon::apply(Board& b, const std::string& task, decide::Effects fx) {
+  const std::string key = run_key(b.slug, task);
+  if (fx.reread_row) refresh_row(b, task);
+  if (fx.finished_run != 0)
+    spdlog::info("run={}/{} ended with the worker's own Kanban call: no decision", key, fx.finished_run);
+  if (fx.unwatch_pid) pid_watches_.erase(key);
+  if (fx.watch_pid) watch_pid(b, task, *fx.watch_pid);
+  if (fx.cancel_wait) waits_.erase(key);
+  if (fx.wait_until) arm_wait(b, task, *fx.wait_until);
+  for (auto& d : fx.decide) decide_run(b, task, std::move(d));
+  if (fx.task_blocked) check_blocked_family(b, task);
+}
+
+// Reads the board's pending events now, unless they are being read already (this call
+// then comes from inside that read, which goes on in order).
+void Daemon::drain_board(Board& b) {
+  if (!reading_board_) on_board_change(b);
+}
+
+const kanban::TaskRow* Daemon::refresh_row(Board& b, const std::string& task) {
+  if (!b.reader) return nullptr;
+  auto r = b.reader->task(task);
+  if (!r || !*r) return nullptr;
+  auto& slot = rows_[run_key(b.slug, task)];
+  slot = std::move(**r);
+  return &slot;
 }
 
 void Daemon::board_notified(Board& b) {
   on_board_change(b);
   if (!b.settle) {
-    b.settle = loop::UvHandle<uv_timer_t>(this);
+    b.settle = loop::UvHandle<uv_timer_t>(&b);
     uv_timer_init(loop_, b.settle.get());
     b.settle.mark_initialized();
   }
-  // The timer's data is the daemon; the callback finds its board by the timer.
-  b.settle.get()->data = this;
-  uv_timer_start(
-      b.settle.get(),
-      [](uv_timer_t* t) {
-        auto* self = static_cast<Daemon*>(t->data);
-        for (auto& [slug, board] : self->boards_) {
-          if (board->settle.get() == t) self->on_board_change(*board);
-        }
-      },
-      5, 0);
+  // A commit is visible to a reader only once the writer has also updated the WAL index
+  // in the mmapped -shm (which inotify does not see), or released its lock in DELETE
+  // mode: a read woken by the write itself can come too early. So each notification arms
+  // a short series of re-reads (5, 25, 100, 400, 1600 ms after the last notification), a
+  // one-shot per burst, not a polling loop: a commit whose writer was descheduled between
+  // its two steps is still seen within 1.6 s without any later write to wake the reader.
+  b.settle_step = 0;
+  uv_timer_start(b.settle.get(), &Daemon::on_settle, kSettleMs[0], 0);
+}
+
+void Daemon::on_settle(uv_timer_t* t) {
+  auto* b = static_cast<Board*>(t->data);
+  Daemon* self = static_cast<Daemon*>(t->loop->data);
+  self->on_board_change(*b);
+  if (++b->settle_step < kSettleMs.size())
+    uv_timer_start(t, &Daemon::on_settle, kSettleMs[b->settle_step] - kSettleMs[b->settle_step - 1], 0);
 }
 
 void Daemon::on_board_change(Board& b) {
@@ -621,52 +759,32 @@ void Daemon::on_board_change(Board& b) {
                         " refused: task id is not a Hermes task id (t_[a-z0-9_-]+); its events are skipped");
         continue;
       }
-      TaskRun& run = runs_[run_key(b.slug, e.task_id)];
-      if (e.kind == "(malformed)") {
+      if (e.malformed) {
         ++malformed_events_;
-        spdlog::warn("board={} event={} task={} malformed payload skipped", b.slug, e.id, e.task_id);
-        continue;
-      }
-      if ((e.kind == "claimed" || e.kind == "spawned") && e.run_id) {
-        // A worker that fails at once can exit before its spawned event is read; an event
-        // about a run already decided must not make that run current again.
-        if (journal_.decided().count(b.slug + "/" + e.task_id + "/" + std::to_string(*e.run_id))) continue;
-        if (*e.run_id != run.run_id || !run.row) {
-          run.run_id = *e.run_id;
-          run.started_at = e.created_at;
-          if (auto r = b.reader->task(e.task_id); r && *r) run.row = std::move(**r);
-        }
-        if (e.kind == "spawned" && e.pid) watch_pid(b.slug, e.task_id, *e.pid, e.started_at.value_or(e.created_at));
-        continue;
-      }
-      if (kanban::is_terminal_call_kind(e.kind)) {
-        on_terminal_call(b, e, run);
-        continue;
+        spdlog::warn("board={} event={} kind={} task={} payload is not a JSON object; its kind and run still count",
+                     b.slug, e.id, e.kind, e.task_id);
       }
       if (e.kind == "created" || e.kind == "linked") {
         check_blocked_family(b, e.task_id);
         continue;
       }
-      if (kanban::is_exit_kind(e.kind)) {
-        if (e.run_id) run.run_id = *e.run_id;
+      if (decide::is_run_ending_kind(e.kind) || e.kind == "gave_up") {
         // The log may hold the worker's last bytes still unread, or be a file whose
         // creation inotify has not reported yet: read it first.
         on_log_change(b, e.task_id + ".log");
         if (auto it = logs_.find(b.logs_dir + "/" + e.task_id + ".log"); it != logs_.end()) {
           flush_last_line(it->second);
         }
-        decide::ExitInfo exit;
-        exit.seen_by = decide::ExitSource::Event;
-        exit.event_kind = e.kind;
-        exit.at = e.created_at;
-        if (e.exit_code)
-          exit.rc = *e.exit_code;
-        else if (e.kind == "rate_limited")
-          exit.rc = 75;
-        else if (e.kind == "protocol_violation")
-          exit.rc = 0;
-        decide_run(b.slug, e.task_id, exit);
       }
+      decide::RunEvent re;
+      re.kind = e.kind;
+      re.run_id = e.run_id;
+      re.at = e.created_at;
+      re.pid = e.pid;
+      re.started_at = e.started_at;
+      re.exit_code = e.exit_code;
+      re.reason = e.reason;
+      apply(b, e.task_id, tracker_.on_event(run_key(b.slug, e.task_id), re, clock_.now()));
     }
   }
 }
@@ -764,32 +882,24 @@ void Daemon::restart_stream(LogFile& f, const match::PatternDb& db, std::uint64_
 }
 
 void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
+  const std::string key = run_key(f.board, f.task_id);
   for (match::Hit& h : hits) {
     const rules::Rule& rule = db_->rule(h.rule);
-    TaskRun& run = runs_[run_key(f.board, f.task_id)];
     if (rule.id == kTrailerRuleId) {
-      decide::ExitInfo exit;
-      exit.seen_by = decide::ExitSource::Trailer;
-      exit.at = clock_.now();
-      if (const auto* rc = match::find_field(h.fields, "rc")) {
-        if (const auto* i = std::get_if<std::int64_t>(rc)) exit.rc = static_cast<int>(*i);
+      int rc = -1;
+      if (const auto* v = match::find_field(h.fields, "rc")) {
+        if (const auto* i = std::get_if<std::int64_t>(v)) rc = static_cast<int>(*i);
       }
-      decide_run(f.board, f.task_id, exit);
+      auto b = boards_.find(f.board);
+      if (b == boards_.end()) continue;
+      // rc=0 is no failure when the worker's kanban_complete or kanban_block came first
+      // (committed before it exited); an exit of a run not yet known needs its claim.
+      // Both are on the board: read its pending events before deciding.
+      const std::int64_t current = tracker_.current_run(key);
+      if (rc == 0 || current == 0 || tracker_.decided(key + "/" + std::to_string(current))) drain_board(*b->second);
+      apply(*b->second, f.task_id, tracker_.on_trailer(key, rc, clock_.now()));
       continue;
     }
-    if (rule.is_context()) {
-      if (const auto* p = match::find_field(h.fields, "provider")) {
-        if (const auto* s = std::get_if<std::string>(p)) run.provider = *s;
-      }
-      continue;
-    }
-    // A line's label is its strongest hit (as in `medic scan`): a weaker hit on the same
-    // line, such as the "User not found" inside an auxiliary call's 401, is not evidence.
-    if (!run.evidence.empty() && run.evidence.back().line == h.line && run.evidence.back().path == f.tailer->path()) {
-      if (rule.priority <= run.evidence.back().priority) continue;
-      run.evidence.pop_back();
-    }
-    if (run.evidence.size() >= kMaxEvidencePerRun) continue;
     decide::Evidence e;
     e.rule = rule.id;
     e.failure_class = rule.failure_class;
@@ -798,72 +908,79 @@ void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
     e.line = h.line;
     e.text = std::move(h.text);
     e.fields = std::move(h.fields);
-    run.evidence.push_back(std::move(e));
     spdlog::trace("hit task={} rule={} line={}", f.task_id, rule.id, h.line);
+    tracker_.on_hit(key, std::move(e));
   }
   hits.clear();
 }
 
-void Daemon::decide_run(const std::string& board, const std::string& task, decide::ExitInfo exit) {
-  // Read the board's pending events first, once, when they can change the decision: the
-  // run id normally comes with Hermes's claimed event, which may still be unread; and a
-  // worker's terminal Kanban call (complete, block, review), committed before it exits,
-  // means a clean exit is no protocol violation. A failing exit of a known run is decided
-  // by its failure without the read (the hot path). Not while the board is being read:
-  // its events come in order.
-  TaskRun& run = runs_[run_key(board, task)];  // std::map: stays valid across the read
-  if (!reading_board_ && (run.run_id == 0 || !exit.rc || *exit.rc == 0)) {
-    if (auto b = boards_.find(board); b != boards_.end()) on_board_change(*b->second);
-  }
-  decide::RunFacts facts;
-  facts.board = board;
-  facts.task_id = task;
-  facts.exit = exit;
-  std::optional<kanban::TaskRow> row = run.row;
+void Daemon::decide_run(Board& b, const std::string& task, decide::DecideRun d) {
+  const std::string key = run_key(b.slug, task);
+  // The task row as of now: Hermes sets workspace_path after the claim, with no event.
+  const kanban::TaskRow* row = nullptr;
+  if (auto it = rows_.find(key); d.run_id != 0 && it != rows_.end() && !it->second.workspace_path.empty())
+    row = &it->second;
+  if (!row) row = refresh_row(b, task);
   if (!row) {
-    if (auto b = boards_.find(board); b != boards_.end() && b->second->reader) {
-      if (auto r = b->second->reader->task(task); r) row = *r;
-    }
+    if (auto it = rows_.find(key); it != rows_.end()) row = &it->second;
   }
-  if (run.run_id == 0 && row && row->current_run_id) run.run_id = *row->current_run_id;
-  facts.run_id = run.run_id;
-  const std::string id = board + "/" + task + "/" + std::to_string(run.run_id);
-  if (journal_.decided().count(id) || finished_.count(id)) {
-    spdlog::debug("run={} already decided or finished; {} exit ignored", id, decide::to_string(exit.seen_by));
-    run.run_id = 0;
+  std::int64_t run = d.run_id;
+  if (run == 0 && row) run = row->current_run_id.value_or(row->last_run_id.value_or(0));
+  if (run == 0) {
+    // Never a decision named "/0": an exit of a task with no run on the board.
+    spdlog::warn("task={} board={} exit ({}) of a task with no known run: not decided", task, b.slug,
+                 decide::to_string(d.exit.seen_by));
     return;
   }
-  facts.provider = run.provider;
+  const std::string id = d.decision_id.empty() ? key + "/" + std::to_string(run) : d.decision_id;
+  if (journal_.decided().count(id)) {
+    tracker_.note_decided(id);
+    spdlog::debug("run={} already decided; {} exit ignored", id, decide::to_string(d.exit.seen_by));
+    return;
+  }
+  decide::RunFacts facts;
+  facts.board = b.slug;
+  facts.task_id = task;
+  facts.run_id = run;
+  facts.decision_id = d.decision_id;
+  facts.exit = d.exit;
+  facts.evidence = std::move(d.evidence);
+  facts.provider = d.provider;
+  facts.blocked = d.worker_blocked;
+  facts.blocked_reason = d.blocked_reason;
+  facts.gave_up = d.gave_up;
+  facts.previous_action = d.previous_action;
+  facts.previous_known_reset = d.previous_known_reset;
   if (row) {
     if (facts.provider.empty()) facts.provider = row->provider_override;
     facts.task_max_retries = row->max_retries;
     facts.workspace = row->workspace_path;
     facts.assignee = row->assignee;
   }
-  facts.evidence = std::move(run.evidence);
-  run.evidence.clear();
-  facts.blocked = run.worker_blocked;
-  facts.blocked_reason = run.blocked_reason;
-  run.worker_blocked = false;
-  run.blocked_reason.clear();
-  if (facts.blocked) {
+  if (facts.blocked && b.reader) {
     // Children waiting on this task make its decision theirs too.
-    if (auto b = boards_.find(board); b != boards_.end() && b->second->reader) {
-      if (auto c = b->second->reader->waiting_children(task)) facts.waiting_children = std::move(*c);
+    if (auto c = b.reader->waiting_children(task)) facts.waiting_children = std::move(*c);
+  }
+  // Hermes's breaker: never publish a retry for a run after which Hermes gives up.
+  if (!facts.gave_up && b.reader) {
+    if (auto h = b.reader->failure_history(task, run)) {
+      facts.breaker = decide::BreakerFacts{h->consecutive_failures, h->max_retries, h->protocol_violation_streak,
+                                           h->run_closed, options_.hermes_failure_limit};
     }
   }
-  // Acceptance of the task's artifacts, for the classes whose decision reads them.
-  if (const auto cls = decide::explain(facts);
-      (cls && decide::uses_artifacts(*cls)) || exit.event_kind == "gave_up" || facts.blocked) {
-    const artifacts::CheckResult r = check_artifacts(board, row, run.started_at);
+  // Acceptance of the task's artifacts, for the decisions that read them: the classes that
+  // resume from saved evidence, a protocol violation, an unexplained crash, a block, and
+  // Hermes giving up.
+  const auto cls = decide::explain(facts);
+  if ((cls && decide::uses_artifacts(*cls)) || (!cls && facts.exit.rc != 78) || facts.gave_up || facts.blocked) {
+    const std::int64_t started = d.run_started > 0 ? d.run_started : row ? row->last_run_started_at.value_or(0) : 0;
+    const artifacts::CheckResult r =
+        check_artifacts(b.slug, row ? std::optional<kanban::TaskRow>(*row) : std::nullopt, started);
     facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};
   }
-  run.row.reset();  // the next run reads it afresh
-  publish_decision(facts);
-  // The run is over: forget its id, so the next run's exit learns its own (from the
-  // claimed event or the task row) instead of being taken for this decided one. A late
-  // signal for this run still names it (Hermes's events carry run_id) and is deduplicated.
-  run.run_id = 0;
+  std::string path = std::string(decide::to_string(d.exit.seen_by));
+  if (d.exit.waited) path += "+wait";
+  if (publish_decision(facts)) ++decided_by_[path];
 }
 
 // Where the decision's workspace report goes, checked before the decision is published so
@@ -925,15 +1042,22 @@ void Daemon::report_decision(const decide::Decision& d, const std::optional<repo
   }
 }
 
-void Daemon::publish_decision(const decide::RunFacts& facts) {
+bool Daemon::publish_decision(const decide::RunFacts& facts) {
   const EpochSeconds now = clock_.now();
   decide::Outcome out = decide::decide(facts, options_.policy, engine_, now);
+  if (!out.publish) {
+    tracker_.note_decided(out.decision.id);
+    spdlog::info("decision id={}: nothing new to decide ({} stands)", out.decision.id,
+                 facts.previous_action ? rules::to_string(*facts.previous_action) : "the earlier decision");
+    return false;
+  }
   for (const auto& h : out.health) {
     publish_line([&](std::uint64_t seq) { return render_health(h, seq); });
     health_reasons_[h.provider] = h.reason;
   }
   const std::optional<report::Location> workspace = workspace_report(out.decision);
-  journal_.note_decided(out.decision.id);
+  journal_.note_decided(out.decision.id, std::string(rules::to_string(out.decision.action)));
+  tracker_.note_decided(out.decision.id, out.decision.action, out.decision.known_reset);
   publish_line([&](std::uint64_t seq) { return render_decision(out.decision, seq); });
   ++decisions_;
   state_dirty_ = true;
@@ -941,6 +1065,7 @@ void Daemon::publish_decision(const decide::RunFacts& facts) {
   spdlog::info("decision id={} class={} action={} reason=\"{}\"", out.decision.id,
                out.decision.failure_class ? rules::to_string(*out.decision.failure_class) : "none",
                rules::to_string(out.decision.action), out.decision.reason);
+  return true;
 }
 
 artifacts::CheckResult Daemon::check_artifacts(const std::string& board, const std::optional<kanban::TaskRow>& row,
@@ -952,34 +1077,6 @@ artifacts::CheckResult Daemon::check_artifacts(const std::string& board, const s
                                               rule ? rule->spec : defaults, run_started);
   if (rule) r.checked.insert(r.checked.begin(), "acceptance: " + rule->where);
   return r;
-}
-
-void Daemon::on_terminal_call(Board& b, const kanban::KanbanEvent& e, TaskRun& run) {
-  const bool current = e.run_id && *e.run_id == run.run_id && run.run_id != 0;
-  if (e.kind == "blocked") {
-    if (current) {
-      // The worker blocked its own task: the run's exit decides, with its artifacts.
-      run.worker_blocked = true;
-      run.blocked_reason = e.reason;
-      if (!run.row) {
-        if (auto r = b.reader->task(e.task_id); r && *r) run.row = std::move(**r);
-      }
-    } else {
-      // Blocked by a person or by Hermes (gave_up): children may be waiting on it.
-      check_blocked_family(b, e.task_id);
-    }
-    return;
-  }
-  // completed / review_requested: the worker finished its run on purpose.
-  if (!current) return;
-  const std::string id = b.slug + "/" + e.task_id + "/" + std::to_string(run.run_id);
-  finished_.insert(id);
-  spdlog::info("run={} ended with {}: no decision", id, e.kind);
-  stop_pid_watch(run);
-  run.evidence.clear();
-  run.worker_blocked = false;
-  run.row.reset();
-  run.run_id = 0;
 }
 
 void Daemon::check_blocked_family(Board& b, const std::string& task) {
@@ -1122,11 +1219,11 @@ void Daemon::save_state() {
   }
   w.end_object();
   w.key("runs").begin_array();
-  for (const auto& [key, r] : runs_) {
-    if (r.evidence.empty() && r.provider.empty() && r.run_id == 0) continue;
+  for (const auto& [key, r] : tracker_.save()) {
     w.begin_object();
     w.key("key").value(key);
     w.key("run_id").value(r.run_id);
+    w.key("started_at").value(r.started_at);
     w.key("provider").value(r.provider);
     w.key("evidence").begin_array();
     for (const auto& e : r.evidence) {
@@ -1242,9 +1339,10 @@ void Daemon::load_state() {
       }
     }
   }
-  simdjson::dom::array runs;
-  if (doc["runs"].get_array().get(runs) == simdjson::SUCCESS) {
-    for (auto r : runs) {
+  simdjson::dom::array run_list;
+  std::size_t runs = 0;
+  if (doc["runs"].get_array().get(run_list) == simdjson::SUCCESS) {
+    for (auto r : run_list) {
       std::string key;
       std::int64_t run_id = 0;
       simdjson::dom::array evidence;
@@ -1253,8 +1351,9 @@ void Daemon::load_state() {
         ++bad;
         continue;
       }
-      TaskRun& run = runs_[key];
+      decide::RunTracker::Saved run;
       run.run_id = run_id;
+      i64(r, "started_at", run.started_at);
       str(r, "provider", run.provider);
       for (auto e : evidence) {
         decide::Evidence ev;
@@ -1289,11 +1388,12 @@ void Daemon::load_state() {
         }
         run.evidence.push_back(std::move(ev));
       }
+      tracker_.restore(key, std::move(run));
+      ++runs;
     }
   }
   if (bad > 0) spdlog::warn("checkpoint path={} malformed_entries={} skipped", path, bad);
-  spdlog::info("checkpoint loaded boards={} files={} runs={}", saved_cursors_.size(), saved_files_.size(),
-               runs_.size());
+  spdlog::info("checkpoint loaded boards={} files={} runs={}", saved_cursors_.size(), saved_files_.size(), runs);
 }
 
 int Daemon::run() {
@@ -1301,6 +1401,7 @@ int Daemon::run() {
   uv_loop_init(&loop);
   loop_ = &loop;
   loop.data = this;
+  for (const auto& [id, action] : journal_.decided()) tracker_.note_decided(id, rules::parse_action(action));
   load_state();
   // The root is the operator's (links in its own path are followed); everything below it
   // is reached without following a link (DESIGN.md §6b).
@@ -1371,6 +1472,10 @@ int Daemon::run() {
   save_state();
   spdlog::info("stopped decisions={} malformed_events={} stream_errors={} refused={} clients_cut_off={}", decisions_,
                malformed_events_, stream_errors_, refused_, publisher_ ? publisher_->cut_off() : 0);
+  std::string paths;
+  for (const auto& [path, n] : decided_by_) paths += " " + path + "=" + std::to_string(n);
+  spdlog::info("exits decided by{} (pid deaths seen={}, with a readable exit status={})",
+               paths.empty() ? " none" : paths, exits_by_pid_, exits_with_status_);
   if (publisher_) publisher_->close();
   publisher_.reset();
   // Handles owned by members close through their UvHandle; then the loop is drained.
@@ -1383,8 +1488,9 @@ int Daemon::run() {
   kanban_watch_.reset();
   boards_watch_.reset();
   rules_watch_.reset();
+  pid_watches_.clear();
+  waits_.clear();
   boards_.clear();
-  for (auto& [key, run] : runs_) stop_pid_watch(run);
   // Closing the loop also runs it until the last report write is done.
   loop::close_loop(loop_);
   spdlog::info("state reports written={} failed={}", reports_->writes(), reports_->errors());

@@ -7,6 +7,7 @@
 // loop. State (offsets by file identity, cursors, engine state, in-flight evidence) is
 // checkpointed, so a restart misses nothing and repeats nothing.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,12 @@ struct DaemonOptions {
   // Where task workspaces may lie (artifacts::WorkspaceRoots); the config resolves the
   // default (WorkspaceRoots::defaults) when none is configured.
   std::vector<std::string> workspace_roots;
+  // A pid death with no exit status to read and no failure in its log waits this long for
+  // Hermes's run-ending event (Hermes's 60 s tick plus its 30 s crash grace).
+  std::int64_t exit_event_wait_s = 90;
+  // Hermes's dispatcher failure limit (kanban.failure_limit; DEFAULT_FAILURE_LIMIT = 2),
+  // for predicting its breaker when a task sets no max_retries.
+  int hermes_failure_limit = 2;
 };
 
 /// Runs until SIGINT or SIGTERM; returns the process exit code.

@@ -36,21 +36,51 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// A file in an incident's workspace: written before the run starts ("before"), or by the
+// worker during its run (state files must change after the run started to count).
+struct WorkspaceFile {
+  const char* path;
+  const char* text;
+  bool during_run;
+};
+
 struct Incident {
   const char* task;
   const char* title;
   const char* assignee;
   const char* what;
+  std::vector<WorkspaceFile> workspace;  // empty: the task has no workspace
 };
 
-// The seed incidents (seeds/ and reference/hermes-kanban.md §4), in the order played.
-constexpr Incident kIncidents[] = {
-    {"t_77ac35a7", "Block C re-review", "tony", "Codex 429 usage limit, then rc=0 (seed 003)"},
-    {"t_41f0d2aa", "Weekly digest", "writer", "kanban-worker skill missing (#23725)"},
-    {"t_52cac9ce", "Market research: agent dispatchers", "researcher", "Codex timeout, then connection error"},
-    {"t_23896aa1", "Draft the EU launch note", "editor", "HTTP 401 without the residency header (#23896)"},
-    {"t_55539bb0", "Summarise the incident log", "analyst", "profile without Codex auth: Bearer None, rc=0"},
+// The seed incidents (seeds/ and reference/hermes-kanban.md §4), in the order played. The
+// first two are the seed article's own: a worker that collected its raw evidence and then
+// hit a Codex timeout (rc=0, no Kanban call), and one that did all its work but never
+// called kanban_complete.
+const Incident kIncidents[] = {
+    {"t_52cac9ce",
+     "Market research: agent dispatchers",
+     "researcher",
+     "the seed's incident: raw evidence saved, then a Codex timeout, rc=0 without kanban_complete",
+     {{"raw/search-results.json", "{\"query\": \"agent dispatcher recovery\", \"results\": 12}\n", true}}},
+    {"t_9e1f3b07",
+     "Write the release notes",
+     "writer",
+     "every deliverable written, but rc=0 without kanban_complete (a protocol violation)",
+     {{"raw/changelog.json", "{\"changes\": 14}\n", false},
+      {"release-notes.md", "# Release notes\n\n14 changes.\n", true},
+      {"release-notes.html", "<h1>Release notes</h1><p>14 changes.</p>\n", true},
+      {"state/PROJECT_STATE.md", "# State\n\nRelease notes written.\n", true},
+      {"state/PROJECT_STATE.html", "<p>Release notes written.</p>\n", true}}},
+    {"t_77ac35a7", "Block C re-review", "tony", "Codex 429 usage limit, then rc=0 (seed 003)", {}},
+    {"t_41f0d2aa", "Weekly digest", "writer", "kanban-worker skill missing (#23725)", {}},
+    {"t_23896aa1", "Draft the EU launch note", "editor", "HTTP 401 without the residency header (#23896)", {}},
+    {"t_55539bb0", "Summarise the incident log", "analyst", "profile without Codex auth: Bearer None, rc=0", {}},
 };
+
+void write_file(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
 
 std::string_view embedded(std::string_view name) {
   for (const auto& [n, text] : embedded_demo_files()) {
@@ -211,8 +241,15 @@ int run_demo(const cli::DemoOptions& options) {
   simdjson::dom::parser parser;
   for (const Incident& inc : kIncidents) {
     const std::string task = inc.task;
-    board.exec("INSERT INTO tasks (id, title, assignee, status, created_at) VALUES ('" + task + "','" + inc.title +
-               "','" + inc.assignee + "','ready'," + std::to_string(epoch_now()) + ")");
+    // Workspaces sit beside the Hermes root, beneath the daemon's default workspace roots.
+    const std::string ws = inc.workspace.empty() ? std::string() : dir + "/work/" + task;
+    for (const auto& f : inc.workspace) {
+      if (!f.during_run) write_file(ws + "/" + f.path, f.text);
+    }
+    if (!ws.empty()) fs::create_directories(ws);
+    board.exec("INSERT INTO tasks (id, title, assignee, status, created_at, workspace_kind, workspace_path) VALUES ('" +
+               task + "','" + inc.title + "','" + inc.assignee + "','ready'," + std::to_string(epoch_now()) + "," +
+               (ws.empty() ? "'scratch',NULL" : "'dir','" + ws + "'") + ")");
     board.exec("INSERT INTO task_runs (task_id, profile, status, started_at) VALUES ('" + task + "','" + inc.assignee +
                "','running'," + std::to_string(epoch_now()) + ")");
     const std::string run = std::to_string(board.last_id());
@@ -220,6 +257,10 @@ int run_demo(const cli::DemoOptions& options) {
     board.exec("INSERT INTO task_events (task_id, run_id, kind, payload, created_at) VALUES ('" + task + "'," + run +
                ",'claimed','{\"run_id\":" + run + "}'," + std::to_string(epoch_now()) + ")");
     std::printf("▶ %s  %s\n  %s\n", inc.task, inc.title, inc.what);
+    if (!ws.empty()) std::printf("  workspace %s\n", ws.c_str());
+    for (const auto& f : inc.workspace) {
+      if (f.during_run) write_file(ws + "/" + f.path, f.text);  // what the worker wrote
+    }
     // The worker writes its console output line by line; the last line is the exit
     // trailer. The delay is measured from that write to the decision read here.
     const std::string text =
@@ -267,6 +308,23 @@ int run_demo(const cli::DemoOptions& options) {
         if (msg["evidence"]["line"].get_int64().get(ln) != simdjson::SUCCESS) ln = 0;
         std::printf("    evidence: %s, %s.log line %lld\n", std::string(rule).c_str(), inc.task,
                     static_cast<long long>(ln));
+      }
+      simdjson::dom::array missing;
+      if (msg["missing"].get_array().get(missing) == simdjson::SUCCESS && missing.size() > 0) {
+        std::string list;
+        for (simdjson::dom::element m : missing) {
+          std::string_view v;
+          if (m.get_string().get(v) == simdjson::SUCCESS) list += (list.empty() ? "" : ", ") + std::string(v);
+        }
+        std::printf("    missing: %s\n", list.c_str());
+      }
+      simdjson::dom::array checked;
+      if (msg["checked"].get_array().get(checked) == simdjson::SUCCESS && checked.size() > 0 &&
+          str(msg, "action") == "complete") {
+        for (simdjson::dom::element c : checked) {
+          std::string_view v;
+          if (c.get_string().get(v) == simdjson::SUCCESS) std::printf("    checked: %s\n", std::string(v).c_str());
+        }
       }
       if (!next.empty()) std::printf("    next: %s\n", next.c_str());
       std::printf("\n");

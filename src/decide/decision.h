@@ -21,9 +21,29 @@ std::string_view to_string(ExitSource s);
 
 struct ExitInfo {
   std::optional<int> rc;
+  std::optional<int> signal;  // killed by this signal (pid exits with a readable status)
   ExitSource seen_by = ExitSource::Trailer;
   std::string event_kind;  // for ExitSource::Event: "crashed", "timed_out", ...
   core::EpochSeconds at = 0;
+  bool waited = false;  // a pid death that waited for Hermes's event until the bound
+};
+
+/// What the board says about a task's failures when its run is decided (decide/breaker.h).
+struct BreakerFacts {
+  int consecutive_failures = 0;
+  std::optional<int> max_retries;
+  int pv_streak = 0;        // closed runs in a row (newest first) that were protocol violations
+  bool run_closed = false;  // Hermes has closed this run already (its event came first)
+  int failure_limit = 2;    // the dispatcher's kanban.failure_limit (config), default 2
+};
+
+/// What Hermes's breaker does at one exit.
+struct BreakerOutlook {
+  bool counted = false;  // this exit counts toward a budget at all
+  bool trips = false;    // Hermes gives up on the task at this exit
+  int failures = 0;      // the count after this exit
+  int limit = 0;
+  std::string budget;  // "consecutive failures" or "protocol violations in a row"
 };
 
 /// One failure-signature hit in the run's own bytes of the worker log.
@@ -68,6 +88,13 @@ struct RunFacts {
   std::string decision_id;                    // empty: "<board>/<task>/<run>"
   std::string workspace;                      // the task's workspace_path (reports go to its state/)
   std::string assignee;                       // the task's Hermes profile
+  // Hermes's breaker, from the board (absent: not read). See decide/breaker.h.
+  std::optional<BreakerFacts> breaker;
+  // Hermes gave up on the task after this run (its gave_up event): a task-level decision,
+  // made only when it calls for a new action given what medic decided for the run.
+  bool gave_up = false;
+  std::optional<rules::Action> previous_action;
+  bool previous_known_reset = false;
 };
 
 struct Decision {
@@ -94,6 +121,9 @@ struct Decision {
   std::optional<Evidence> evidence;
   ExitInfo exit;
   core::EpochSeconds decided_at = 0;
+  std::optional<BreakerOutlook> breaker;  // what Hermes's breaker does at this exit
+  bool overrides_breaker = false;         // a retry Hermes's breaker would not allow, on purpose
+  bool known_reset = false;               // retry_at is a reset time the provider named
 };
 
 /// A provider marked unhealthy (published as a `provider_health` message).

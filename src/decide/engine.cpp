@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/text.h"
+#include "decide/breaker.h"
 
 namespace medic::decide {
 namespace {
@@ -76,7 +77,7 @@ int count_attempt(EngineState& s, const std::string& key, core::EpochSeconds now
 }
 
 std::string describe_exit(const ExitInfo& e) {
-  std::string s = "the worker exited";
+  std::string s = e.signal ? "the worker was killed by signal " + std::to_string(*e.signal) : "the worker exited";
   if (e.rc) s += " with rc=" + std::to_string(*e.rc);
   if (e.seen_by == ExitSource::Event && !e.event_kind.empty()) s += " (Hermes event " + e.event_kind + ")";
   return s;
@@ -85,9 +86,47 @@ std::string describe_exit(const ExitInfo& e) {
 // The class Hermes's own exit classification implies when the log shows nothing.
 std::optional<FailureClass> class_from_exit(const ExitInfo& e) {
   if (e.event_kind == "rate_limited" || e.rc == 75) return FailureClass::RateLimit;
-  if (e.event_kind == "timed_out") return FailureClass::Timeout;
-  if (e.event_kind == "protocol_violation" || e.rc == 0) return FailureClass::ProtocolViolation;
+  if (e.event_kind == "timed_out" || e.event_kind == "stale") return FailureClass::Timeout;
+  if (e.event_kind == "protocol_violation" || (e.rc == 0 && !e.signal)) return FailureClass::ProtocolViolation;
   return std::nullopt;
+}
+
+// Hermes gave up on the task after a run medic had decided: a new decision only when the
+// earlier one would now fight Hermes or the work is in fact done.
+void decide_gave_up(const RunFacts& facts, Decision& d, const std::string& bf, bool& publish) {
+  const ArtifactFacts* a = facts.artifacts ? &*facts.artifacts : nullptr;
+  if (a && a->passed()) {
+    d.action = Action::Complete;
+    d.checked = a->checked;
+    d.reason = "Hermes gave up on the task after repeated failures, but every acceptance check passed (" +
+               std::to_string(a->checked.size()) + " checked): complete it.";
+    d.next_command = "hermes kanban" + bf + " complete " + facts.task_id +
+                     " --summary \"completed by medic: artifacts pass acceptance\"";
+    return;
+  }
+  const auto prev = facts.previous_action;
+  if (prev == Action::RetryAt) {
+    // A retry_at that survived the breaker at its decision is a rate limit at a named reset
+    // that says it overrides Hermes (decide/breaker.h); it stands.
+    publish = false;
+    return;
+  }
+  if (prev == Action::Block || prev == Action::Complete || prev == Action::Ignore) {
+    publish = false;  // nothing medic said asks Hermes to run it again
+    return;
+  }
+  d.action = Action::Block;
+  if (a) {
+    d.checked = a->checked;
+    d.missing = a->missing;
+  }
+  d.reason = std::string("Hermes gave up on the task (its failure breaker tripped)") +
+             (prev ? ", so medic's earlier " + std::string(rules::to_string(*prev)) + " for run " +
+                         std::to_string(facts.run_id) + " is void"
+                   : std::string()) +
+             ": the task stays blocked until a person unblocks it" +
+             (a && !a->missing.empty() ? " (missing: " + core::join(a->missing) + ")" : std::string()) + ".";
+  d.next_command = "hermes kanban" + bf + " unblock " + facts.task_id;
 }
 
 void decide_blocked(const RunFacts& facts, Decision& d, const std::string& bf) {
@@ -161,7 +200,63 @@ const Evidence* strongest(const std::vector<Evidence>& evidence) {
   return best ? best : auxiliary;
 }
 
+namespace {
+
+Outcome decide_class(const RunFacts& facts, const rules::Policy& policy, EngineState& state, core::EpochSeconds now);
+
+// Hermes's breaker at this exit (decide/breaker.h): a retry it would not allow becomes a
+// block, unless it is a rate limit at a reset the provider named, which overrides it and
+// says so.
+void apply_breaker(const RunFacts& facts, Decision& d) {
+  if (!facts.breaker || facts.gave_up) return;
+  const BreakerOutlook o = predict_breaker(facts.exit, *facts.breaker);
+  if (!o.counted) return;
+  d.breaker = o;
+  if (!o.trips) return;
+  const std::string note = "Hermes's breaker trips at this exit (" + std::to_string(o.failures) + " " + o.budget +
+                           ", limit " + std::to_string(o.limit) + ")";
+  const std::string bf = board_flag(facts.board);
+  switch (d.action) {
+    case Action::RetryAt:
+      if (d.known_reset && d.use_provider.empty()) {
+        d.overrides_breaker = true;
+        d.reason += " " + note + "; this retry overrides it: a rate limit with a named reset is not the task's fault.";
+        return;
+      }
+      [[fallthrough]];
+    case Action::Retry:
+    case Action::Resume: {
+      const Action was = d.action;
+      d.action = Action::Block;
+      d.retry_at.reset();
+      d.backoff_s.reset();
+      d.use_provider.clear();
+      d.reason += " But " + note + ", so it stays blocked for a person instead of a " +
+                  std::string(rules::to_string(was)) + ".";
+      d.next_command = "hermes kanban" + bf + " unblock " + facts.task_id;
+      return;
+    }
+    case Action::RepairAuth:
+    case Action::RepairEnv:
+      d.reason +=
+          " " + note + ": after the repair, unblock it (hermes kanban" + bf + " unblock " + facts.task_id + ").";
+      return;
+    default:
+      return;
+  }
+}
+
+}  // namespace
+
 Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& state, core::EpochSeconds now) {
+  Outcome out = decide_class(facts, policy, state, now);
+  apply_breaker(facts, out.decision);
+  return out;
+}
+
+namespace {
+
+Outcome decide_class(const RunFacts& facts, const rules::Policy& policy, EngineState& state, core::EpochSeconds now) {
   Outcome out;
   Decision& d = out.decision;
   d.id = !facts.decision_id.empty() ? facts.decision_id
@@ -184,7 +279,14 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
   }
   d.provider = facts.provider.empty() ? field_text(ev, "provider") : facts.provider;
   const std::string bf = board_flag(facts.board);
-  const std::string exit_text = describe_exit(facts.exit);
+  std::string exit_text = describe_exit(facts.exit);
+  if (facts.exit.waited) exit_text += " (Hermes wrote no run-ending event within the wait)";
+
+  if (facts.gave_up) {
+    d.failure_class = ev ? ev->failure_class : std::nullopt;
+    decide_gave_up(facts, d, bf, out.publish);
+    return out;
+  }
 
   // A blocked task (its worker blocked it, or children wait on it): done if its artifacts
   // pass. A worker's own block with a failure in its log is decided by that failure.
@@ -211,6 +313,16 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
       d.next_command = "hermes kanban" + bf + " unblock " + facts.task_id;
       return out;
     }
+    // A crash inspects the artifacts first (the seed): the work may be done or resumable.
+    if (const ArtifactFacts* a = facts.artifacts ? &*facts.artifacts : nullptr; a && a->passed()) {
+      d.action = Action::Complete;
+      d.checked = a->checked;
+      d.reason = exit_text + " with no failure signature in its log, but every acceptance check passed (" +
+                 std::to_string(a->checked.size()) + " checked): complete it.";
+      d.next_command = "hermes kanban" + bf + " complete " + facts.task_id +
+                       " --summary \"completed by medic: artifacts pass acceptance\"";
+      return out;
+    }
     d.max_attempts = facts.task_max_retries.value_or(cp.max_attempts);
     d.attempt = count_attempt(state, facts.board + "/" + facts.task_id + "/unexplained", now, policy.attempt_window_s);
     if (d.attempt > d.max_attempts) {
@@ -224,6 +336,15 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
     d.backoff_s = backoff_delay(cp.backoff, d.attempt, d.id);
     d.retry_at = now + static_cast<core::EpochSeconds>(*d.backoff_s);
     d.reason = exit_text + " with no failure signature in its log; retrying with backoff.";
+    if (const ArtifactFacts* a = facts.artifacts ? &*facts.artifacts : nullptr; a && a->ran && a->evidence) {
+      d.action = Action::Resume;
+      d.missing = a->missing;
+      d.checked = a->checked;
+      d.reason = exit_text +
+                 " with no failure signature in its log; the raw evidence is saved: resume from it after "
+                 "a " +
+                 std::to_string(static_cast<long long>(*d.backoff_s)) + " s backoff.";
+    }
     return out;
   }
 
@@ -266,6 +387,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
       }
       core::EpochSeconds until = resets_at;
       std::string when = "its reset time";
+      d.known_reset = resets_at > now || (resets_at <= 0 && retry_after > 0);
       if (resets_at > 0 && resets_at <= now) {
         // The window named in the log has already reset: nothing to wait for.
         until = now;
@@ -337,6 +459,8 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
         d.missing = facts.artifacts->missing;
         d.checked = facts.artifacts->checked;
         verb = "resume from the saved evidence, attempt ";
+        d.next_command = "hermes kanban" + bf + " comment " + facts.task_id +
+                         " \"medic: resume from the saved evidence; still missing: " + core::join(d.missing) + "\"";
       }
       d.reason = exit_text + "; " + what + ": " + verb + std::to_string(d.attempt) + " of " +
                  std::to_string(d.max_attempts) + " after a " + std::to_string(static_cast<long long>(*d.backoff_s)) +
@@ -470,5 +594,7 @@ Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& 
   }
   return out;
 }
+
+}  // namespace
 
 }  // namespace medic::decide

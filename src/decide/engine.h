@@ -23,6 +23,7 @@ struct EngineState {
 struct Outcome {
   Decision decision;
   std::vector<ProviderHealth> health;  // providers this decision marked unhealthy
+  bool publish = true;                 // false: nothing new to say (a gave_up after a decision that stands)
 };
 
 /// Decides one run. Updates `state` (attempts, provider health) as the decision implies.

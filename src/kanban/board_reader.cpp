@@ -138,14 +138,60 @@ core::Result<std::vector<KanbanEvent>> BoardReader::events_after(std::int64_t cu
       buf = text_col(raw, 4);
       if (!buf.empty() && !parse_payload(parser, buf, e)) {
         ++bad_payloads_;
-        // The cursor still moves past it: a bad row must not be read forever.
-        e.kind = "(malformed)";
+        // The cursor still moves past it, and its kind and run still count.
+        e.malformed = true;
       }
     }
     out.push_back(std::move(e));
   }
   if (rc != SQLITE_DONE) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
   return out;
+}
+
+core::Result<FailureHistory> BoardReader::failure_history(const std::string& task, std::int64_t run_id) {
+  FailureHistory h;
+  {
+    auto stmt = prepare("SELECT consecutive_failures, max_retries FROM tasks WHERE id = ?1");
+    if (!stmt) return tl::unexpected(stmt.error());
+    sqlite3_bind_text(stmt->get(), 1, task.c_str(), static_cast<int>(task.size()), SQLITE_TRANSIENT);
+    const int rc = sqlite3_step(stmt->get());
+    if (rc == SQLITE_ROW) {
+      h.consecutive_failures = static_cast<int>(sqlite3_column_int64(stmt->get(), 0));
+      if (auto m = int_col(stmt->get(), 1)) h.max_retries = static_cast<int>(*m);
+    } else if (rc != SQLITE_DONE) {
+      return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+    }
+  }
+  auto stmt = prepare(
+      "SELECT id, outcome, metadata, ended_at IS NOT NULL FROM task_runs WHERE task_id = ?1 "
+      "ORDER BY id DESC LIMIT 50");
+  if (!stmt) return tl::unexpected(stmt.error());
+  sqlite3_bind_text(stmt->get(), 1, task.c_str(), static_cast<int>(task.size()), SQLITE_TRANSIENT);
+  simdjson::dom::parser parser;
+  bool streak_open = true;
+  int rc = 0;
+  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
+    const std::int64_t id = sqlite3_column_int64(stmt->get(), 0);
+    const bool closed = sqlite3_column_int64(stmt->get(), 3) != 0;
+    if (id == run_id) h.run_closed = closed;
+    if (!closed || !streak_open) continue;
+    const std::string outcome = text_col(stmt->get(), 1);
+    if (outcome == "rate_limited") continue;  // neutral for the streak
+    bool violation = false;
+    if (outcome == "crashed") {
+      const std::string meta = text_col(stmt->get(), 2);
+      simdjson::dom::element doc;
+      bool flag = false;
+      violation = !meta.empty() && parser.parse(meta).get(doc) == simdjson::SUCCESS &&
+                  doc["protocol_violation"].get_bool().get(flag) == simdjson::SUCCESS && flag;
+    }
+    if (violation)
+      ++h.protocol_violation_streak;
+    else
+      streak_open = false;
+  }
+  if (rc != SQLITE_DONE) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  return h;
 }
 
 core::Result<std::optional<TaskRow>> BoardReader::task(const std::string& id) {

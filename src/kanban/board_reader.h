@@ -32,6 +32,18 @@ struct KanbanEvent {
   std::optional<std::int64_t> started_at;
   std::string reason;      // blocked {reason}
   std::string block_kind;  // blocked {kind}
+  // The payload was not a JSON object: the fields above are absent, but the kind and the
+  // run still say what happened (a `crashed` with a garbled payload still ended its run).
+  bool malformed = false;
+};
+
+/// What Hermes's breaker counts for a task (kanban_db.py _record_task_failure and
+/// _protocol_violation_streak at aaf96885), read when one of its runs is decided.
+struct FailureHistory {
+  int consecutive_failures = 0;
+  std::optional<int> max_retries;
+  int protocol_violation_streak = 0;  // closed runs newest first; rate_limited skipped
+  bool run_closed = false;            // the run asked about has ended_at set
 };
 
 /// Kanban calls that end a run on purpose (the worker's kanban_complete, kanban_block,
@@ -65,6 +77,8 @@ class BoardReader {
   [[nodiscard]] core::Result<std::vector<std::string>> waiting_children(const std::string& parent);
   /// The `blocked` parents of `child`, when `child` is in `todo` waiting on them.
   [[nodiscard]] core::Result<std::vector<std::string>> blocked_parents(const std::string& child);
+  /// The task's failure counters and the state of run `run_id`.
+  [[nodiscard]] core::Result<FailureHistory> failure_history(const std::string& task, std::int64_t run_id);
   /// The highest event id now on the board (where a first start begins).
   [[nodiscard]] core::Result<std::int64_t> last_event_id();
 

@@ -61,9 +61,11 @@ core::Result<Journal> Journal::open(const std::string& path) {
     }
     std::string_view type;
     std::string_view id;
+    std::string_view action;
     if (doc["type"].get_string().get(type) == simdjson::SUCCESS && type == "decision" &&
         doc["id"].get_string().get(id) == simdjson::SUCCESS) {
-      j.decided_.insert(std::string(id));
+      if (doc["action"].get_string().get(action) != simdjson::SUCCESS) action = {};
+      j.decided_[std::string(id)] = std::string(action);
     }
     good_bytes += line.size() + 1;
     j.lines_.push_back(line);

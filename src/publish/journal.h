@@ -8,7 +8,7 @@
 
 #include <cstdint>
 #include <functional>
-#include <set>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,9 +30,9 @@ class Journal {
   void sync();
 
   std::uint64_t last_seq() const { return first_seq_ + lines_.size() - 1; }
-  /// Decision ids already in the journal.
-  const std::set<std::string>& decided() const { return decided_; }
-  void note_decided(const std::string& id) { decided_.insert(id); }
+  /// Decision ids already in the journal, with their action.
+  const std::map<std::string, std::string>& decided() const { return decided_; }
+  void note_decided(const std::string& id, const std::string& action) { decided_[id] = action; }
 
  private:
   Journal() = default;
@@ -41,7 +41,7 @@ class Journal {
   int fd_ = -1;
   std::uint64_t first_seq_ = 1;
   std::vector<std::string> lines_;  // index i holds seq first_seq_ + i
-  std::set<std::string> decided_;
+  std::map<std::string, std::string> decided_;
   bool dirty_ = false;
 };
 

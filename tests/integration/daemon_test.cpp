@@ -182,7 +182,8 @@ TEST(DaemonTest, DecidesWhenTheWorkerProcessDiesWithoutATrailer) {
   EXPECT_EQ(d->num("run_id"), run);
 }
 
-TEST(DaemonTest, CountsAndSkipsAMalformedPayload) {
+// Issue 11 item 3b: a `crashed` event whose payload is not JSON still ended its run.
+TEST(DaemonTest, AMalformedPayloadIsCountedButItsKindAndRunStillEndTheRun) {
   DaemonHarness h;
   h.start();
   SocketClient client(h.socket(), 0);  // replay too: the decision may precede the accept
@@ -192,10 +193,11 @@ TEST(DaemonTest, CountsAndSkipsAMalformedPayload) {
                   DaemonHarness::now());
   auto d = client.next_of("decision");
   ASSERT_TRUE(d) << h.daemon_log();
-  EXPECT_EQ(d->str("class"), "timeout");
-  EXPECT_EQ(std::string(d->doc["exit"]["event"].get_string().value()), "timed_out");
+  EXPECT_EQ(d->num("run_id"), run);
+  EXPECT_EQ(std::string(d->doc["exit"]["event"].get_string().value()), "crashed") << d->raw;
+  EXPECT_FALSE(client.next_of("decision", 500ms)) << "the later timed_out is the same run";
   h.stop();
-  EXPECT_NE(h.daemon_log().find("malformed payload skipped"), std::string::npos);
+  EXPECT_NE(h.daemon_log().find("payload is not a JSON object; its kind and run still count"), std::string::npos);
   EXPECT_NE(h.daemon_log().find("malformed_events=1"), std::string::npos);
 }
 

@@ -65,7 +65,7 @@ TEST(RecoveryTest, ARunItsWorkerCompletedGetsNoDecision) {
   h.board().exec("UPDATE tasks SET status='done' WHERE id='t_ok'");
   h.board().event("t_ok", run, "completed", R"({"result_len":12,"summary":"report written"})", DaemonHarness::now());
   h.append("t_ok", "  ┊ 📋 kanban_complete t_ok\n[kanban-worker-exit] rc=0\n");
-  ASSERT_TRUE(h.wait_for_log("ended with completed")) << h.daemon_log();
+  ASSERT_TRUE(h.wait_for_log("ended with the worker's own Kanban call: no decision")) << h.daemon_log();
   // The next decision on the socket is another task's, not one for t_ok.
   h.start_task("t_next");
   h.append("t_next", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");

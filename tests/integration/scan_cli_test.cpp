@@ -138,7 +138,14 @@ TEST(ScanCliTest, UsesTheBuiltInRulesWhenNoDirectoryIsGiven) {
 TEST(ScanCliTest, DemoDecidesEverySeedIncidentThroughTheDaemon) {
   const auto res = run_process({MEDIC_BINARY, "demo"});
   ASSERT_EQ(res.exit_code, 0) << res.out << res.err;
-  EXPECT_NE(res.out.find("5 of 5 incidents decided"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("6 of 6 incidents decided"), std::string::npos) << res.out;
+  // The seed article's incident: raw evidence saved, a Codex timeout, rc=0 -> resume from
+  // the evidence with the missing outputs named; and a protocol violation whose artifacts
+  // pass -> complete.
+  EXPECT_NE(res.out.find("timeout → resume"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("missing: *.md, *.html, state/PROJECT_STATE.md, state/PROJECT_STATE.html"), std::string::npos)
+      << res.out;
+  EXPECT_NE(res.out.find("protocol_violation → complete"), std::string::npos) << res.out;
   EXPECT_NE(res.out.find("rate_limit → retry_at"), std::string::npos) << res.out;
   // Retry at the provider's reset, an hour after the 429 (a second may pass while the
   // demo writes the log).

@@ -41,7 +41,7 @@ TEST_F(BoardReaderTest, ReadsEventsAfterTheCursorInIdOrder) {
   EXPECT_FALSE(is_exit_kind("heartbeat"));
 }
 
-TEST_F(BoardReaderTest, CountsAndSkipsAMalformedPayloadButMovesPastIt) {
+TEST_F(BoardReaderTest, CountsAMalformedPayloadAndKeepsItsKindAndRun) {
   testing::HermesBoard board(db_);
   board.create_task("t_1", "x", "p");
   board.event("t_1", std::nullopt, "crashed", "{not json", 1);
@@ -51,8 +51,11 @@ TEST_F(BoardReaderTest, CountsAndSkipsAMalformedPayloadButMovesPastIt) {
   auto events = reader->events_after(0);
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 2u);
-  EXPECT_EQ((*events)[0].kind, "(malformed)");
+  EXPECT_EQ((*events)[0].kind, "crashed");
+  EXPECT_TRUE((*events)[0].malformed);
+  EXPECT_FALSE((*events)[0].pid);
   EXPECT_EQ((*events)[1].kind, "heartbeat");
+  EXPECT_FALSE((*events)[1].malformed);
   EXPECT_EQ(reader->bad_payloads(), 1u);
 }
 

@@ -66,4 +66,41 @@ std::int64_t HermesBoard::event(const std::string& task_id, std::optional<std::i
   return sqlite3_last_insert_rowid(db_);
 }
 
+void HermesBoard::upsert(const std::string& table, const std::vector<std::pair<std::string, Value>>& row) {
+  std::string cols;
+  std::string marks;
+  for (const auto& [name, v] : row) {
+    cols += (cols.empty() ? "" : ",") + ("\"" + name + "\"");
+    marks += marks.empty() ? "?" : ",?";
+  }
+  const std::string sql = "INSERT OR REPLACE INTO " + table + " (" + cols + ") VALUES (" + marks + ")";
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+    throw std::runtime_error(std::string("sqlite: ") + sqlite3_errmsg(db_) + " in: " + sql);
+  int i = 1;
+  for (const auto& [name, v] : row) {
+    if (const auto* n = std::get_if<std::int64_t>(&v))
+      sqlite3_bind_int64(st, i, *n);
+    else if (const auto* d = std::get_if<double>(&v))
+      sqlite3_bind_double(st, i, *d);
+    else if (const auto* t = std::get_if<std::string>(&v))
+      sqlite3_bind_text(st, i, t->c_str(), static_cast<int>(t->size()), SQLITE_TRANSIENT);
+    else
+      sqlite3_bind_null(st, i);
+    ++i;
+  }
+  const int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite: ") + sqlite3_errmsg(db_) + " in: " + sql);
+}
+
+std::vector<std::string> HermesBoard::columns(const std::string& table) {
+  std::vector<std::string> out;
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, ("PRAGMA table_info(" + table + ")").c_str(), -1, &st, nullptr);
+  while (sqlite3_step(st) == SQLITE_ROW) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
+  sqlite3_finalize(st);
+  return out;
+}
+
 }  // namespace medic::testing

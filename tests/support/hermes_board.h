@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <variant>
+#include <vector>
 
 namespace medic::testing {
 
@@ -26,6 +29,13 @@ class HermesBoard {
   std::int64_t event(const std::string& task_id, std::optional<std::int64_t> run_id, const std::string& kind,
                      const std::string& payload, std::int64_t now);
   void exec(const std::string& sql);
+
+  /// A column value for upsert: NULL, an integer, a real or text.
+  using Value = std::variant<std::monostate, std::int64_t, double, std::string>;
+  /// INSERT OR REPLACE of one row, binding every value (rows recorded from real Hermes).
+  void upsert(const std::string& table, const std::vector<std::pair<std::string, Value>>& row);
+  /// The table's column names (PRAGMA table_info).
+  std::vector<std::string> columns(const std::string& table);
 
  private:
   sqlite3* db_ = nullptr;

@@ -1,0 +1,159 @@
+#pragma once
+// The run lifecycle of Hermes Kanban workers as a pure state machine (DESIGN.md §3 "Exit"):
+// values in (board events, log hits, the exit trailer, a pid's death with its wait status,
+// the expiry of a wait), "decide this run now with these facts" out. No loop, no files, no
+// SQLite: the daemon feeds it in the order it learns things and delivers what it returns.
+//
+// What it encodes, checked against Hermes's real dispatcher (conformance/hermes-real,
+// kanban_db.py at aaf96885; reference/hermes-kanban.md §7):
+// - An exit is the first of: the log's `[kanban-worker-exit] rc=N` trailer (newer Hermes),
+//   the worker's pid dying with a readable wait status (Hermes reaps workers only on its
+//   tick, so a dead worker is usually an unreaped zombie whose /proc stat still holds the
+//   status), or one of Hermes's run-ending events (crashed, protocol_violation,
+//   rate_limited, timed_out, stale, reclaimed, spawn_failed).
+// - A pid that died with no status to read (reaped already), or that was killed by a
+//   signal (Hermes kills on timeout and reclaim, then says why on its tick), and whose log
+//   shows no failure, waits for Hermes's event up to a bound (its tick plus grace); the
+//   log's evidence always outranks the exit.
+// - One decision per run, id "<board>/<task>/<run>", never "/0": an exit whose run is not
+//   yet known waits for the board to name it. A run that ended in kanban_complete or
+//   request_review gets none, and a trailer after one is an exit, not a failure.
+// - `gave_up` (run_id NULL in Hermes, kanban_db.py:7911) is a change to the *task*: its
+//   own id "<board>/<task>/<run>/gave_up", once, and only when it calls for a new action.
+// - The pid watch is dropped as soon as the run is decided or finished.
+// Thread: one owner. Errors: none; unknown inputs are ignored.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "decide/decision.h"
+#include "rules/policy.h"
+
+namespace medic::decide {
+
+/// One board event, reduced to what the lifecycle needs (kanban/ parses the payload).
+struct RunEvent {
+  std::string kind;
+  std::optional<std::int64_t> run_id;
+  core::EpochSeconds at = 0;
+  std::optional<std::int64_t> pid;
+  std::optional<core::EpochSeconds> started_at;
+  std::optional<int> exit_code;
+  std::string reason;  // blocked {reason}
+};
+
+/// What the tracker asks the caller to do for one task ("<board>/<task>").
+struct DecideRun {
+  std::string key;          // "<board>/<task>"
+  std::int64_t run_id = 0;  // 0: take the run from the task row (current or last run)
+  std::string decision_id;  // empty: "<key>/<run>"; task-level ones end in "/gave_up"
+  ExitInfo exit;
+  std::vector<Evidence> evidence;
+  std::string provider;         // from the log's context lines
+  bool worker_blocked = false;  // the worker's own kanban_block in this run
+  std::string blocked_reason;
+  core::EpochSeconds run_started = 0;
+  bool gave_up = false;                          // Hermes's breaker tripped (task-level)
+  std::optional<rules::Action> previous_action;  // gave_up: what medic decided for the run
+  bool previous_known_reset = false;             // ... a retry_at at the provider's named reset
+};
+
+struct PidWatch {
+  std::int64_t run_id = 0;
+  std::int64_t pid = 0;
+  core::EpochSeconds started_at = 0;
+};
+
+struct Effects {
+  std::vector<DecideRun> decide;
+  std::optional<PidWatch> watch_pid;
+  bool unwatch_pid = false;
+  std::optional<core::EpochSeconds> wait_until;  // arm (or re-arm) the key's wait timer
+  bool cancel_wait = false;
+  bool reread_row = false;        // the task row may have changed (workspace_path is set after claim)
+  bool task_blocked = false;      // blocked by someone else: examine the task's family
+  std::int64_t finished_run = 0;  // this run ended in kanban_complete / request_review: no decision
+};
+
+struct TrackerOptions {
+  /// How long a pid death without a usable status waits for Hermes's run-ending event:
+  /// Hermes's tick (60 s) plus its crash grace (30 s) by default.
+  std::int64_t exit_event_wait_s = 90;
+};
+
+/// The event kinds with which Hermes ends a run.
+bool is_run_ending_kind(std::string_view kind);
+
+class RunTracker {
+ public:
+  explicit RunTracker(TrackerOptions options = {}) : options_(options) {}
+
+  Effects on_event(const std::string& key, const RunEvent& e, core::EpochSeconds now);
+  /// A failure or context hit in the task's log (context hits set the provider).
+  void on_hit(const std::string& key, Evidence e);
+  Effects on_trailer(const std::string& key, int rc, core::EpochSeconds now);
+  /// The watched pid died. `wait_status` is its waitpid status when it could be read (an
+  /// unreaped zombie of the same user), nullopt when it was already reaped.
+  Effects on_pid_exit(const std::string& key, std::int64_t run_id, std::optional<int> wait_status,
+                      core::EpochSeconds now);
+  /// The key's wait timer fired.
+  Effects on_wait_expired(const std::string& key, core::EpochSeconds now);
+
+  /// The caller published (or, restoring, had published) decision `id` ("<key>/<run>"
+  /// or a task-level "<key>/<run>/<what>") with `action`; `known_reset` marks a rate-limit
+  /// retry_at at a reset the provider named (the one retry that overrides Hermes's breaker).
+  void note_decided(const std::string& id, std::optional<rules::Action> action = std::nullopt,
+                    bool known_reset = false);
+  bool decided(const std::string& id) const { return decided_.count(id) > 0; }
+
+  /// State for the checkpoint: per key, the current run and its evidence so far.
+  struct Saved {
+    std::int64_t run_id = 0;
+    core::EpochSeconds started_at = 0;
+    std::string provider;
+    std::vector<Evidence> evidence;
+  };
+  std::map<std::string, Saved> save() const;
+  void restore(const std::string& key, Saved s);
+
+  /// The current run of `key` (0: none known).
+  std::int64_t current_run(const std::string& key) const;
+
+ private:
+  struct Task {
+    std::int64_t run_id = 0;
+    core::EpochSeconds started_at = 0;
+    bool live = false;      // claimed and not yet seen to end
+    bool finished = false;  // a terminal Kanban call ended it on purpose
+    bool worker_blocked = false;
+    std::string blocked_reason;
+    bool termination_requested = false;  // reclaim_deferred: a kill on purpose may follow
+    bool waiting = false;                // a pid death waits for Hermes's event
+    ExitInfo pending_exit;
+    std::vector<Evidence> evidence;
+    std::string provider;
+    std::int64_t last_decided_run = 0;
+  };
+
+  std::string run_id_of(const std::string& key, std::int64_t run) const { return key + "/" + std::to_string(run); }
+  DecideRun take(const std::string& key, Task& t, ExitInfo exit);
+  void start_run(const std::string& key, Task& t, std::int64_t run, core::EpochSeconds at, Effects& fx);
+  void end_tracking(Task& t, Effects& fx);
+  static bool has_failure(const Task& t);
+
+  TrackerOptions options_;
+  std::map<std::string, Task> tasks_;
+  std::set<std::string> decided_;
+  struct Past {
+    rules::Action action = rules::Action::Ignore;
+    bool known_reset = false;
+  };
+  std::map<std::string, Past> actions_;  // run decision id -> what was decided
+};
+
+}  // namespace medic::decide

@@ -1,0 +1,297 @@
+// The run lifecycle as event sequences (issue 9): what real Hermes writes, in the orders
+// the daemon can learn it, with no loop, no files and no sleeps.
+#include "decide/run_tracker.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+namespace medic::decide {
+namespace {
+
+using rules::Action;
+using rules::FailureClass;
+
+constexpr core::EpochSeconds kNow = 1780850000;
+const std::string kKey = "default/t_1";
+
+RunEvent ev(std::string kind, std::optional<std::int64_t> run, std::optional<int> exit_code = std::nullopt) {
+  RunEvent e;
+  e.kind = std::move(kind);
+  e.run_id = run;
+  e.at = kNow;
+  e.exit_code = exit_code;
+  return e;
+}
+
+RunEvent spawned(std::int64_t run, std::int64_t pid) {
+  RunEvent e = ev("spawned", run);
+  e.pid = pid;
+  return e;
+}
+
+Evidence failure(FailureClass c, std::string rule = "r") {
+  Evidence e;
+  e.failure_class = c;
+  e.rule = std::move(rule);
+  e.priority = 50;
+  e.path = "/l/t_1.log";
+  e.line = 3;
+  return e;
+}
+
+int exited(int code) { return code << 8; }  // a waitpid status, as /proc's exit_code holds it
+int killed(int sig) { return sig; }
+
+class RunTrackerTest : public ::testing::Test {
+ protected:
+  // Starts run `run` as Hermes does: claimed, then spawned with a pid.
+  Effects start(std::int64_t run, std::int64_t pid = 4242) {
+    t_.on_event(kKey, ev("claimed", run), kNow);
+    return t_.on_event(kKey, spawned(run, pid), kNow);
+  }
+  // What the daemon does with a decision: publish it, and tell the tracker.
+  const DecideRun& publish(const Effects& fx, Action a = Action::Retry, std::size_t i = 0) {
+    EXPECT_GT(fx.decide.size(), i);
+    const DecideRun& d = fx.decide.at(i);
+    const std::string id = d.decision_id.empty() ? d.key + "/" + std::to_string(d.run_id) : d.decision_id;
+    t_.note_decided(id, a);
+    return d;
+  }
+  RunTracker t_{TrackerOptions{90}};
+};
+
+TEST_F(RunTrackerTest, SpawnedArmsAPidWatchForItsRun) {
+  const Effects fx = start(3, 777);
+  ASSERT_TRUE(fx.watch_pid);
+  EXPECT_EQ(fx.watch_pid->run_id, 3);
+  EXPECT_EQ(fx.watch_pid->pid, 777);
+  EXPECT_TRUE(fx.reread_row) << "Hermes sets workspace_path after the claim, with no event";
+}
+
+TEST_F(RunTrackerTest, AZombieExitCodeDecidesAtOnceAndLaterSignalsAreIgnored) {
+  start(1);
+  t_.on_hit(kKey, failure(FailureClass::RateLimit));
+  const Effects fx = t_.on_pid_exit(kKey, 1, exited(0), kNow);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  const DecideRun& d = publish(fx, Action::RetryAt);
+  EXPECT_EQ(d.run_id, 1);
+  EXPECT_EQ(d.exit.seen_by, ExitSource::Pid);
+  EXPECT_EQ(d.exit.rc, 0);
+  EXPECT_EQ(d.evidence.size(), 1u);
+  EXPECT_TRUE(fx.unwatch_pid);
+  // Hermes's own event for that run on its next tick, and a trailer: no second decision.
+  EXPECT_TRUE(t_.on_event(kKey, ev("protocol_violation", 1, 0), kNow + 60).decide.empty());
+  // A trailer now can only end a later run: the caller names it from the row (where it
+  // finds this decided run and stops).
+  const Effects late = t_.on_trailer(kKey, 0, kNow);
+  ASSERT_EQ(late.decide.size(), 1u);
+  EXPECT_EQ(late.decide[0].run_id, 0);
+}
+
+TEST_F(RunTrackerTest, ACleanZombieExitWithNoEvidenceDecidesNowAsAnExitCode) {
+  start(1);
+  const Effects fx = t_.on_pid_exit(kKey, 1, exited(0), kNow);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_EQ(fx.decide[0].exit.rc, 0);
+  EXPECT_FALSE(fx.wait_until);
+}
+
+TEST_F(RunTrackerTest, AReapedPidWithoutEvidenceWaitsForHermesThenTakesItsEvent) {
+  start(1);
+  Effects fx = t_.on_pid_exit(kKey, 1, std::nullopt, kNow);
+  EXPECT_TRUE(fx.decide.empty());
+  ASSERT_TRUE(fx.wait_until);
+  EXPECT_EQ(*fx.wait_until, kNow + 90);
+  fx = t_.on_event(kKey, ev("protocol_violation", 1, 0), kNow + 61);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_EQ(fx.decide[0].exit.seen_by, ExitSource::Event);
+  EXPECT_EQ(fx.decide[0].exit.event_kind, "protocol_violation");
+  EXPECT_EQ(fx.decide[0].exit.rc, 0);
+  EXPECT_TRUE(fx.cancel_wait);
+}
+
+TEST_F(RunTrackerTest, AReapedPidWhoseLogShowsAFailureDecidesWithoutWaiting) {
+  start(1);
+  t_.on_hit(kKey, failure(FailureClass::AuthMissing));
+  const Effects fx = t_.on_pid_exit(kKey, 1, std::nullopt, kNow);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_FALSE(fx.decide[0].exit.rc);
+}
+
+TEST_F(RunTrackerTest, AnAuxiliaryFailureAloneDoesNotSkipTheWait) {
+  start(1);
+  t_.on_hit(kKey, failure(FailureClass::AuthAuxiliary));
+  EXPECT_TRUE(t_.on_pid_exit(kKey, 1, std::nullopt, kNow).wait_until);
+}
+
+TEST_F(RunTrackerTest, AKilledWorkerWaitsForHermesToSayWhyTimedOut) {
+  start(6);
+  Effects fx = t_.on_pid_exit(kKey, 6, killed(15), kNow);
+  EXPECT_TRUE(fx.decide.empty()) << "Hermes kills on timeout and says so on its tick";
+  fx = t_.on_event(kKey, ev("timed_out", 6), kNow + 5);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_EQ(fx.decide[0].exit.event_kind, "timed_out");
+}
+
+TEST_F(RunTrackerTest, TheWaitExpiresIntoADecisionWithWhatIsKnown) {
+  start(2);
+  t_.on_pid_exit(kKey, 2, killed(9), kNow);
+  const Effects fx = t_.on_wait_expired(kKey, kNow + 90);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_TRUE(fx.decide[0].exit.waited);
+  EXPECT_EQ(fx.decide[0].exit.signal, 9);
+  EXPECT_EQ(fx.decide[0].exit.seen_by, ExitSource::Pid);
+  EXPECT_TRUE(t_.on_wait_expired(kKey, kNow + 91).decide.empty());
+}
+
+TEST_F(RunTrackerTest, ARunThatEndedInKanbanCompleteGetsNoDecisionNorDoesItsTrailer) {
+  start(3);
+  t_.on_hit(kKey, failure(FailureClass::Timeout));  // an error the worker recovered from
+  Effects fx = t_.on_event(kKey, ev("completed", 3), kNow);
+  EXPECT_EQ(fx.finished_run, 3);
+  EXPECT_TRUE(fx.unwatch_pid);
+  EXPECT_TRUE(t_.on_trailer(kKey, 0, kNow).decide.empty()) << "newer Hermes writes rc=0 after kanban_complete";
+  EXPECT_TRUE(t_.on_pid_exit(kKey, 3, exited(0), kNow).decide.empty());
+  EXPECT_TRUE(t_.on_event(kKey, ev("protocol_violation", 3, 0), kNow).decide.empty());
+}
+
+TEST_F(RunTrackerTest, TheNextRunStartsCleanAfterACompletedRun) {
+  start(3);
+  t_.on_event(kKey, ev("completed", 3), kNow);
+  t_.on_hit(kKey, failure(FailureClass::Timeout));  // chrome after the call, same run
+  start(4);
+  t_.on_hit(kKey, failure(FailureClass::EnvMissing));
+  const Effects fx = t_.on_trailer(kKey, 1, kNow);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_EQ(fx.decide[0].run_id, 4);
+  ASSERT_EQ(fx.decide[0].evidence.size(), 1u);
+  EXPECT_EQ(fx.decide[0].evidence[0].failure_class, FailureClass::EnvMissing);
+}
+
+TEST_F(RunTrackerTest, AWorkersOwnBlockIsCarriedToItsExit) {
+  start(5);
+  RunEvent b = ev("blocked", 5);
+  b.reason = "need the API key";
+  const Effects fx0 = t_.on_event(kKey, b, kNow);
+  EXPECT_FALSE(fx0.task_blocked);
+  const Effects fx = t_.on_trailer(kKey, 0, kNow);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_TRUE(fx.decide[0].worker_blocked);
+  EXPECT_EQ(fx.decide[0].blocked_reason, "need the API key");
+}
+
+TEST_F(RunTrackerTest, ABlockByAnotherHandOrOfNoRunExaminesTheFamily) {
+  EXPECT_TRUE(t_.on_event(kKey, ev("blocked", std::nullopt), kNow).task_blocked);
+}
+
+TEST_F(RunTrackerTest, GaveUpIsATaskLevelDecisionNamedAfterTheRunNeverSlashZero) {
+  start(7);
+  publish(t_.on_pid_exit(kKey, 7, exited(1), kNow), Action::Retry);
+  EXPECT_TRUE(t_.on_event(kKey, ev("crashed", 7, 1), kNow + 60).decide.empty());
+  const Effects fx = t_.on_event(kKey, ev("gave_up", std::nullopt), kNow + 60);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_EQ(fx.decide[0].decision_id, kKey + "/7/gave_up");
+  EXPECT_EQ(fx.decide[0].run_id, 7);
+  EXPECT_TRUE(fx.decide[0].gave_up);
+  EXPECT_EQ(fx.decide[0].previous_action, Action::Retry);
+  t_.note_decided(kKey + "/7/gave_up", Action::Block);
+  EXPECT_TRUE(t_.on_event(kKey, ev("gave_up", std::nullopt), kNow + 61).decide.empty()) << "once";
+}
+
+TEST_F(RunTrackerTest, HermesEventFirstDecidesAndDropsThePidWatch) {
+  start(8);
+  const Effects fx = t_.on_event(kKey, ev("rate_limited", 8), kNow);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_EQ(fx.decide[0].exit.rc, 75);
+  EXPECT_TRUE(fx.unwatch_pid);
+  publish(fx, Action::RetryAt);
+  EXPECT_TRUE(t_.on_pid_exit(kKey, 8, exited(75), kNow).decide.empty());
+}
+
+TEST_F(RunTrackerTest, EveryRunEndingEventOfHermesEndsTheRun) {
+  std::int64_t run = 10;
+  for (const char* kind :
+       {"crashed", "protocol_violation", "rate_limited", "timed_out", "stale", "reclaimed", "spawn_failed"}) {
+    start(run);
+    const Effects fx = t_.on_event(kKey, ev(kind, run), kNow);
+    ASSERT_EQ(fx.decide.size(), 1u) << kind;
+    EXPECT_EQ(fx.decide[0].exit.event_kind, kind);
+    publish(fx);
+    ++run;
+  }
+  EXPECT_TRUE(t_.on_event(kKey, ev("heartbeat", run - 1), kNow).decide.empty());
+  EXPECT_TRUE(t_.on_event(kKey, ev("skipped_nonspawnable", std::nullopt), kNow).decide.empty());
+}
+
+TEST_F(RunTrackerTest, ATrailerBeforeTheClaimIsReadLeavesTheRunToTheRow) {
+  t_.on_hit(kKey, failure(FailureClass::EnvMissing));
+  const Effects fx = t_.on_trailer(kKey, 1, kNow);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_EQ(fx.decide[0].run_id, 0) << "the daemon names it from the task row, never /0";
+}
+
+TEST_F(RunTrackerTest, ATrailerAfterTheCurrentRunWasDecidedBelongsToALaterRun) {
+  start(1);
+  publish(t_.on_trailer(kKey, 1, kNow));
+  const Effects fx = t_.on_trailer(kKey, 1, kNow);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_EQ(fx.decide[0].run_id, 0);
+}
+
+TEST_F(RunTrackerTest, AReclaimDeferredMakesTheFollowingKillWaitForHermes) {
+  start(9);
+  t_.on_event(kKey, ev("reclaim_deferred", 9), kNow);
+  EXPECT_TRUE(t_.on_pid_exit(kKey, 9, exited(0), kNow).decide.empty());
+  const Effects fx = t_.on_event(kKey, ev("reclaimed", 9), kNow + 1);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_EQ(fx.decide[0].exit.event_kind, "reclaimed");
+}
+
+TEST_F(RunTrackerTest, ALateEventAboutADecidedRunDoesNotRevive) {
+  start(2);
+  publish(t_.on_trailer(kKey, 1, kNow));
+  start(3);
+  const Effects fx = t_.on_event(kKey, spawned(2, 55), kNow);
+  EXPECT_FALSE(fx.watch_pid);
+  EXPECT_EQ(t_.current_run(kKey), 3);
+}
+
+TEST_F(RunTrackerTest, ALineKeepsOnlyItsStrongestHit) {
+  start(1);
+  Evidence weak = failure(FailureClass::AuthExpired);
+  weak.priority = 10;
+  Evidence strong = failure(FailureClass::AuthAuxiliary);
+  strong.priority = 90;
+  t_.on_hit(kKey, weak);
+  t_.on_hit(kKey, strong);
+  t_.on_hit(kKey, weak);
+  const Effects fx = t_.on_trailer(kKey, 1, kNow);
+  ASSERT_EQ(fx.decide[0].evidence.size(), 1u);
+  EXPECT_EQ(fx.decide[0].evidence[0].failure_class, FailureClass::AuthAuxiliary);
+}
+
+TEST_F(RunTrackerTest, ContextLinesSetTheProvider) {
+  start(1);
+  Evidence ctx;
+  ctx.rule = "hermes-provider";
+  ctx.fields.push_back(match::Field{"provider", std::string("openai-codex")});
+  t_.on_hit(kKey, ctx);
+  const Effects fx = t_.on_trailer(kKey, 1, kNow);
+  EXPECT_EQ(fx.decide[0].provider, "openai-codex");
+  EXPECT_TRUE(fx.decide[0].evidence.empty());
+}
+
+TEST_F(RunTrackerTest, SavedStateRestoresTheRunAndItsEvidence) {
+  start(4);
+  t_.on_hit(kKey, failure(FailureClass::Timeout));
+  auto saved = t_.save();
+  RunTracker other;
+  for (auto& [k, s] : saved) other.restore(k, s);
+  const Effects fx = other.on_trailer(kKey, 1, kNow);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_EQ(fx.decide[0].run_id, 4);
+  EXPECT_EQ(fx.decide[0].evidence.size(), 1u);
+}
+
+}  // namespace
+}  // namespace medic::decide
