@@ -126,6 +126,20 @@ Effects RunTracker::on_event(const std::string& key, const RunEvent& e, core::Ep
     if (e.run_id.value_or(t.run_id) == t.run_id) t.termination_requested = true;
     return fx;
   }
+  if (e.kind == "reclaimed" && e.reason.rfind("medic:", 0) == 0) {
+    // `medic act` reclaimed this run on purpose (its reason names the decision): no
+    // decision for it, or act would react to its own command.
+    const std::int64_t run = e.run_id.value_or(t.run_id);
+    if (run == t.run_id && run != 0 && !decided(run_id_of(key, run))) {
+      t.finished = true;
+      t.live = false;
+      t.waiting = false;
+      t.evidence.clear();
+      end_tracking(t, fx);
+      fx.finished_run = run;
+    }
+    return fx;
+  }
   if (is_run_ending_kind(e.kind)) {
     const std::int64_t run = e.run_id.value_or(t.run_id);
     if (run == 0) return fx;
@@ -250,7 +264,9 @@ Effects RunTracker::on_pid_exit(const std::string& key, std::int64_t run_id, std
   // An exit code read from the zombie decides now. A worker killed by a signal was killed
   // by someone (Hermes kills on timeout and reclaim and says why on its tick), and one
   // already reaped left nothing to read: unless the log shows a failure, wait for Hermes.
-  if ((clean_status && !t.termination_requested) || has_failure(t)) {
+  // A worker that blocked its own task has said how its run ended: Hermes writes no
+  // run-ending event for it (the task is no longer running), so nothing is worth waiting for.
+  if ((clean_status && !t.termination_requested) || has_failure(t) || t.worker_blocked) {
     fx.decide.push_back(take(key, t, exit));
     fx.cancel_wait = true;
     return fx;

@@ -180,6 +180,17 @@ TEST_F(RunTrackerTest, AWorkersOwnBlockIsCarriedToItsExit) {
   EXPECT_EQ(fx.decide[0].blocked_reason, "need the API key");
 }
 
+TEST_F(RunTrackerTest, AWorkerThatBlockedItselfIsDecidedAtItsDeathEvenWithoutAStatus) {
+  // Hermes's dispatcher often loses a worker's exit status (Python's subprocess reaps it at
+  // the next Popen) and writes no run-ending event after a worker's own block.
+  start(5);
+  t_.on_event(kKey, ev("blocked", 5), kNow);
+  const Effects fx = t_.on_pid_exit(kKey, 5, std::nullopt, kNow);
+  ASSERT_EQ(fx.decide.size(), 1u);
+  EXPECT_TRUE(fx.decide[0].worker_blocked);
+  EXPECT_FALSE(fx.wait_until);
+}
+
 TEST_F(RunTrackerTest, ABlockByAnotherHandOrOfNoRunExaminesTheFamily) {
   EXPECT_TRUE(t_.on_event(kKey, ev("blocked", std::nullopt), kNow).task_blocked);
 }
@@ -245,6 +256,16 @@ TEST_F(RunTrackerTest, AReclaimDeferredMakesTheFollowingKillWaitForHermes) {
   const Effects fx = t_.on_event(kKey, ev("reclaimed", 9), kNow + 1);
   ASSERT_EQ(fx.decide.size(), 1u);
   EXPECT_EQ(fx.decide[0].exit.event_kind, "reclaimed");
+}
+
+TEST_F(RunTrackerTest, AReclaimByMedicActIsNoFailureToDecide) {
+  start(4);
+  RunEvent r = ev("reclaimed", 4);
+  r.reason = "medic: default/t_1/3";
+  const Effects fx = t_.on_event(kKey, r, kNow);
+  EXPECT_TRUE(fx.decide.empty());
+  EXPECT_EQ(fx.finished_run, 4);
+  EXPECT_TRUE(t_.on_pid_exit(kKey, 4, killed(15), kNow).decide.empty());
 }
 
 TEST_F(RunTrackerTest, ALateEventAboutADecidedRunDoesNotRevive) {
