@@ -1,5 +1,4 @@
 #include "app/act_command.h"
-#include "core/text.h"
 
 #include <fcntl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -12,9 +11,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <cstdio>
-#include <ctime>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -22,51 +20,34 @@
 #include <set>
 #include <sstream>
 
-#include "app/child_process.h"
 #include "act/hermes_command.h"
+#include "act/planner.h"
+#include "app/child_process.h"
 #include "app/config.h"
 #include "artifacts/acceptance.h"
 #include "core/ids.h"
 #include "core/json_writer.h"
+#include "core/text.h"
+#include "loop/async_child.h"
 #include "loop/uv_handle.h"
+#include "publish/decision_codec.h"
 #include "report/state_report.h"
 
 namespace medic::app {
 namespace {
 
 namespace fs = std::filesystem;
+using rules::Action;
 
 constexpr std::size_t kMaxApplied = 20000;  // ids remembered for idempotence
 
 std::int64_t now_s() { return core::SystemClock().now(); }
 
-// What act needs from one decision line.
-struct Decision {
-  std::uint64_t seq = 0;
-  std::string id;
-  std::string task;
-  std::string board = "default";
-  std::string workspace;
-  std::string failure_class;
-  std::string action;
-  std::int64_t retry_at = 0;
-  std::string use_provider;
-  std::vector<std::string> missing;
-  std::string reason;
-  std::string next_command;
-  std::string exit_event;
-  std::string assignee;
-};
-
-// An `unblock` act holds for a decision's retry_at.
-struct Timer {
-  std::string decision_id;
-  std::string board;
-  std::string task;
-  std::string workspace;
-  std::int64_t at = 0;
-  loop::UvHandle<uv_timer_t> handle;  // armed while act runs; its data is this Timer
-};
+std::string last_line(const std::string& s) {
+  const std::size_t nl = s.rfind('\n');
+  std::string l = nl == std::string::npos ? s : s.substr(nl + 1);
+  return l.size() <= 200 ? l : l.substr(0, 197) + "...";
+}
 
 std::string str(simdjson::dom::element e, const char* key) {
   std::string_view v;
@@ -75,25 +56,65 @@ std::string str(simdjson::dom::element e, const char* key) {
 
 std::int64_t num(simdjson::dom::element e, const char* key) {
   std::int64_t v = 0;
-  if (e[key].get_int64().get(v) == simdjson::SUCCESS) return v;
-  double d = 0;
-  return e[key].get_double().get(d) == simdjson::SUCCESS ? static_cast<std::int64_t>(d) : 0;
+  return e[key].get_int64().get(v) == simdjson::SUCCESS ? v : 0;
 }
 
-// Hermes's block kinds (reference §1): what a person must supply, what the provider
-// lacks, or a passing condition.
-std::string block_kind(const std::string& cls) {
-  if (cls == "quota_exhausted" || cls == "auth_region") return "capability";
-  if (cls.empty() || cls == "protocol_violation" || cls == "context_length") return "needs_input";
-  return "transient";
+// The task as `hermes kanban show --json` prints it (hermes_cli/kanban.py at aaf96885:
+// {"task": {...}, "runs": [{id, ended_at, ...}], "events": [{kind, run_id, ...}]}).
+act::TaskView parse_show(const std::string& output, std::int64_t decision_run) {
+  act::TaskView t;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  const auto brace = output.find('{');
+  if (brace == std::string::npos || parser.parse(output.substr(brace)).get(doc) != simdjson::SUCCESS) return t;
+  simdjson::dom::element task;
+  if (doc["task"].get(task) != simdjson::SUCCESS) task = doc;
+  t.status = str(task, "status");
+  t.exists = !t.status.empty();
+  t.model_override = str(task, "model_override");
+  t.provider_override = str(task, "provider_override");
+  simdjson::dom::array runs;
+  if (doc["runs"].get_array().get(runs) == simdjson::SUCCESS) {
+    for (simdjson::dom::element r : runs) {
+      const std::int64_t id = num(r, "id");
+      if (id >= t.latest_run) {
+        t.latest_run = id;
+        t.latest_run_open = r["ended_at"].is_null();
+      }
+    }
+  }
+  // Hermes gave up after the decision's run began: a gave_up event after its first event.
+  simdjson::dom::array events;
+  if (doc["events"].get_array().get(events) == simdjson::SUCCESS) {
+    bool run_seen = false;
+    for (simdjson::dom::element e : events) {
+      if (num(e, "run_id") == decision_run) run_seen = true;
+      if (str(e, "kind") == "gave_up" && run_seen) t.gave_up = true;
+      if (str(e, "kind") == "unblocked") t.gave_up = false;  // released since
+    }
+  }
+  return t;
 }
 
-std::string clip(const std::string& s, std::size_t n) { return s.size() <= n ? s : s.substr(0, n - 3) + "..."; }
+// An `unblock` act holds for a decision's retry_at.
+struct Timer {
+  std::string decision_id;
+  std::string board;
+  std::string task;
+  std::string workspace;
+  std::int64_t at = 0;
+  bool overrides_breaker = false;
+  loop::UvHandle<uv_timer_t> handle;  // armed while act runs; its data is this Timer
+};
 
-std::string last_line(const std::string& s) {
-  const std::size_t nl = s.rfind('\n');
-  return clip(nl == std::string::npos ? s : s.substr(nl + 1), 200);
-}
+// One unit of work for a task: apply a decision, or release a task at its timer.
+struct Job {
+  enum class Kind { Apply, Release };
+  Kind kind = Kind::Apply;
+  std::uint64_t seq = 0;      // Apply: the decision's seq
+  decide::Decision decision;  // Apply
+  std::string timer_id;       // Release
+};
 
 class Actor {
  public:
@@ -103,7 +124,10 @@ class Actor {
         dry_run_(o.dry_run),
         state_dir_(o.state_dir ? *o.state_dir : default_state_dir()),
         since_(o.since),
-        profile_home_(o.profile_home) {}
+        profile_home_(o.profile_home),
+        plan_options_{o.dispatch},
+        command_timeout_(std::chrono::seconds(o.command_timeout_s)),
+        parallel_(o.parallel) {}
 
   int run();
 
@@ -111,18 +135,23 @@ class Actor {
   void connect();
   void schedule_reconnect();
   void on_line(std::string_view line);
-  void apply(const Decision& d);
-  void repair_auth(const Decision& d);
+  void enqueue(const std::string& key, Job job);
+  void pump();
+  void start_job(const std::string& key);
+  void job_done(const std::string& key);
+  // Runs `hermes kanban --board=B show --json -- T`, then `then` with the parsed view.
+  void show(const std::string& board, const std::string& task, std::int64_t run,
+            std::function<void(const act::TaskView&)> then);
+  // Runs the plan's commands in order, then `then`.
+  void run_commands(const std::string& decision_id, const std::string& board, const std::string& task,
+                    std::vector<act::HermesCommand> commands, std::function<void()> then);
+  void run_preflight(const decide::Decision& d, std::function<void(bool, const std::string&)> then);
   void arm(Timer& t);
   void fire(const std::string& decision_id);
-  // Runs `hermes kanban --board B <args…>`, logs it and records it for the reports.
-  ChildResult hermes(const Decision& d, const act::HermesCommand& c);
-  ChildResult hermes_for(const std::string& decision_id, const std::string& board, const std::string& task,
-                         const act::HermesCommand& c);
-  std::string task_status(const Decision& d);
   void flush_reports(const std::string& board, const std::string& workspace);
   void load_state();
   void save_state();
+  void remember(const std::string& id);
   std::string state_path() const { return state_dir_ + "/act.json"; }
 
   std::string socket_;
@@ -131,14 +160,26 @@ class Actor {
   std::string state_dir_;
   std::optional<std::uint64_t> since_;
   std::string profile_home_;
+  act::PlanOptions plan_options_;
+  std::chrono::milliseconds command_timeout_;
+  std::size_t parallel_;
   artifacts::WorkspaceRoots workspace_roots_ = artifacts::WorkspaceRoots::create(default_workspace_roots());
   uv_loop_t loop_{};
+  std::unique_ptr<loop::AsyncChildRunner> children_;
   loop::UvHandle<uv_pipe_t> conn_;
   loop::UvHandle<uv_timer_t> reconnect_;
   loop::UvHandle<uv_signal_t> sigint_, sigterm_;
   std::string inbuf_;
   std::uint64_t reconnect_ms_ = 500;
   bool subscribed_ = false;
+  // Work: one queue per task (its commands never interleave), `parallel_` tasks at once.
+  std::map<std::string, std::deque<Job>> queues_;
+  std::set<std::string> busy_;
+  // Seqs of decisions received but not yet applied: act.json's last_seq stays below the
+  // oldest, so a stop (or a crash) before a decision is applied replays it.
+  std::multiset<std::uint64_t> pending_seqs_;
+  bool stopping_ = false;
+  loop::UvHandle<uv_timer_t> stop_deadline_;
   // Persisted state.
   bool started_ = false;  // false: the first start subscribes from now on
   std::uint64_t last_seq_ = 0;
@@ -149,6 +190,7 @@ class Actor {
   std::uint64_t commands_ = 0;
   std::uint64_t failed_commands_ = 0;
   std::uint64_t refused_ = 0;
+  std::int64_t max_late_ms_ = 0;
 };
 
 void Actor::load_state() {
@@ -181,13 +223,16 @@ void Actor::load_state() {
     for (simdjson::dom::element e : list) {
       const std::string id = str(e, "decision_id");
       const std::string task = str(e, "task");
-      if (id.empty() || task.empty()) continue;
+      const std::string board = str(e, "board");
+      if (id.empty() || !core::valid_task_id(task) || !core::valid_board_slug(board)) continue;
       Timer& t = timers_[id];
       t.decision_id = id;
-      t.board = str(e, "board");
+      t.board = board;
       t.task = task;
       t.workspace = str(e, "workspace");
       t.at = num(e, "at");
+      bool b = false;
+      if (e["overrides_breaker"].get_bool().get(b) == simdjson::SUCCESS) t.overrides_breaker = b;
     }
   }
 }
@@ -197,7 +242,8 @@ void Actor::save_state() {
   std::string out;
   core::JsonWriter w(out);
   w.begin_object();
-  w.key("last_seq").value(static_cast<std::int64_t>(last_seq_));
+  const std::uint64_t durable = pending_seqs_.empty() ? last_seq_ : *pending_seqs_.begin() - 1;
+  w.key("last_seq").value(static_cast<std::int64_t>(std::min(last_seq_, durable)));
   w.key("applied").begin_array();
   for (const auto& id : applied_order_) w.value(id);
   w.end_array();
@@ -205,7 +251,7 @@ void Actor::save_state() {
   for (const auto& [id, t] : timers_) {
     w.begin_object();
     w.key("decision_id").value(t.decision_id).key("board").value(t.board).key("task").value(t.task);
-    w.key("workspace").value(t.workspace).key("at").value(t.at);
+    w.key("workspace").value(t.workspace).key("at").value(t.at).key("overrides_breaker").value(t.overrides_breaker);
     w.end_object();
   }
   w.end_array();
@@ -214,7 +260,7 @@ void Actor::save_state() {
   std::error_code ec;
   fs::create_directories(state_dir_, ec);
   const std::string tmp = state_path() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   bool ok = fd >= 0 && ::write(fd, out.data(), out.size()) == static_cast<ssize_t>(out.size()) && ::fsync(fd) == 0;
   if (fd >= 0) ::close(fd);
   ok = ok && ::rename(tmp.c_str(), state_path().c_str()) == 0;
@@ -223,13 +269,33 @@ void Actor::save_state() {
                   std::strerror(errno));
 }
 
+void Actor::remember(const std::string& id) {
+  if (dry_run_) return;
+  applied_.insert(id);
+  applied_order_.push_back(id);
+  while (applied_order_.size() > kMaxApplied) {
+    applied_.erase(applied_order_.front());
+    applied_order_.pop_front();
+  }
+}
+
 int Actor::run() {
   uv_loop_init(&loop_);
   loop_.data = this;
+  children_ = std::make_unique<loop::AsyncChildRunner>(&loop_);
   load_state();
+  // A stop lets the commands in flight finish (at most 10 s), so a decision is never left
+  // half applied; the ones still queued are replayed at the next start (act.json's seq).
   auto stop = [](uv_signal_t* s, int signum) {
-    spdlog::info("signal={} stopping", signum);
-    uv_stop(s->loop);
+    auto* self = static_cast<Actor*>(s->loop->data);
+    spdlog::info("signal={} stopping{}", signum,
+                 self->busy_.empty() ? "" : " after the " + std::to_string(self->busy_.size()) + " job(s) in flight");
+    self->stopping_ = true;
+    self->conn_.reset();
+    self->reconnect_.reset();
+    uv_timer_start(
+        self->stop_deadline_.get(), [](uv_timer_t* t) { uv_stop(t->loop); }, 10000, 0);
+    self->pump();
   };
   sigint_ = loop::UvHandle<uv_signal_t>(this);
   uv_signal_init(&loop_, sigint_.get());
@@ -242,17 +308,25 @@ int Actor::run() {
   reconnect_ = loop::UvHandle<uv_timer_t>(this);
   uv_timer_init(&loop_, reconnect_.get());
   reconnect_.mark_initialized();
+  stop_deadline_ = loop::UvHandle<uv_timer_t>(this);
+  uv_timer_init(&loop_, stop_deadline_.get());
+  stop_deadline_.mark_initialized();
   // Timers held across a restart: due ones fire at once.
   for (auto& [id, t] : timers_) arm(t);
-  spdlog::info("medic act socket={} hermes={} state={}{} timers={}", socket_, hermes_, state_path(),
-               dry_run_ ? " (dry run)" : "", timers_.size());
+  spdlog::info("medic act socket={} hermes={} state={}{} timers={} dispatch={} command_timeout={}s parallel={}",
+               socket_, hermes_, state_path(), dry_run_ ? " (dry run)" : "", timers_.size(), plan_options_.dispatch,
+               command_timeout_.count() / 1000, parallel_);
   connect();
   uv_run(&loop_, UV_RUN_DEFAULT);
-  spdlog::info("act stopped commands={} failed={} pending_timers={}", commands_, failed_commands_, timers_.size());
+  spdlog::info("act stopped commands={} failed={} refused={} pending_timers={} max_timer_lateness_ms={}", commands_,
+               failed_commands_, refused_, timers_.size(), max_late_ms_);
+  save_state();
+  children_.reset();  // kills what still runs
   conn_.reset();
   reconnect_.reset();
   sigint_.reset();
   sigterm_.reset();
+  stop_deadline_.reset();
   timers_.clear();  // closes the armed handles; act.json already holds them
   loop::close_loop(&loop_);
   return 0;
@@ -303,24 +377,24 @@ void Actor::connect() {
 
 void Actor::schedule_reconnect() {
   conn_.reset();
+  if (stopping_) return;
   uv_timer_start(
       reconnect_.get(), [](uv_timer_t* t) { static_cast<Actor*>(t->loop->data)->connect(); }, reconnect_ms_, 0);
   reconnect_ms_ = std::min<std::uint64_t>(reconnect_ms_ * 2, 30000);
 }
 
 void Actor::on_line(std::string_view line) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS) {
-    spdlog::warn("unreadable line from the daemon skipped");
-    return;
-  }
-  const std::string type = str(doc, "type");
+  if (stopping_) return;
+  const std::string type = publish::message_type(line);
   if (type == "hello" && !subscribed_) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    std::uint64_t daemon_last = 0;
+    if (parser.parse(line.data(), line.size()).get(doc) == simdjson::SUCCESS)
+      daemon_last = static_cast<std::uint64_t>(num(doc, "last_seq"));
     // First start: from now on. Later: after the last seq seen. --since overrides both.
-    const std::uint64_t since = since_     ? *since_
-                                : started_ ? last_seq_
-                                           : static_cast<std::uint64_t>(num(doc, "last_seq"));
+    std::uint64_t since = since_ ? *since_ : started_ ? last_seq_ : daemon_last;
+    since = std::min(since, daemon_last);  // a journal reset: the daemon refuses a since beyond it
     const std::string req = "{\"op\":\"subscribe\",\"since\":" + std::to_string(since) + "}\n";
     auto* w = new uv_write_t{};
     auto* copy = new std::string(req);
@@ -337,102 +411,268 @@ void Actor::on_line(std::string_view line) {
     return;
   }
   if (type == "error") {
-    spdlog::warn("daemon: {}", str(doc, "reason"));
+    spdlog::warn("daemon: {}", std::string(line));
     return;
   }
-  const auto seq = static_cast<std::uint64_t>(num(doc, "seq"));
-  if (type == "decision") {
-    Decision d;
-    d.seq = seq;
-    d.id = str(doc, "id");
-    d.task = str(doc, "task_id");
-    d.board = str(doc, "board");
-    if (d.board.empty()) d.board = "default";
-    d.workspace = str(doc, "workspace");
-    d.assignee = str(doc, "assignee");
-    d.failure_class = str(doc, "class");
-    d.action = str(doc, "action");
-    d.retry_at = num(doc, "retry_at");
-    d.use_provider = str(doc, "use_provider");
-    d.reason = str(doc, "reason");
-    d.next_command = str(doc, "next_command");
-    simdjson::dom::element exit_obj;
-    if (doc["exit"].get(exit_obj) == simdjson::SUCCESS) d.exit_event = str(exit_obj, "event");
-    simdjson::dom::array missing;
-    if (doc["missing"].get_array().get(missing) == simdjson::SUCCESS) {
-      for (simdjson::dom::element m : missing) {
-        std::string_view v;
-        if (m.get_string().get(v) == simdjson::SUCCESS) d.missing.emplace_back(v);
-      }
-    }
-    if (d.id.empty() || d.task.empty()) {
-      spdlog::warn("decision seq={} without id or task skipped", seq);
-    } else if (!core::valid_task_id(d.task) || !core::valid_board_slug(d.board) ||
-               (!d.assignee.empty() && !core::valid_profile_name(d.assignee)) ||
-               (!d.use_provider.empty() && !core::valid_provider_name(d.use_provider))) {
-      // Never build a `hermes` argv or a profile path from a name outside Hermes's grammar.
-      ++refused_;
-      spdlog::warn(
-          "decision={} refused: task '{}', board '{}', assignee '{}' or provider '{}' is not a valid Hermes name", d.id,
-          d.task, d.board, d.assignee, d.use_provider);
-    } else if (applied_.count(d.id)) {
-      spdlog::info("decision={} already applied; skipped", d.id);
-    } else {
-      apply(d);
-      if (!dry_run_) {
-        applied_.insert(d.id);
-        applied_order_.push_back(d.id);
-        while (applied_order_.size() > kMaxApplied) {
-          applied_.erase(applied_order_.front());
-          applied_order_.pop_front();
-        }
-      }
-    }
+  if (type != "decision") return;
+  auto m = publish::decode_decision(line);
+  if (!m) {
+    spdlog::warn("unreadable decision skipped: {}", m.error().message);
+    return;
   }
-  if (seq > last_seq_) last_seq_ = seq;
+  const decide::Decision& d = m->decision;
+  if (m->seq > last_seq_) last_seq_ = m->seq;
+  if (!core::valid_task_id(d.task_id) || !core::valid_board_slug(d.board) ||
+      (!d.assignee.empty() && !core::valid_profile_name(d.assignee)) ||
+      (!d.use_provider.empty() && !core::valid_provider_name(d.use_provider)) ||
+      (!d.use_model.empty() && !core::valid_provider_name(d.use_model))) {
+    // Never build a `hermes` argv or a profile path from a name outside Hermes's grammar.
+    ++refused_;
+    spdlog::warn(
+        "decision={} refused: task '{}', board '{}', assignee '{}' or provider/model '{}'/'{}' is not a valid "
+        "Hermes name",
+        d.id, d.task_id, d.board, d.assignee, d.use_provider, d.use_model);
+    save_state();
+    return;
+  }
+  if (applied_.count(d.id)) {
+    spdlog::info("decision={} already applied; skipped", d.id);
+    save_state();
+    return;
+  }
+  Job job;
+  job.kind = Job::Kind::Apply;
+  job.seq = m->seq;
+  job.decision = d;
+  pending_seqs_.insert(m->seq);
+  enqueue(d.board + "/" + d.task_id, std::move(job));
   save_state();
 }
 
-std::string Actor::task_status(const Decision& d) {
-  if (dry_run_) return {};
-  const ChildResult r = run_child(act::HermesCommand{"show", {{"json", ""}}, {d.task}}.argv(hermes_, d.board),
-                                  {"HERMES_KANBAN_BOARD=" + d.board});
-  if (r.exit_code != 0) {
-    spdlog::warn("decision={} `hermes kanban show {} --json` exited {}: {}", d.id, d.task, r.exit_code,
-                 last_line(r.output));
-    return {};
+void Actor::enqueue(const std::string& key, Job job) {
+  queues_[key].push_back(std::move(job));
+  pump();
+}
+
+void Actor::pump() {
+  if (stopping_) {
+    if (busy_.empty()) uv_stop(&loop_);
+    return;
   }
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(r.output).get(doc) != simdjson::SUCCESS) return {};
-  std::string s = str(doc, "status");
-  simdjson::dom::element task;
-  if (s.empty() && doc["task"].get(task) == simdjson::SUCCESS) s = str(task, "status");
-  return s;
+  for (auto& [key, q] : queues_) {
+    if (busy_.size() >= parallel_) return;
+    if (q.empty() || busy_.count(key)) continue;
+    start_job(key);
+  }
 }
 
-ChildResult Actor::hermes(const Decision& d, const act::HermesCommand& c) {
-  return hermes_for(d.id, d.board, d.task, c);
+void Actor::job_done(const std::string& key) {
+  busy_.erase(key);
+  auto it = queues_.find(key);
+  if (it != queues_.end() && it->second.empty()) queues_.erase(it);
+  save_state();
+  pump();
 }
 
-ChildResult Actor::hermes_for(const std::string& decision_id, const std::string& board, const std::string& task,
-                              const act::HermesCommand& c) {
+void Actor::start_job(const std::string& key) {
+  busy_.insert(key);
+  Job job = std::move(queues_[key].front());
+  queues_[key].pop_front();
+  const auto now = now_s();
+  if (job.kind == Job::Kind::Release) {
+    auto it = timers_.find(job.timer_id);
+    if (it == timers_.end()) {
+      job_done(key);
+      return;
+    }
+    const std::string id = it->second.decision_id, board = it->second.board, task = it->second.task,
+                      workspace = it->second.workspace;
+    const bool overrides = it->second.overrides_breaker;
+    show(board, task, 0, [=, this](const act::TaskView& t) {
+      act::Plan p = act::plan_release(task, t, overrides, plan_options_);
+      for (const auto& n : p.notes) spdlog::info("decision={} release: {}", id, n);
+      run_commands(id, board, task, std::move(p.commands), [=, this] {
+        timers_.erase(id);
+        flush_reports(board, workspace);
+        job_done(key);
+      });
+    });
+    return;
+  }
+  const decide::Decision d = job.decision;
+  const std::uint64_t seq = job.seq;
+  spdlog::info("decision={} action={} task={} run={}", d.id, rules::to_string(d.action), d.task_id, d.run_id);
+  // The end of a decision's job: hold its release timer, remember it as applied.
+  auto settle = [=, this](const std::optional<core::EpochSeconds>& release_at) {
+    if (release_at && !dry_run_) {
+      Timer& t = timers_[d.id];
+      t.decision_id = d.id;
+      t.board = d.board;
+      t.task = d.task_id;
+      t.workspace = d.workspace;
+      t.at = *release_at;
+      t.overrides_breaker = d.overrides_breaker;
+      arm(t);
+    } else if (release_at) {
+      std::printf("# at %s UTC: %s\n", core::utc_time(*release_at).c_str(),
+                  shell_quote(act::HermesCommand{"unblock", {}, {d.task_id}}.argv(hermes_, d.board)).c_str());
+      std::fflush(stdout);
+    }
+    remember(d.id);
+    if (auto it = pending_seqs_.find(seq); it != pending_seqs_.end()) pending_seqs_.erase(it);
+    flush_reports(d.board, d.workspace);
+    job_done(d.board + "/" + d.task_id);
+  };
+  auto finish = [=, this](act::Plan p) {
+    for (const auto& n : p.notes) spdlog::info("decision={}: {}", d.id, n);
+    const std::uint64_t failed_before = failed_commands_;
+    run_commands(d.id, d.board, d.task_id, std::move(p.commands), [=, this] {
+      if (failed_commands_ == failed_before || d.action == Action::RepairAuth) {
+        settle(p.release_at);
+        return;
+      }
+      // Hermes's dispatcher moved the task between the read and the command: read it again
+      // and converge from where it is now (once; "already there" is success).
+      show(d.board, d.task_id, d.run_id, [=, this](const act::TaskView& t) {
+        act::Plan again = act::plan(d, t, now_s(), plan_options_);
+        if (again.commands.empty()) spdlog::info("decision={}: converged after Hermes moved the task", d.id);
+        for (const auto& n : again.notes) spdlog::info("decision={}: {}", d.id, n);
+        const auto release = again.release_at;
+        run_commands(d.id, d.board, d.task_id, std::move(again.commands), [=] { settle(release); });
+      });
+    });
+  };
+  if (d.action == Action::RepairAuth && !profile_home_.empty()) {
+    run_preflight(d, [=, this](bool repaired, const std::string& why) {
+      show(d.board, d.task_id, d.run_id,
+           [=](const act::TaskView& t) { finish(act::plan_after_preflight(d, t, repaired, why)); });
+    });
+    return;
+  }
+  show(d.board, d.task_id, d.run_id,
+       [=, this](const act::TaskView& t) { finish(act::plan(d, t, now, plan_options_)); });
+}
+
+void Actor::show(const std::string& board, const std::string& task, std::int64_t run,
+                 std::function<void(const act::TaskView&)> then) {
+  const auto argv = act::HermesCommand{"show", {{"json", ""}}, {task}}.argv(hermes_, board);
+  children_->run(argv, {"HERMES_KANBAN_BOARD=" + board}, command_timeout_,
+                 [=, then = std::move(then)](loop::ChildOutcome r) {
+                   if (r.exit_code != 0) {
+                     spdlog::warn("`{}` exited {}{}: {}", shell_quote(argv), r.exit_code,
+                                  r.timed_out ? " (killed: over the command timeout)" : "", last_line(r.output));
+                   }
+                   then(r.exit_code == 0 ? parse_show(r.output, run) : act::TaskView{});
+                 });
+}
+
+void Actor::run_commands(const std::string& decision_id, const std::string& board, const std::string& task,
+                         std::vector<act::HermesCommand> commands, std::function<void()> then) {
+  if (commands.empty()) {
+    then();
+    return;
+  }
+  const act::HermesCommand c = commands.front();
+  commands.erase(commands.begin());
   const std::vector<std::string> argv = c.argv(hermes_, board);
   const std::string shown = shell_quote(argv);
   if (dry_run_) {
     std::printf("%s\n", shown.c_str());
     std::fflush(stdout);
-    return ChildResult{0, ""};
+    run_commands(decision_id, board, task, std::move(commands), std::move(then));
+    return;
   }
-  ChildResult r = run_child(argv, {"HERMES_KANBAN_BOARD=" + board});
-  ++commands_;
-  if (r.exit_code != 0) ++failed_commands_;
-  if (r.exit_code == 0)
-    spdlog::info("decision={} ran `{}` exit=0", decision_id, shown);
-  else
-    spdlog::warn("decision={} ran `{}` exit={} output=\"{}\"", decision_id, shown, r.exit_code, last_line(r.output));
-  pending_rows_.push_back(report::CommandRow{decision_id, now_s(), task, shown, r.exit_code, last_line(r.output)});
-  return r;
+  children_->run(argv, {"HERMES_KANBAN_BOARD=" + board}, command_timeout_,
+                 [=, this, commands = std::move(commands), then = std::move(then)](loop::ChildOutcome r) mutable {
+                   ++commands_;
+                   if (r.exit_code == 0) {
+                     spdlog::info("decision={} ran `{}` exit=0", decision_id, shown);
+                   } else {
+                     ++failed_commands_;
+                     spdlog::warn("decision={} ran `{}` exit={}{} output=\"{}\"", decision_id, shown, r.exit_code,
+                                  r.timed_out ? " (killed: over the command timeout)" : "", last_line(r.output));
+                   }
+                   pending_rows_.push_back(
+                       report::CommandRow{decision_id, now_s(), task, shown, r.exit_code, last_line(r.output)});
+                   run_commands(decision_id, board, task, std::move(commands), std::move(then));
+                 });
+}
+
+// The seed article's preflight in the task's profile HOME.
+void Actor::run_preflight(const decide::Decision& d, std::function<void(bool, const std::string&)> then) {
+  if (d.assignee.empty()) {
+    spdlog::warn("decision={} repair_auth: the task has no assignee, so no profile HOME; next: {}", d.id,
+                 d.next_command);
+    then(false, "the task has no assignee");
+    return;
+  }
+  // The template's fixed part, up to the directory that holds "{assignee}", is the
+  // operator's; everything from the assignee on is resolved beneath it without a link
+  // (preflight --beneath), and the assignee itself is a valid Hermes profile name.
+  std::string home = profile_home_;
+  const std::size_t first = home.find("{assignee}");
+  const std::string beneath =
+      first == std::string::npos ? home : fs::path(home.substr(0, first)).parent_path().string();
+  for (std::size_t p; (p = home.find("{assignee}")) != std::string::npos;) home.replace(p, 10, d.assignee);
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  const std::string medic = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : "medic";
+  const std::vector<std::string> argv{medic, "preflight", "--beneath=" + beneath, "--profile-home=" + home};
+  if (dry_run_) {
+    std::printf("%s\n", shell_quote(argv).c_str());
+    then(false, "dry run");
+    return;
+  }
+  children_->run(argv, {}, command_timeout_, [=, this, then = std::move(then)](loop::ChildOutcome r) {
+    ++commands_;
+    if (r.exit_code != 0) ++failed_commands_;
+    spdlog::info("decision={} ran `{}` exit={}", d.id, shell_quote(argv), r.exit_code);
+    pending_rows_.push_back(
+        report::CommandRow{d.id, now_s(), d.task_id, shell_quote(argv), r.exit_code, last_line(r.output)});
+    then(r.exit_code == 0, last_line(r.output));
+  });
+}
+
+// The timer's delay comes from the wall clock, and libuv's cached loop time is refreshed
+// first (it goes stale while a callback runs); a timer that fires early, by the wall
+// clock, is re-armed for the rest, so an unblock never comes before retry_at.
+void Actor::arm(Timer& t) {
+  if (!t.handle) {
+    t.handle = loop::UvHandle<uv_timer_t>(&t);
+    uv_timer_init(&loop_, t.handle.get());
+    t.handle.mark_initialized();
+  }
+  uv_update_time(&loop_);
+  const auto wall_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  const std::int64_t delay_ms = std::max<std::int64_t>(0, t.at * 1000 - wall_ms);
+  uv_timer_start(
+      t.handle.get(),
+      [](uv_timer_t* th) {
+        const std::string id = static_cast<Timer*>(th->data)->decision_id;
+        static_cast<Actor*>(th->loop->data)->fire(id);
+      },
+      static_cast<std::uint64_t>(delay_ms), 0);
+}
+
+void Actor::fire(const std::string& decision_id) {
+  auto it = timers_.find(decision_id);
+  if (it == timers_.end()) return;
+  const auto wall_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  if (wall_ms < it->second.at * 1000) {
+    arm(it->second);  // early by the wall clock: wait for the rest
+    return;
+  }
+  const std::int64_t late = wall_ms - it->second.at * 1000;
+  max_late_ms_ = std::max(max_late_ms_, late);
+  spdlog::info("decision={} timer for {} fired {} ms after retry_at", decision_id, it->second.task, late);
+  Job job;
+  job.kind = Job::Kind::Release;
+  job.timer_id = decision_id;
+  enqueue(it->second.board + "/" + it->second.task, std::move(job));
 }
 
 void Actor::flush_reports(const std::string& board, const std::string& workspace) {
@@ -461,133 +701,10 @@ void Actor::flush_reports(const std::string& board, const std::string& workspace
   }
 }
 
-void Actor::apply(const Decision& d) {
-  spdlog::info("decision={} seq={} action={} task={}", d.id, d.seq, d.action, d.task);
-  const bool acts_on_task = d.action == "complete" || d.action == "block" || d.action == "retry_at" ||
-                            d.action == "retry" || d.action == "resume";
-  if (d.action == "repair_auth" && !profile_home_.empty()) {
-    repair_auth(d);
-    flush_reports(d.board, d.workspace);
-    return;
-  }
-  if (!acts_on_task) {
-    spdlog::info("decision={} action={}: nothing to run through Hermes{}{}", d.id, d.action,
-                 d.next_command.empty() ? "" : "; next: ", d.next_command);
-    return;
-  }
-  if (d.action == "block" && d.exit_event == "blocked") {
-    spdlog::info("decision={}: Hermes already holds {} blocked; not blocked again", d.id, d.task);
-    return;
-  }
-  // Hermes's CLI passes no expected run id: a task still running must be reclaimed first.
-  if (task_status(d) == "running") hermes(d, {"reclaim", {{"reason", "medic: " + d.id}}, {d.task}});
-
-  if (d.action == "complete") {
-    hermes(d, {"complete", {{"summary", clip("medic: " + d.reason, 400)}}, {d.task}});
-  } else if (d.action == "block") {
-    hermes(d, {"block", {{"kind", block_kind(d.failure_class)}}, {d.task, clip(d.reason, 400)}});
-  } else {
-    if (!d.use_provider.empty()) hermes(d, {"set-model", {{"provider", d.use_provider}}, {d.task, "none"}});
-    if (d.action == "resume" && !d.missing.empty()) {
-      hermes(d, {"comment",
-                 {},
-                 {d.task, "medic: resume from the saved evidence; do not collect it again. Still missing: " +
-                              core::join(d.missing)}});
-    }
-    const std::int64_t at = d.retry_at;
-    if (at > now_s()) {
-      hermes(d, {"schedule", {}, {d.task, "medic: retry at " + core::utc_time(at) + " UTC (" + d.id + ")"}});
-      if (!dry_run_) {
-        Timer& t = timers_[d.id];
-        t.decision_id = d.id;
-        t.board = d.board;
-        t.task = d.task;
-        t.workspace = d.workspace;
-        t.at = at;
-        arm(t);
-      } else {
-        std::printf("# at %s UTC: %s\n", core::utc_time(at).c_str(),
-                    shell_quote(act::HermesCommand{"unblock", {}, {d.task}}.argv(hermes_, d.board)).c_str());
-      }
-    } else {
-      hermes(d, {"unblock", {}, {d.task}});
-    }
-  }
-  flush_reports(d.board, d.workspace);
-}
-
-// The seed article's preflight in the task's profile HOME: repaired -> retry the task now;
-// still logged out -> block it with the precise instruction.
-void Actor::repair_auth(const Decision& d) {
-  if (d.assignee.empty()) {
-    spdlog::warn("decision={} repair_auth: the task has no assignee, so no profile HOME; next: {}", d.id,
-                 d.next_command);
-    return;
-  }
-  // The template's fixed part, up to the directory that holds "{assignee}", is the
-  // operator's; everything from the assignee on is resolved beneath it without a link
-  // (preflight --beneath), and the assignee itself is a valid Hermes profile name.
-  std::string home = profile_home_;
-  const std::size_t first = home.find("{assignee}");
-  const std::string beneath =
-      first == std::string::npos ? home : std::filesystem::path(home.substr(0, first)).parent_path().string();
-  for (std::size_t p; (p = home.find("{assignee}")) != std::string::npos;) home.replace(p, 10, d.assignee);
-  char self[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  const std::string medic = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : "medic";
-  const std::vector<std::string> argv{medic, "preflight", "--beneath=" + beneath, "--profile-home=" + home};
-  ChildResult r{0, ""};
-  if (dry_run_) {
-    std::printf("%s\n", shell_quote(argv).c_str());
-  } else {
-    r = run_child(argv);
-    ++commands_;
-    spdlog::info("decision={} ran `{}` exit={}", d.id, shell_quote(argv), r.exit_code);
-    pending_rows_.push_back(
-        report::CommandRow{d.id, now_s(), d.task, shell_quote(argv), r.exit_code, last_line(r.output)});
-  }
-  if (task_status(d) == "running") hermes(d, {"reclaim", {{"reason", "medic: " + d.id}}, {d.task}});
-  if (r.exit_code == 0) {
-    hermes(d, {"unblock", {}, {d.task}});
-  } else {
-    ++failed_commands_;
-    hermes(d,
-           {"block",
-            {{"kind", "needs_input"}},
-            {d.task, "re-login to Codex for profile " + d.assignee + " (HOME=" + home + "): " + last_line(r.output)}});
-  }
-}
-
-// std::map nodes do not move, so the handle's data can point at its Timer.
-void Actor::arm(Timer& t) {
-  t.handle = loop::UvHandle<uv_timer_t>(&t);
-  uv_timer_init(&loop_, t.handle.get());
-  t.handle.mark_initialized();
-  const std::int64_t delay_ms = std::max<std::int64_t>(0, (t.at - now_s()) * 1000);
-  uv_timer_start(
-      t.handle.get(),
-      [](uv_timer_t* th) {
-        const std::string id = static_cast<Timer*>(th->data)->decision_id;  // fire() erases the Timer
-        static_cast<Actor*>(th->loop->data)->fire(id);
-      },
-      static_cast<std::uint64_t>(delay_ms), 0);
-}
-
-void Actor::fire(const std::string& decision_id) {
-  auto it = timers_.find(decision_id);
-  if (it == timers_.end()) return;
-  const std::string board = it->second.board;
-  const std::string task = it->second.task;
-  const std::string workspace = it->second.workspace;
-  timers_.erase(it);  // closes its handle (libuv defers the close past this callback)
-  hermes_for(decision_id, board, task, {"unblock", {}, {task}});
-  save_state();
-  flush_reports(board, workspace);
-}
-
 }  // namespace
 
 int run_act(const cli::ActOptions& options) {
+  ::signal(SIGPIPE, SIG_IGN);
   spdlog::set_default_logger(spdlog::stderr_color_mt("act"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
   if (const char* lvl = std::getenv("MEDIC_LOG_LEVEL")) spdlog::set_level(spdlog::level::from_str(lvl));

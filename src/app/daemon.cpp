@@ -39,6 +39,7 @@
 #include "match/matcher.h"
 #include "match/rule_tester.h"
 #include "match/stream.h"
+#include "publish/decision_codec.h"
 #include "publish/journal.h"
 #include "publish/unix_socket_publisher.h"
 #include "tail/tailer.h"
@@ -74,134 +75,6 @@ LoadedRules load_daemon_rules(const std::optional<std::string>& dir) {
   loaded.diagnostics = compiled.diagnostics;
   loaded.db = std::move(compiled.db);
   return loaded;
-}
-
-void write_fields(core::JsonWriter& w, const match::Fields& fields) {
-  w.begin_object();
-  for (const auto& f : fields) {
-    w.key(f.name);
-    std::visit([&](const auto& x) { w.value(x); }, f.value);
-  }
-  w.end_object();
-}
-
-std::string render_decision(const decide::Decision& d, std::uint64_t seq) {
-  std::string out;
-  core::JsonWriter w(out);
-  w.begin_object();
-  w.key("type").value("decision");
-  w.key("seq").value(static_cast<std::int64_t>(seq));
-  w.key("id").value(d.id);
-  w.key("task_id").value(d.task_id);
-  w.key("run_id").value(d.run_id);
-  w.key("board").value(d.board);
-  w.key("workspace");
-  if (d.workspace.empty())
-    w.null();
-  else
-    w.value(d.workspace);
-  w.key("assignee");
-  if (d.assignee.empty())
-    w.null();
-  else
-    w.value(d.assignee);
-  w.key("class");
-  if (d.failure_class)
-    w.value(rules::to_string(*d.failure_class));
-  else
-    w.null();
-  w.key("action").value(rules::to_string(d.action));
-  w.key("retry_at");
-  if (d.retry_at)
-    w.value(*d.retry_at);
-  else
-    w.null();
-  w.key("backoff_s");
-  if (d.backoff_s)
-    w.value(*d.backoff_s);
-  else
-    w.null();
-  w.key("provider");
-  if (d.provider.empty())
-    w.null();
-  else
-    w.value(d.provider);
-  w.key("use_provider");
-  if (d.use_provider.empty())
-    w.null();
-  else
-    w.value(d.use_provider);
-  w.key("attempt").value(d.attempt);
-  w.key("max_attempts").value(d.max_attempts);
-  w.key("missing").begin_array();
-  for (const auto& m : d.missing) w.value(m);
-  w.end_array();
-  w.key("checked").begin_array();
-  for (const auto& c : d.checked) w.value(c);
-  w.end_array();
-  w.key("next_command");
-  if (d.next_command.empty())
-    w.null();
-  else
-    w.value(d.next_command);
-  if (!d.steps.empty()) {
-    w.key("steps").begin_array();
-    for (const auto& st : d.steps) w.value(st);
-    w.end_array();
-  }
-  w.key("reason").value(d.reason);
-  w.key("evidence");
-  if (d.evidence) {
-    w.begin_object();
-    w.key("rule").value(d.evidence->rule);
-    w.key("path").value(d.evidence->path);
-    w.key("line").value(static_cast<std::int64_t>(d.evidence->line));
-    w.key("text").value(d.evidence->text);
-    w.key("fields");
-    write_fields(w, d.evidence->fields);
-    w.end_object();
-  } else {
-    w.null();
-  }
-  w.key("exit").begin_object();
-  w.key("rc");
-  if (d.exit.rc)
-    w.value(*d.exit.rc);
-  else
-    w.null();
-  w.key("seen_by").value(decide::to_string(d.exit.seen_by));
-  if (d.exit.signal) w.key("signal").value(*d.exit.signal);
-  if (!d.exit.event_kind.empty()) w.key("event").value(d.exit.event_kind);
-  if (d.exit.waited) w.key("waited").value(true);
-  w.key("at").value(d.exit.at);
-  w.end_object();
-  if (d.breaker) {
-    // Hermes's own breaker at this exit (decide/breaker.h), so a dispatcher sees why a
-    // retry became a block, or that this retry overrides it on purpose.
-    w.key("breaker").begin_object();
-    w.key("failures").value(d.breaker->failures);
-    w.key("limit").value(d.breaker->limit);
-    w.key("budget").value(d.breaker->budget);
-    w.key("trips").value(d.breaker->trips);
-    w.key("overridden").value(d.overrides_breaker);
-    w.end_object();
-  }
-  w.key("decided_at").value(d.decided_at);
-  w.end_object();
-  return out;
-}
-
-std::string render_health(const decide::ProviderHealth& h, std::uint64_t seq) {
-  std::string out;
-  core::JsonWriter w(out);
-  w.begin_object();
-  w.key("type").value("provider_health");
-  w.key("seq").value(static_cast<std::int64_t>(seq));
-  w.key("provider").value(h.provider);
-  w.key("unhealthy_until").value(h.unhealthy_until);
-  w.key("reason").value(h.reason);
-  w.end_object();
-  return out;
 }
 
 class Daemon {
@@ -522,8 +395,15 @@ struct ProcStat {
   int exit_code = 0;
 };
 std::optional<ProcStat> proc_stat(std::int64_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string content((std::istreambuf_iterator<char>(in)), {});
+  // read(2), not a stream: the process can be reaped between the open and the read
+  // (ESRCH), which must cost a missing status, not an exception.
+  const int fd = ::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buf[2048];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return std::nullopt;
+  const std::string content(buf, static_cast<std::size_t>(n));
   const auto close = content.rfind(')');  // the command name may hold spaces and ')'
   if (close == std::string::npos || close + 2 >= content.size()) return std::nullopt;
   std::istringstream rest(content.substr(close + 2));
@@ -1052,13 +932,13 @@ bool Daemon::publish_decision(const decide::RunFacts& facts) {
     return false;
   }
   for (const auto& h : out.health) {
-    publish_line([&](std::uint64_t seq) { return render_health(h, seq); });
+    publish_line([&](std::uint64_t seq) { return publish::encode_health(h, seq); });
     health_reasons_[h.provider] = h.reason;
   }
   const std::optional<report::Location> workspace = workspace_report(out.decision);
   journal_.note_decided(out.decision.id, std::string(rules::to_string(out.decision.action)));
   tracker_.note_decided(out.decision.id, out.decision.action, out.decision.known_reset);
-  publish_line([&](std::uint64_t seq) { return render_decision(out.decision, seq); });
+  publish_line([&](std::uint64_t seq) { return publish::encode_decision(out.decision, seq); });
   ++decisions_;
   state_dirty_ = true;
   report_decision(out.decision, workspace);
@@ -1233,7 +1113,7 @@ void Daemon::save_state() {
       w.key("line").value(static_cast<std::int64_t>(e.line));
       w.key("text").value(e.text);
       w.key("fields");
-      write_fields(w, e.fields);
+      publish::write_fields(w, e.fields);
       w.end_object();
     }
     w.end_array();

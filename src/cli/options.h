@@ -64,6 +64,9 @@ struct ActOptions {
   std::optional<std::string> state_dir;  // act.json and the board-wide reports
   std::optional<std::uint64_t> since;    // default: where it stopped (first start: now)
   std::string profile_home;              // "{assignee}" template: run the auth preflight
+  bool dispatch = true;                  // one dispatcher pass after a complete or a release
+  std::uint64_t command_timeout_s = 60;  // a `hermes` call running longer is killed
+  std::size_t parallel = 4;              // tasks worked on at once (one command at a time each)
 };
 
 using Command = std::variant<ScanOptions, RulesCheckOptions, RulesTestOptions, RulesExportOptions, DemoOptions,

@@ -110,6 +110,7 @@ struct Decision {
   std::optional<double> backoff_s;
   std::string provider;
   std::string use_provider;
+  std::string use_model;  // the model to run on use_provider (from the fallback's config)
   int attempt = 1;
   int max_attempts = 1;
   std::vector<std::string> missing;

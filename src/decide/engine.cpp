@@ -56,15 +56,26 @@ bool healthy(const EngineState& s, const std::string& provider, core::EpochSecon
   return it == s.unhealthy_until.end() || it->second <= now;
 }
 
-// First healthy provider of `provider`'s fallback chain, or empty.
-std::string healthy_fallback(const rules::Policy& p, const EngineState& s, const std::string& provider,
-                             core::EpochSeconds now) {
+// First healthy provider of `provider`'s fallback chain (empty provider: none).
+rules::Fallback healthy_fallback(const rules::Policy& p, const EngineState& s, const std::string& provider,
+                                 core::EpochSeconds now) {
   auto it = p.fallback_providers.find(provider);
   if (it == p.fallback_providers.end()) return {};
-  for (const std::string& f : it->second) {
-    if (f != provider && healthy(s, f, now)) return f;
+  for (const rules::Fallback& f : it->second) {
+    if (f.provider != provider && healthy(s, f.provider, now)) return f;
   }
   return {};
+}
+
+// Names the fallback in the decision: the provider, and the model to run there.
+void use(Decision& d, const rules::Fallback& f) {
+  d.use_provider = f.provider;
+  d.use_model = f.model;
+}
+
+std::string set_model_command(const std::string& bf, const std::string& task, const Decision& d) {
+  return "hermes kanban" + bf + " set-model " + task + " " + (d.use_model.empty() ? "<model>" : d.use_model) +
+         " --provider " + d.use_provider;
 }
 
 // Counts this attempt against the class's budget in its window; returns the attempt
@@ -231,6 +242,7 @@ void apply_breaker(const RunFacts& facts, Decision& d) {
       d.retry_at.reset();
       d.backoff_s.reset();
       d.use_provider.clear();
+      d.use_model.clear();
       d.reason += " But " + note + ", so it stays blocked for a person instead of a " +
                   std::string(rules::to_string(was)) + ".";
       d.next_command = "hermes kanban" + bf + " unblock " + facts.task_id;
@@ -415,12 +427,12 @@ Outcome decide_class(const RunFacts& facts, const rules::Policy& policy, EngineS
         d.next_command = "hermes kanban" + bf + " unblock " + facts.task_id;
         break;
       }
-      d.use_provider = healthy_fallback(policy, state, d.provider, now);
+      use(d, healthy_fallback(policy, state, d.provider, now));
       if (!d.use_provider.empty()) {
         d.retry_at = now;
         d.reason = exit_text + "; " + what + ": " + d.provider + " is unhealthy until " + std::to_string(until) +
                    ", so retry now on the fallback " + d.use_provider + ".";
-        d.next_command = "hermes kanban" + bf + " set-model " + facts.task_id + " <model> --provider " + d.use_provider;
+        d.next_command = set_model_command(bf, facts.task_id, d);
       } else {
         d.retry_at = until;
         d.reason = exit_text + "; " + what + ": retry at " + when + " (" + std::to_string(until) + ")" +
@@ -443,7 +455,7 @@ Outcome decide_class(const RunFacts& facts, const rules::Policy& policy, EngineS
       std::string where;
       // A task on a provider that is still unhealthy moves to a fallback, else waits.
       if (!d.provider.empty() && !healthy(state, d.provider, now)) {
-        d.use_provider = healthy_fallback(policy, state, d.provider, now);
+        use(d, healthy_fallback(policy, state, d.provider, now));
         if (!d.use_provider.empty()) {
           where = " on " + d.use_provider + " (" + d.provider + " is unhealthy)";
         } else if (state.unhealthy_until[d.provider] > *d.retry_at) {
@@ -514,15 +526,14 @@ Outcome decide_class(const RunFacts& facts, const rules::Policy& policy, EngineS
       d.action = Action::Block;
       switch (cls) {
         case FailureClass::QuotaExhausted:
-          d.use_provider = healthy_fallback(policy, state, d.provider, now);
+          use(d, healthy_fallback(policy, state, d.provider, now));
           if (!d.use_provider.empty()) {
             d.action = Action::Retry;
             d.backoff_s = 0;
             d.retry_at = now;
             d.reason = exit_text + "; " + what + ": " + d.provider +
                        " needs credits or a plan change, so retry now on " + d.use_provider + ".";
-            d.next_command =
-                "hermes kanban" + bf + " set-model " + facts.task_id + " <model> --provider " + d.use_provider;
+            d.next_command = set_model_command(bf, facts.task_id, d);
           } else {
             d.reason = exit_text + "; " + what + ": " + (d.provider.empty() ? "the provider" : d.provider) +
                        " needs credits or a plan change (capability); never retried as is.";
@@ -541,8 +552,13 @@ Outcome decide_class(const RunFacts& facts, const rules::Policy& policy, EngineS
             d.action = Action::Retry;
             d.backoff_s = 0;
             d.retry_at = now;
-            d.use_provider = *policy.context_length_model;
-            d.reason = exit_text + "; " + what + ": retry with the larger-context model " + d.use_provider + ".";
+            // "provider/model": the provider is the part before the first '/'.
+            const std::string& pm = *policy.context_length_model;
+            const std::size_t slash = pm.find('/');
+            d.use_provider = slash == std::string::npos ? pm : pm.substr(0, slash);
+            d.use_model = slash == std::string::npos ? std::string() : pm.substr(slash + 1);
+            d.reason = exit_text + "; " + what + ": retry with the larger-context model " + pm + ".";
+            d.next_command = set_model_command(bf, facts.task_id, d);
           } else {
             d.reason = exit_text + "; " + what + ": the input does not fit the model; it needs input.";
             d.next_command =

@@ -153,12 +153,28 @@ Policy read_policy(std::string_view yaml_text, const std::string& path, Diagnost
         r.add(kv.second, "fallback_providers must map a provider to a list of providers");
         continue;
       }
+      // Each entry: {provider: P, model: M}, or (the older form, still read) just "P".
+      auto entry = [&](const YAML::Node& x, std::vector<Fallback>& chain) {
+        if (x.IsScalar()) {
+          chain.push_back(Fallback{x.Scalar(), ""});
+        } else if (x.IsMap() && x["provider"] && x["provider"].IsScalar()) {
+          Fallback f{x["provider"].Scalar(), ""};
+          if (x["model"] && x["model"].IsScalar()) f.model = x["model"].Scalar();
+          for (const auto& k : x) {
+            if (k.first.Scalar() != "provider" && k.first.Scalar() != "model")
+              r.add(k.first, "unknown fallback key '" + k.first.Scalar() + "' (provider, model)");
+          }
+          chain.push_back(f);
+        } else {
+          r.add(x, "a fallback is a provider name or {provider: P, model: M}");
+        }
+      };
       for (const auto& f : kv.second) {
-        std::vector<std::string> chain;
+        std::vector<Fallback> chain;
         if (f.second.IsSequence()) {
-          for (const auto& x : f.second) chain.push_back(x.Scalar());
-        } else if (f.second.IsScalar()) {
-          chain.push_back(f.second.Scalar());
+          for (const auto& x : f.second) entry(x, chain);
+        } else if (f.second.IsScalar() || f.second.IsMap()) {
+          entry(f.second, chain);
         } else {
           r.add(f.second, "fallback_providers." + f.first.Scalar() + " must be a list");
         }

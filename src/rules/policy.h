@@ -34,6 +34,14 @@ struct ClassPolicy {
   Backoff backoff;
 };
 
+/// A provider to move a task to while its own is unhealthy, and the model to run there
+/// (Hermes's `set-model <id> <model> --provider P` needs one: kanban_db.py:3462).
+struct Fallback {
+  std::string provider;
+  std::string model;  // empty: the old list form named none (medic act then cannot switch)
+  friend bool operator==(const Fallback&, const Fallback&) = default;
+};
+
 struct Policy {
   std::map<FailureClass, ClassPolicy> classes;
   /// A worker that exited non-zero with no failure signature in its log.
@@ -44,8 +52,8 @@ struct Policy {
   double attempt_window_s = 3600;
   /// Rate limits count in a window this many times longer (they wait for resets).
   double rate_limit_window_factor = 4;
-  /// provider -> providers to use instead while it is unhealthy, in order.
-  std::map<std::string, std::vector<std::string>> fallback_providers;
+  /// provider -> providers (with their model) to use instead while it is unhealthy, in order.
+  std::map<std::string, std::vector<Fallback>> fallback_providers;
   /// "provider/model" to retry a context_length failure with; unset: block for input.
   std::optional<std::string> context_length_model;
 

@@ -79,7 +79,7 @@ TEST_F(EngineTest, RateLimitWhoseResetHasPassedRetriesNowAndLeavesTheProviderHea
 }
 
 TEST_F(EngineTest, RateLimitMovesToAHealthyFallbackProvider) {
-  policy_.fallback_providers["openai-codex"] = {"xai"};
+  policy_.fallback_providers["openai-codex"] = {{"xai", "grok-4.3"}};
   const auto out =
       decide_run(run(0, {hit(FailureClass::RateLimit, "r", 80, {{"resets_at", std::int64_t{1780861905}}})}));
   EXPECT_EQ(out.decision.action, Action::RetryAt);
@@ -88,7 +88,7 @@ TEST_F(EngineTest, RateLimitMovesToAHealthyFallbackProvider) {
 }
 
 TEST_F(EngineTest, ASecondTaskOnAnUnhealthyProviderMovesToTheFallback) {
-  policy_.fallback_providers["openai-codex"] = {"xai"};
+  policy_.fallback_providers["openai-codex"] = {{"xai", "grok-4.3"}};
   state_.unhealthy_until["openai-codex"] = kNow + 600;
   RunFacts f = run(1, {hit(FailureClass::Connection, "connection-failed", 55)});
   f.task_id = "t_2";
@@ -124,7 +124,7 @@ TEST_F(EngineTest, QuotaExhaustedBlocksAsCapabilityWithoutAFallback) {
 }
 
 TEST_F(EngineTest, QuotaExhaustedUsesAHealthyFallbackAndNeverTheSameProvider) {
-  policy_.fallback_providers["openai-codex"] = {"openai-codex", "anthropic"};
+  policy_.fallback_providers["openai-codex"] = {{"openai-codex", ""}, {"anthropic", "claude-sonnet-4"}};
   const auto out = decide_run(run(1, {hit(FailureClass::QuotaExhausted, "insufficient-quota", 85)}));
   EXPECT_EQ(out.decision.action, Action::Retry);
   EXPECT_EQ(out.decision.use_provider, "anthropic");
@@ -193,7 +193,8 @@ TEST_F(EngineTest, ContextLengthBlocksForInputOrUsesTheConfiguredModel) {
   f.task_id = "t_3";
   const auto out = decide_run(f);
   EXPECT_EQ(out.decision.action, Action::Retry);
-  EXPECT_EQ(out.decision.use_provider, "anthropic/claude-sonnet-1m");
+  EXPECT_EQ(out.decision.use_provider, "anthropic");  // "provider/model"
+  EXPECT_EQ(out.decision.use_model, "claude-sonnet-1m");
 }
 
 TEST_F(EngineTest, MissingSkillRepairsTheEnvironmentWithKanbanInit) {

@@ -29,7 +29,8 @@ fallback_providers:
   EXPECT_EQ(p.for_class(FailureClass::Timeout).max_attempts, 5);
   EXPECT_EQ(p.for_class(FailureClass::Timeout).backoff.base_s, 10);
   EXPECT_EQ(p.rate_limit_default_delay_s, 120);
-  EXPECT_EQ(p.fallback_providers.at("openai-codex"), (std::vector<std::string>{"xai", "anthropic"}));
+  // The older list form is still read (no model named).
+  EXPECT_EQ(p.fallback_providers.at("openai-codex"), (std::vector<Fallback>{{"xai", ""}, {"anthropic", ""}}));
 }
 
 TEST(PolicyTest, ReportsBadKeysAndValuesWithLines) {
@@ -41,6 +42,21 @@ TEST(PolicyTest, ReportsBadKeysAndValuesWithLines) {
   EXPECT_EQ(diags[1].where.line, 2);
   EXPECT_EQ(diags[2].where.line, 3);
   EXPECT_EQ(p.for_class(FailureClass::Timeout).action, Action::Retry);  // default kept
+}
+
+TEST(PolicyTest, AFallbackNamesTheModelToRunOnItsProvider) {
+  Diagnostics diags;
+  const Policy p = read_policy(R"(
+fallback_providers:
+  openai-codex: [{provider: xai, model: grok-4.3}, anthropic]
+  anthropic: {provider: openrouter, model: anthropic/claude-sonnet-4, tier: x}
+)",
+                               "medic.yaml", diags);
+  EXPECT_EQ(p.fallback_providers.at("openai-codex"), (std::vector<Fallback>{{"xai", "grok-4.3"}, {"anthropic", ""}}));
+  EXPECT_EQ(p.fallback_providers.at("anthropic"), (std::vector<Fallback>{{"openrouter", "anthropic/claude-sonnet-4"}}));
+  ASSERT_EQ(diags.size(), 1u);
+  EXPECT_NE(diags[0].message.find("unknown fallback key 'tier'"), std::string::npos) << diags[0].message;
+  EXPECT_EQ(diags[0].where.line, 4u);
 }
 
 }  // namespace
