@@ -207,6 +207,12 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
               o.exit_event_wait_s = kv.second.as<std::int64_t>();
             else if (key == "hermes_failure_limit")
               o.hermes_failure_limit = kv.second.as<int>();
+            else if (key == "journal_segment_bytes")
+              o.journal.segment_bytes = kv.second.as<std::uint64_t>();
+            else if (key == "journal_retain_bytes")
+              o.journal.retain_bytes = kv.second.as<std::uint64_t>();
+            else if (key == "journal_retain_days")
+              o.journal.retain_age_s = kv.second.as<std::int64_t>() * 86400;
             else if (key == "acceptance")
               o.acceptance = read_acceptance(kv.second, *cli.config, diags);
             else if (key == "workspace_roots") {
@@ -237,7 +243,9 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
                                                      "unknown config key '" + key +
                                                          "' (hermes_root, state_dir, socket, rules, "
                                                          "max_client_queue_bytes, workspace_roots, exit_event_wait_s, "
-                                                         "hermes_failure_limit, acceptance, policy)"));
+                                                         "hermes_failure_limit, journal_segment_bytes, "
+                                                         "journal_retain_bytes, journal_retain_days, acceptance, "
+                                                         "policy)"));
             }
           }
         } else if (root && !root.IsNull()) {

@@ -111,6 +111,9 @@ class Daemon {
   struct LogFile {
     std::string board;
     std::string task_id;
+    // Bytes before this offset were written before medic started and no checkpoint says
+    // what of them was read: their trailers are run boundaries, not exits.
+    std::uint64_t history_end = 0;
     std::unique_ptr<tail::Tailer> tailer;
     std::optional<match::Stream> stream;
   };
@@ -201,6 +204,10 @@ class Daemon {
   loop::UvHandle<uv_timer_t> checkpoint_timer_;
   loop::UvHandle<uv_timer_t> reload_timer_;
   bool state_dirty_ = false;
+  // The checkpoint was lost or damaged: boards are read from before the last decision and
+  // logs without a saved offset are history (see load_state).
+  bool rebuild_ = false;
+  static constexpr std::int64_t kRebuildMarginS = 120;
   bool reloading_ = false;
   // Saved positions from the last run, applied when a file is first seen.
   struct SavedFile {
@@ -218,7 +225,8 @@ class Daemon {
   // FIFO): each is logged the first time only, and counted.
   std::set<std::string> refused_once_;
   bool refuse_once(const std::string& key, const std::string& message);
-  bool reading_board_ = false;  // on_board_change is on the stack: do not re-enter it
+  bool reading_board_ = false;
+  bool starting_ = true;  // the first scan of the boards and logs at start-up  // on_board_change is on the stack: do not re-enter it
   // Counters (logged at shutdown).
   std::uint64_t decisions_ = 0;
   std::uint64_t malformed_events_ = 0;
@@ -608,9 +616,18 @@ void Daemon::on_board_change(Board& b) {
     }
     b.reader.emplace(std::move(*r));
     if (b.cursor < 0) {
-      // First start on this board: decide only what happens from now on.
-      auto last = b.reader->last_event_id();
-      b.cursor = last ? *last : 0;
+      if (rebuild_ && journal_.last_decided_at() > 0) {
+        // The checkpoint was lost: read again from a little before the last decision; the
+        // journal keeps what was decided since from being decided twice.
+        auto at = b.reader->last_event_before(journal_.last_decided_at() - kRebuildMarginS);
+        b.cursor = at ? *at : 0;
+        spdlog::warn("board={} cursor rebuilt: reading from event {} (the last decision was at {})", b.slug,
+                     b.cursor + 1, journal_.last_decided_at());
+      } else {
+        // First start on this board: decide only what happens from now on.
+        auto last = b.reader->last_event_id();
+        b.cursor = last ? *last : 0;
+      }
       state_dirty_ = true;
     }
     spdlog::debug("board={} db={} cursor={}", b.slug, b.db_path, b.cursor);
@@ -698,6 +715,8 @@ void Daemon::on_log_change(Board& b, const std::string& name) {
     if (auto sv = saved_files_.find(path); sv != saved_files_.end()) {
       f.tailer->resume(sv->second.id, sv->second.offset);
       restart_stream(f, *db_, sv->second.offset, sv->second.line);
+    } else if (starting_ && S_ISREG(st.st_mode)) {
+      f.history_end = static_cast<std::uint64_t>(st.st_size);
     }
     it = logs_.emplace(path, std::move(f)).first;
   }
@@ -765,6 +784,10 @@ void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
   const std::string key = run_key(f.board, f.task_id);
   for (match::Hit& h : hits) {
     const rules::Rule& rule = db_->rule(h.rule);
+    if (rule.id == kTrailerRuleId && h.offset < f.history_end) {
+      tracker_.on_history_trailer(key);
+      continue;
+    }
     if (rule.id == kTrailerRuleId) {
       int rc = -1;
       if (const auto* v = match::find_field(h.fields, "rc")) {
@@ -1146,13 +1169,30 @@ void Daemon::save_state() {
 void Daemon::load_state() {
   const std::string path = options_.state_dir + "/state.json";
   std::ifstream in(path, std::ios::binary);
-  if (!in) return;
+  if (!in) {
+    // No checkpoint, but decisions in the journal: the checkpoint was lost (deleted, or a
+    // state dir restored without it). Rebuild rather than start afresh.
+    if (journal_.last_seq() > 0) {
+      rebuild_ = true;
+      spdlog::warn("checkpoint missing path={} but the journal holds {} message(s): rebuilding from the journal and "
+                   "the boards",
+                   path, journal_.last_seq());
+    }
+    return;
+  }
   std::stringstream ss;
   ss << in.rdbuf();
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
-  if (parser.parse(ss.str()).get(doc) != simdjson::SUCCESS) {
-    spdlog::error("checkpoint unreadable path={}; starting from the journal alone", path);
+  if (parser.parse(ss.str()).get(doc) != simdjson::SUCCESS || !doc.is_object()) {
+    // Rebuilt conservatively from what outlives it: the journal (what was decided, and
+    // until when) and the boards (which runs ended and which are live). Boards are read
+    // again from a little before the last decision; logs without a saved offset are read
+    // as history, whose trailers are run boundaries, not exits to decide; so no live run
+    // is decided, and a run that ended while medic was down is decided from Hermes's event.
+    rebuild_ = true;
+    spdlog::error("checkpoint unreadable path={}: rebuilding from the journal (last decision at {}) and the boards",
+                  path, journal_.last_decided_at());
     return;
   }
   // The checkpoint is medic's own file, written atomically, but a damaged one must cost
@@ -1332,6 +1372,7 @@ int Daemon::run() {
   start_watches();
   reports_ = std::make_unique<ReportQueue>(loop_);
   rescan_boards();
+  starting_ = false;
   // The socket opens last: a client that can connect knows every board is being read
   // from its cursor (a decision made before this is journaled and replayed with since).
   auto pub = publish::UnixSocketPublisher::create(loop_, options_.socket_path, journal_,
@@ -1432,10 +1473,15 @@ int run_daemon(const DaemonOptions& options) {
   }
   auto matcher = match::Matcher::create(*loaded.db);
   if (!matcher) return 2;
-  auto journal = publish::Journal::open(options.state_dir + "/journal.ndjson");
+  auto journal = publish::Journal::open(options.state_dir + "/journal", options.journal,
+                                        options.state_dir + "/journal.ndjson");
   if (!journal) {
     spdlog::critical("{}", journal.error().message);
     return 2;
+  }
+  for (const auto& r : journal->recovered()) {
+    spdlog::error("journal segment={} damaged ({}): {} bytes cut, kept in {}; medic goes on from the last good line",
+                  r.segment, r.why, r.bytes, r.kept_at);
   }
   Daemon daemon(options, std::move(loaded.db), std::move(*matcher), std::move(*journal));
   return daemon.run();

@@ -15,6 +15,7 @@
 
 #include "artifacts/acceptance.h"
 #include "core/result.h"
+#include "publish/journal.h"
 #include "rules/policy.h"
 
 namespace medic::app {
@@ -36,6 +37,7 @@ struct DaemonOptions {
   // Hermes's dispatcher failure limit (kanban.failure_limit; DEFAULT_FAILURE_LIMIT = 2),
   // for predicting its breaker when a task sets no max_retries.
   int hermes_failure_limit = 2;
+  publish::JournalOptions journal;  // segment size and retention (bytes, age)
 };
 
 /// Runs until SIGINT or SIGTERM; returns the process exit code.

@@ -159,6 +159,9 @@ Effects RunTracker::on_event(const std::string& key, const RunEvent& e, core::Ep
     else if (e.kind == "protocol_violation")
       exit.rc = 0;
     if (run == t.run_id) {
+      // A run that ended while medic was down: its bytes ended in a history trailer.
+      if (t.evidence.empty() && !t.history.empty()) t.evidence = std::move(t.history);
+      t.history.clear();
       fx.decide.push_back(take(key, t, exit));
       end_tracking(t, fx);
     } else {
@@ -241,6 +244,12 @@ Effects RunTracker::on_trailer(const std::string& key, int rc, core::EpochSecond
   fx.decide.push_back(std::move(d));
   end_tracking(t, fx);
   return fx;
+}
+
+void RunTracker::on_history_trailer(const std::string& key) {
+  Task& t = tasks_[key];
+  t.history = std::move(t.evidence);
+  t.evidence.clear();
 }
 
 Effects RunTracker::on_pid_exit(const std::string& key, std::int64_t run_id, std::optional<int> wait_status,

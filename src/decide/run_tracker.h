@@ -97,6 +97,11 @@ class RunTracker {
   /// A failure or context hit in the task's log (context hits set the provider).
   void on_hit(const std::string& key, Evidence e);
   Effects on_trailer(const std::string& key, int rc, core::EpochSeconds now);
+  /// A trailer in bytes written before medic started, with no checkpoint to say which run
+  /// they belong to: a run boundary, not an exit to decide. The evidence before it is kept
+  /// aside for the run Hermes's own (replayed) event may end, and the bytes after it are
+  /// the next run's.
+  void on_history_trailer(const std::string& key);
   /// The watched pid died. `wait_status` is its waitpid status when it could be read (an
   /// unreaped zombie of the same user), nullopt when it was already reaped.
   Effects on_pid_exit(const std::string& key, std::int64_t run_id, std::optional<int> wait_status,
@@ -136,6 +141,7 @@ class RunTracker {
     bool waiting = false;                // a pid death waits for Hermes's event
     ExitInfo pending_exit;
     std::vector<Evidence> evidence;
+    std::vector<Evidence> history;  // evidence before the last history trailer
     std::string provider;
     std::int64_t last_decided_run = 0;
   };

@@ -107,6 +107,14 @@ core::Result<BoardReader> BoardReader::open(const std::string& db_path) {
   return r;
 }
 
+core::Result<std::int64_t> BoardReader::last_event_before(std::int64_t epoch) {
+  auto stmt = prepare("SELECT COALESCE(MAX(id), 0) FROM task_events WHERE created_at < ?1");
+  if (!stmt) return tl::unexpected(stmt.error());
+  sqlite3_bind_int64(stmt->get(), 1, epoch);
+  if (sqlite3_step(stmt->get()) != SQLITE_ROW) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  return sqlite3_column_int64(stmt->get(), 0);
+}
+
 core::Result<std::int64_t> BoardReader::last_event_id() {
   auto stmt = prepare("SELECT COALESCE(MAX(id), 0) FROM task_events");
   if (!stmt) return tl::unexpected(stmt.error());

@@ -79,6 +79,9 @@ class BoardReader {
   [[nodiscard]] core::Result<std::vector<std::string>> blocked_parents(const std::string& child);
   /// The task's failure counters and the state of run `run_id`.
   [[nodiscard]] core::Result<FailureHistory> failure_history(const std::string& task, std::int64_t run_id);
+  /// The highest event id created before `epoch` (0: none): where a restart that lost its
+  /// checkpoint resumes reading.
+  [[nodiscard]] core::Result<std::int64_t> last_event_before(std::int64_t epoch);
   /// The highest event id now on the board (where a first start begins).
   [[nodiscard]] core::Result<std::int64_t> last_event_id();
 

@@ -1,112 +1,282 @@
 #include "publish/journal.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <ctime>
 
 namespace medic::publish {
+namespace {
 
-Journal::Journal(Journal&& o) noexcept
-    : path_(std::move(o.path_)),
-      fd_(std::exchange(o.fd_, -1)),
-      first_seq_(o.first_seq_),
-      lines_(std::move(o.lines_)),
-      decided_(std::move(o.decided_)),
-      dirty_(o.dirty_) {}
-
-Journal& Journal::operator=(Journal&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    path_ = std::move(o.path_);
-    fd_ = std::exchange(o.fd_, -1);
-    first_seq_ = o.first_seq_;
-    lines_ = std::move(o.lines_);
-    decided_ = std::move(o.decided_);
-    dirty_ = o.dirty_;
-  }
-  return *this;
+std::string segment_name(std::uint64_t first_seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%020llu.ndjson", static_cast<unsigned long long>(first_seq));
+  return buf;
 }
+
+core::Result<std::string> read_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return core::fail(core::ErrorCode::Io, path + ": " + std::strerror(errno));
+  core::UniqueFd f(fd);
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return core::fail(core::ErrorCode::Io, path + ": read: " + std::strerror(errno));
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+}  // namespace
 
 Journal::~Journal() {
-  if (fd_ >= 0) {
-    sync();
-    ::close(fd_);
-  }
+  if (fd_) sync();
 }
 
-core::Result<Journal> Journal::open(const std::string& path) {
-  Journal j;
-  j.path_ = path;
-  // Rebuild the index. A torn last line (medic killed mid-write) is dropped and
-  // truncated away, so seq stays gap-free.
-  std::ifstream in(path, std::ios::binary);
-  std::string line;
-  std::uint64_t good_bytes = 0;
+std::uint64_t Journal::first_seq() const { return segments_.empty() ? next_seq_ : segments_.front().first_seq; }
+
+// Reads a segment line by line: builds its index and the decided ids, and cuts it at its
+// first damaged line (torn, unparsable, or out of sequence), keeping the rest aside.
+core::Result<void> Journal::scan(Segment& s, bool last) {
+  auto text = read_file(s.path);
+  if (!text) return tl::unexpected(text.error());
   simdjson::dom::parser parser;
-  while (std::getline(in, line)) {
-    if (in.eof()) break;  // no trailing newline: torn
+  std::size_t pos = 0;
+  std::string why;
+  while (pos < text->size()) {
+    const std::size_t nl = text->find('\n', pos);
+    if (nl == std::string::npos) {
+      why = "a torn last line (no newline)";
+      break;
+    }
+    const std::string_view line(text->data() + pos, nl - pos);
     simdjson::dom::element doc;
     std::uint64_t seq = 0;
-    if (parser.parse(line).get(doc) != simdjson::SUCCESS || doc["seq"].get_uint64().get(seq) != simdjson::SUCCESS) {
-      return core::fail(core::ErrorCode::Parse, path + ": corrupt journal line " + std::to_string(j.lines_.size() + 1));
+    if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS ||
+        doc["seq"].get_uint64().get(seq) != simdjson::SUCCESS) {
+      why = "line " + std::to_string(s.lines + 1) + " is not a journal message";
+      break;
     }
-    if (j.lines_.empty()) j.first_seq_ = seq;
-    if (seq != j.first_seq_ + j.lines_.size()) {
-      return core::fail(core::ErrorCode::Parse, path + ": seq " + std::to_string(seq) + " breaks the sequence");
+    if (seq != s.first_seq + s.lines) {
+      why = "line " + std::to_string(s.lines + 1) + " has seq " + std::to_string(seq) + ", not " +
+            std::to_string(s.first_seq + s.lines);
+      break;
     }
-    std::string_view type;
-    std::string_view id;
-    std::string_view action;
+    if (s.lines % kIndexEvery == 0) s.index.push_back(pos);
+    std::string_view type, id, action;
     if (doc["type"].get_string().get(type) == simdjson::SUCCESS && type == "decision" &&
         doc["id"].get_string().get(id) == simdjson::SUCCESS) {
       if (doc["action"].get_string().get(action) != simdjson::SUCCESS) action = {};
-      j.decided_[std::string(id)] = std::string(action);
+      decided_[std::string(id)] = std::string(action);
+      std::int64_t at = 0;
+      if (doc["decided_at"].get_int64().get(at) == simdjson::SUCCESS) last_decided_at_ = std::max(last_decided_at_, at);
     }
-    good_bytes += line.size() + 1;
-    j.lines_.push_back(line);
+    ++s.lines;
+    pos = nl + 1;
   }
-  j.fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (j.fd_ < 0) return core::fail(core::ErrorCode::Io, path + ": " + std::strerror(errno));
-  if (::ftruncate(j.fd_, static_cast<off_t>(good_bytes)) != 0) {
-    return core::fail(core::ErrorCode::Io, path + ": truncate: " + std::strerror(errno));
+  s.bytes = pos;
+  if (pos < text->size()) {
+    // Keep the damaged bytes aside, then cut them: the journal goes on from its last good line.
+    Recovered r;
+    r.segment = s.path;
+    r.bytes = text->size() - pos;
+    r.why = why;
+    r.kept_at = s.path + ".corrupt-" + std::to_string(std::time(nullptr));
+    const int out = ::open(r.kept_at.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (out >= 0) {
+      const std::string_view rest(text->data() + pos, text->size() - pos);
+      if (::write(out, rest.data(), rest.size()) != static_cast<ssize_t>(rest.size())) r.kept_at += " (incomplete)";
+      ::fsync(out);
+      ::close(out);
+    } else {
+      r.kept_at = "(not kept: " + std::string(std::strerror(errno)) + ")";
+    }
+    if (::truncate(s.path.c_str(), static_cast<off_t>(pos)) != 0)
+      return core::fail(core::ErrorCode::Io, s.path + ": cannot cut its damaged tail: " + std::strerror(errno));
+    recovered_.push_back(std::move(r));
+    (void)last;
   }
-  if (j.lines_.empty()) j.first_seq_ = 1;
+  struct stat st {};
+  if (::stat(s.path.c_str(), &st) == 0) s.mtime = static_cast<std::int64_t>(st.st_mtime);
+  return {};
+}
+
+core::Result<Journal> Journal::open(const std::string& dir, JournalOptions options, const std::string& legacy_file) {
+  Journal j;
+  j.dir_ = dir;
+  j.options_ = options;
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
+    return core::fail(core::ErrorCode::Io, dir + ": cannot create: " + std::strerror(errno));
+  // A single-file journal of an older medic becomes the first segment (its first seq
+  // is read from its first line; an unreadable one starts at 1).
+  struct stat st {};
+  if (!legacy_file.empty() && ::stat(legacy_file.c_str(), &st) == 0) {
+    std::uint64_t first = 1;
+    if (auto text = read_file(legacy_file)) {
+      simdjson::dom::parser p;
+      simdjson::dom::element doc;
+      const std::size_t nl = text->find('\n');
+      if (nl != std::string::npos && p.parse(text->data(), nl).get(doc) == simdjson::SUCCESS &&
+          doc["seq"].get_uint64().get(first) != simdjson::SUCCESS)
+        first = 1;
+    }
+    const std::string to = dir + "/" + segment_name(first);
+    if (::rename(legacy_file.c_str(), to.c_str()) != 0)
+      return core::fail(core::ErrorCode::Io, legacy_file + ": cannot move into " + dir + ": " + std::strerror(errno));
+  }
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return core::fail(core::ErrorCode::Io, dir + ": " + std::strerror(errno));
+  std::vector<std::uint64_t> firsts;
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string n = e->d_name;
+    if (n.size() == 27 && n.compare(20, 7, ".ndjson") == 0 && n.find_first_not_of("0123456789") == 20)
+      firsts.push_back(std::strtoull(n.c_str(), nullptr, 10));
+  }
+  ::closedir(d);
+  std::sort(firsts.begin(), firsts.end());
+  for (std::size_t i = 0; i < firsts.size(); ++i) {
+    Segment s;
+    s.first_seq = firsts[i];
+    s.path = dir + "/" + segment_name(firsts[i]);
+    if (auto r = j.scan(s, i + 1 == firsts.size()); !r) return tl::unexpected(r.error());
+    if (s.lines == 0 && i + 1 < firsts.size()) {
+      ::unlink(s.path.c_str());  // an empty old segment (a crash right after it was started)
+      continue;
+    }
+    if (!j.segments_.empty()) {
+      const Segment& prev = j.segments_.back();
+      if (s.first_seq < prev.first_seq + prev.lines) {
+        return core::fail(core::ErrorCode::Parse, s.path + ": starts at seq " + std::to_string(s.first_seq) +
+                                                      ", inside the previous segment; remove one of them");
+      }
+    }
+    j.segments_.push_back(std::move(s));
+  }
+  if (j.segments_.empty()) {
+    j.next_seq_ = 1;
+    if (auto r = j.start_segment(1); !r) return tl::unexpected(r.error());
+  } else {
+    const Segment& last = j.segments_.back();
+    j.next_seq_ = last.first_seq + last.lines;
+    const int fd = ::open(last.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) return core::fail(core::ErrorCode::Io, last.path + ": " + std::strerror(errno));
+    j.fd_.reset(fd);
+  }
+  j.apply_retention();
   return j;
 }
 
+core::Result<void> Journal::start_segment(std::uint64_t first_seq) {
+  Segment s;
+  s.first_seq = first_seq;
+  s.path = dir_ + "/" + segment_name(first_seq);
+  const int fd = ::open(s.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) return core::fail(core::ErrorCode::Io, s.path + ": " + std::strerror(errno));
+  if (fd_) ::fdatasync(fd_.get());  // the finished segment is durable before the next starts
+  fd_.reset(fd);
+  s.mtime = static_cast<std::int64_t>(std::time(nullptr));
+  segments_.push_back(std::move(s));
+  return {};
+}
+
+void Journal::apply_retention() {
+  std::uint64_t total = 0;
+  for (const auto& s : segments_) total += s.bytes;
+  const std::int64_t oldest_kept = static_cast<std::int64_t>(std::time(nullptr)) - options_.retain_age_s;
+  while (segments_.size() > 1 &&
+         (total > options_.retain_bytes || segments_.front().mtime < oldest_kept)) {
+    total -= segments_.front().bytes;
+    ::unlink(segments_.front().path.c_str());
+    segments_.erase(segments_.begin());
+    ++dropped_;
+  }
+}
+
 core::Result<std::string> Journal::append(const std::function<std::string(std::uint64_t)>& render) {
-  const std::uint64_t seq = lines_.empty() ? first_seq_ : last_seq() + 1;
+  if (!fd_) return core::fail(core::ErrorCode::Io, dir_ + ": no segment open");
+  if (segments_.back().bytes >= options_.segment_bytes) {
+    if (auto r = start_segment(next_seq_); !r) return tl::unexpected(r.error());
+    apply_retention();
+  }
+  const std::uint64_t seq = next_seq_;
   std::string line = render(seq);
   std::string out = line + "\n";
   const char* p = out.data();
   std::size_t left = out.size();
   while (left > 0) {
-    const ssize_t n = ::write(fd_, p, left);
+    const ssize_t n = ::write(fd_.get(), p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return core::fail(core::ErrorCode::Io, path_ + ": write: " + std::strerror(errno));
+      const std::string why = std::strerror(errno);
+      // A partial line (a full disk) is cut at once, so the next line starts clean.
+      if (left != out.size()) (void)::ftruncate(fd_.get(), static_cast<off_t>(segments_.back().bytes));
+      return core::fail(core::ErrorCode::Io, segments_.back().path + ": write: " + why);
     }
     p += n;
     left -= static_cast<std::size_t>(n);
   }
-  lines_.push_back(line);
+  Segment& s = segments_.back();
+  if (s.lines % kIndexEvery == 0) s.index.push_back(s.bytes);
+  s.bytes += out.size();
+  ++s.lines;
+  s.mtime = static_cast<std::int64_t>(std::time(nullptr));
+  ++next_seq_;
   dirty_ = true;
   return line;
 }
 
-void Journal::replay(std::uint64_t since, const std::function<void(const std::string&)>& out) const {
-  if (lines_.empty()) return;
-  std::uint64_t start = since < first_seq_ ? 0 : since - first_seq_ + 1;
-  for (std::uint64_t i = start; i < lines_.size(); ++i) out(lines_[i]);
+core::Result<std::uint64_t> Journal::read(std::uint64_t since, std::size_t max_bytes,
+                                          const std::function<void(std::string_view)>& out) const {
+  if (since + 1 < first_seq()) {
+    return core::fail(core::ErrorCode::NotFound, "seq " + std::to_string(since + 1) +
+                                                     " is no longer kept; the oldest kept is " +
+                                                     std::to_string(first_seq()));
+  }
+  std::uint64_t next = since + 1;
+  std::size_t sent = 0;
+  for (const Segment& s : segments_) {
+    if (next >= s.first_seq + s.lines) continue;
+    const std::uint64_t k = (next - s.first_seq) / kIndexEvery;
+    std::uint64_t line = k * kIndexEvery;
+    const int fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return core::fail(core::ErrorCode::Io, s.path + ": " + std::strerror(errno));
+    core::UniqueFd f(fd);
+    std::uint64_t off = s.index[k];
+    std::string buf;
+    char chunk[1 << 16];
+    while (line < s.lines) {
+      const ssize_t n = ::pread(fd, chunk, sizeof chunk, static_cast<off_t>(off + buf.size()));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      buf.append(chunk, static_cast<std::size_t>(n));
+      std::size_t pos = 0;
+      for (std::size_t nl; line < s.lines && (nl = buf.find('\n', pos)) != std::string::npos; pos = nl + 1, ++line) {
+        if (s.first_seq + line < next) continue;
+        out(std::string_view(buf.data() + pos, nl - pos));
+        sent += nl - pos + 1;
+        next = s.first_seq + line + 1;
+        if (sent >= max_bytes) return next - 1;
+      }
+      off += pos;
+      buf.erase(0, pos);
+    }
+  }
+  return next - 1;
 }
 
 void Journal::sync() {
-  if (dirty_ && fd_ >= 0) ::fdatasync(fd_);
+  if (dirty_ && fd_) ::fdatasync(fd_.get());
   dirty_ = false;
 }
 

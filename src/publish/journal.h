@@ -1,47 +1,104 @@
 #pragma once
 // The durable decision journal: one NDJSON message per line, each with a `seq` one more
 // than the line before, across restarts. Subscribers replay from it (`since`), and the
-// daemon rebuilds from it which runs were already decided, so a restart never repeats
-// a decision. Lines are written with write() at once (a crash of medic loses nothing);
-// fdatasync is batched by the caller (sync()) to keep it off the exit-to-decision path.
+// daemon rebuilds from it which runs were already decided, so a restart never repeats a
+// decision.
+// On disk: a directory of segments, `<first seq, 20 digits>.ndjson`; the newest is
+// appended to and a new one starts past `segment_bytes`; whole old segments are deleted
+// past `retain_bytes` or `retain_age_s` (the newest is always kept). In memory: per
+// segment, the byte offset of every 64th line, so a replay from any seq reads the disk in
+// order, O(lines read), never holding the journal in memory.
+// Damage is cut off, never a reason to stay down: a torn last line (a crash or a full disk
+// mid-write) or a line that does not parse or breaks the seq sequence ends its segment
+// there; the bytes from it on are kept aside in `<segment>.corrupt-<epoch>`, counted and
+// logged by the caller (recovered()).
+// Lines are written with write() at once (a crash of medic loses nothing); fdatasync is
+// batched by the caller (sync()) to keep it off the exit-to-decision path.
 // Thread: the loop thread.
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
+#include "core/unique_fd.h"
 
 namespace medic::publish {
 
+struct JournalOptions {
+  std::uint64_t segment_bytes = 64ull << 20;
+  std::uint64_t retain_bytes = 1ull << 30;
+  std::int64_t retain_age_s = 30 * 86400;
+};
+
 class Journal {
  public:
-  [[nodiscard]] static core::Result<Journal> open(const std::string& path);
-  Journal(Journal&&) noexcept;
-  Journal& operator=(Journal&&) noexcept;
+  /// Opens (or creates) the journal directory `dir`. A legacy single-file journal at
+  /// `legacy_file` (medic before segments) becomes its first segment.
+  [[nodiscard]] static core::Result<Journal> open(const std::string& dir, JournalOptions options = {},
+                                                  const std::string& legacy_file = {});
+  Journal(Journal&&) noexcept = default;
+  Journal& operator=(Journal&&) noexcept = default;
   ~Journal();
 
   /// Renders the next message with its seq and appends it; returns the line (no '\n').
   [[nodiscard]] core::Result<std::string> append(const std::function<std::string(std::uint64_t seq)>& render);
-  /// Calls `out` for every line with seq > since, in order.
-  void replay(std::uint64_t since, const std::function<void(const std::string&)>& out) const;
+
+  /// Calls `out` for the lines with seq > since, in order, stopping after `max_bytes` (at
+  /// least one line). Returns the last seq passed to `out` (`since` when none). Fails when
+  /// lines after `since` are no longer kept (since < first_seq() - 1).
+  [[nodiscard]] core::Result<std::uint64_t> read(std::uint64_t since, std::size_t max_bytes,
+                                                 const std::function<void(std::string_view)>& out) const;
   void sync();
 
-  std::uint64_t last_seq() const { return first_seq_ + lines_.size() - 1; }
-  /// Decision ids already in the journal, with their action.
+  std::uint64_t last_seq() const { return next_seq_ - 1; }
+  /// The oldest seq still kept (last_seq() + 1 when the journal is empty).
+  std::uint64_t first_seq() const;
+  /// Decision ids in the kept segments, with their action.
   const std::map<std::string, std::string>& decided() const { return decided_; }
   void note_decided(const std::string& id, const std::string& action) { decided_[id] = action; }
 
- private:
-  Journal() = default;
+  struct Recovered {
+    std::string segment;     // the damaged segment
+    std::uint64_t bytes = 0;  // bytes cut from it
+    std::string kept_at;     // where they were kept
+    std::string why;         // the first bad line's problem
+  };
+  /// What open() cut off (empty: the journal was whole).
+  const std::vector<Recovered>& recovered() const { return recovered_; }
+  /// The newest decided_at of the decisions read at open (0: none): where a restart that
+  /// lost its checkpoint resumes reading the boards.
+  std::int64_t last_decided_at() const { return last_decided_at_; }
+  /// Segments deleted by retention since open.
+  std::uint64_t segments_dropped() const { return dropped_; }
 
-  std::string path_;
-  int fd_ = -1;
-  std::uint64_t first_seq_ = 1;
-  std::vector<std::string> lines_;  // index i holds seq first_seq_ + i
+ private:
+  struct Segment {
+    std::string path;
+    std::uint64_t first_seq = 0;
+    std::uint64_t lines = 0;
+    std::uint64_t bytes = 0;
+    std::int64_t mtime = 0;
+    std::vector<std::uint64_t> index;  // byte offset of lines 0, 64, 128, ...
+  };
+  static constexpr std::uint64_t kIndexEvery = 64;
+  Journal() = default;
+  core::Result<void> scan(Segment& s, bool last);
+  core::Result<void> start_segment(std::uint64_t first_seq);
+  void apply_retention();
+
+  std::string dir_;
+  JournalOptions options_;
+  std::vector<Segment> segments_;  // oldest first
+  core::UniqueFd fd_;              // the newest segment, appended to
+  std::uint64_t next_seq_ = 1;
   std::map<std::string, std::string> decided_;
+  std::vector<Recovered> recovered_;
+  std::uint64_t dropped_ = 0;
+  std::int64_t last_decided_at_ = 0;
   bool dirty_ = false;
 };
 

@@ -61,7 +61,7 @@ void enqueue(uv_pipe_t* pipe, std::size_t& pending, std::string line);
 
 }  // namespace
 
-core::Result<Request> parse_request(std::string_view line, std::uint64_t last_seq) {
+core::Result<Request> parse_request(std::string_view line, std::uint64_t first_seq, std::uint64_t last_seq) {
   static const char* const kUsage = "send {\"op\":\"subscribe\",\"since\":N}";
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -84,6 +84,11 @@ core::Result<Request> parse_request(std::string_view line, std::uint64_t last_se
       if (since > last_seq) {
         return core::fail(core::ErrorCode::InvalidArgument,
                           "since " + std::to_string(since) + " is beyond the last seq " + std::to_string(last_seq));
+      }
+      if (since + 1 < first_seq) {
+        return core::fail(core::ErrorCode::NotFound, "since " + std::to_string(since) +
+                                                         " is older than the journal keeps; the oldest seq kept is " +
+                                                         std::to_string(first_seq));
       }
       r.since = since;
     } else {
@@ -222,7 +227,7 @@ void UnixSocketPublisher::on_connection(uv_stream_t* server, int status) {
 
 void UnixSocketPublisher::handle_line(Client& c, std::string_view line) {
   ++requests_;
-  auto req = parse_request(line, journal_.last_seq());
+  auto req = parse_request(line, journal_.first_seq(), journal_.last_seq());
   if (!req) {
     ++bad_requests_;
     send(c, error_line(req.error().message));
@@ -240,17 +245,26 @@ void UnixSocketPublisher::handle_line(Client& c, std::string_view line) {
 
 void UnixSocketPublisher::send(Client& c, const std::string& line) {
   if (c.dead) return;
-  // Paced replay: hand libuv journal lines while the queue is under half its bound;
-  // write completions call back here for more.
+  // Paced replay: hand libuv journal lines, read from disk in order, while the queue is
+  // under half its bound; write completions call back here for more. Each round reads
+  // only what fits, so a client far behind costs O(lines sent), and others are served
+  // between its rounds.
   if (c.replaying) {
     while (c.pending_bytes < options_.max_client_queue_bytes / 2 && c.replay_next <= journal_.last_seq()) {
       const std::uint64_t before = c.replay_next;
-      journal_.replay(c.replay_next - 1, [&](const std::string& l) {
-        if (c.pending_bytes >= options_.max_client_queue_bytes / 2) return;
-        const std::uint64_t seq = c.replay_next++;
-        if (seq >= c.live_first && seq <= c.live_last) return;  // sent live already
-        enqueue(c.pipe.get(), c.pending_bytes, l + "\n");
-      });
+      auto r = journal_.read(c.replay_next - 1, options_.max_client_queue_bytes / 2 - c.pending_bytes,
+                             [&](std::string_view l) {
+                               const std::uint64_t seq = c.replay_next++;
+                               if (seq >= c.live_first && seq <= c.live_last) return;  // sent live already
+                               enqueue(c.pipe.get(), c.pending_bytes, std::string(l) + "\n");
+                             });
+      if (!r) {
+        // Retention dropped what this client still needed: say so, and let it reconnect.
+        enqueue(c.pipe.get(), c.pending_bytes, error_line(r.error().message) + "\n");
+        c.dead = true;
+        c.replaying = false;
+        return;
+      }
       if (c.replay_next == before) break;  // nothing replayable after it: never spin
     }
     if (c.replay_next > journal_.last_seq()) c.replaying = false;  // caught up: live from now

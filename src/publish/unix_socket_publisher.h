@@ -22,12 +22,14 @@
 
 namespace medic::publish {
 
-/// A client's request, validated: `{"op":"subscribe","since":N}` with 0 <= N <= the last
-/// seq (since defaults to 0); any other key, type or value is refused with a reason.
+/// A client's request, validated: `{"op":"subscribe","since":N}` with first_seq - 1 <= N <=
+/// last_seq (since defaults to 0); any other key, type or value is refused with a reason,
+/// and a since older than the journal keeps names the oldest seq kept.
 struct Request {
   std::uint64_t since = 0;
 };
-[[nodiscard]] core::Result<Request> parse_request(std::string_view line, std::uint64_t last_seq);
+[[nodiscard]] core::Result<Request> parse_request(std::string_view line, std::uint64_t first_seq,
+                                                  std::uint64_t last_seq);
 
 struct PublisherOptions {
   std::size_t max_client_queue_bytes = 4u << 20;

@@ -1,0 +1,128 @@
+#include "publish/journal.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "integration/process.h"
+
+namespace medic::publish {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string msg(std::uint64_t seq, const std::string& id = "") {
+  return "{\"type\":\"decision\",\"seq\":" + std::to_string(seq) + ",\"id\":\"" +
+         (id.empty() ? "b/t_" + std::to_string(seq) + "/1" : id) + "\",\"action\":\"retry\"}";
+}
+
+std::vector<std::string> read_all(const Journal& j, std::uint64_t since, std::size_t max = 1 << 30) {
+  std::vector<std::string> out;
+  auto r = j.read(since, max, [&](std::string_view l) { out.emplace_back(l); });
+  EXPECT_TRUE(r);
+  return out;
+}
+
+class JournalTest : public ::testing::Test {
+ protected:
+  std::string dir() const { return tmp_.path() + "/journal"; }
+  Journal make(JournalOptions o = {}) {
+    auto j = Journal::open(dir(), o);
+    EXPECT_TRUE(j) << j.error().message;
+    return std::move(*j);
+  }
+  testing::TempDir tmp_;
+};
+
+TEST_F(JournalTest, AppendsGapFreeSeqsAndReplaysFromAnyOfThem) {
+  {
+    Journal j = make();
+    for (int i = 0; i < 300; ++i) ASSERT_TRUE(j.append([](std::uint64_t s) { return msg(s); }));
+    EXPECT_EQ(j.last_seq(), 300u);
+  }
+  Journal j = make();
+  EXPECT_EQ(j.last_seq(), 300u);
+  EXPECT_EQ(j.decided().size(), 300u);
+  const auto tail = read_all(j, 250);
+  ASSERT_EQ(tail.size(), 50u);
+  EXPECT_EQ(tail.front(), msg(251));
+  EXPECT_EQ(read_all(j, 0).size(), 300u);
+  EXPECT_TRUE(read_all(j, 300).empty());
+}
+
+TEST_F(JournalTest, AReadStopsAtItsByteBudgetAndSaysWhere) {
+  Journal j = make();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(j.append([](std::uint64_t s) { return msg(s); }));
+  std::vector<std::string> got;
+  auto r = j.read(0, msg(1).size() * 3, [&](std::string_view l) { got.emplace_back(l); });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, 3u);
+  EXPECT_EQ(got.size(), 3u);
+}
+
+TEST_F(JournalTest, ATornLastLineIsCutKeptAsideAndTheSeqGoesOn) {
+  {
+    Journal j = make();
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(j.append([](std::uint64_t s) { return msg(s); }));
+  }
+  const std::string seg = dir() + "/00000000000000000001.ndjson";
+  std::ofstream(seg, std::ios::app) << "{\"type\":\"decision\",\"seq\":6,\"id\":\"b/t_6";  // a full disk
+  Journal j = make();
+  ASSERT_EQ(j.recovered().size(), 1u);
+  EXPECT_EQ(j.recovered()[0].why, "a torn last line (no newline)");
+  EXPECT_EQ(testing::read_file(j.recovered()[0].kept_at), "{\"type\":\"decision\",\"seq\":6,\"id\":\"b/t_6");
+  EXPECT_EQ(j.last_seq(), 5u);
+  ASSERT_TRUE(j.append([](std::uint64_t s) { return msg(s); }));
+  EXPECT_EQ(read_all(j, 0).back(), msg(6));
+}
+
+TEST_F(JournalTest, AGarbageLineEndsTheSegmentThere) {
+  {
+    Journal j = make();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(j.append([](std::uint64_t s) { return msg(s); }));
+  }
+  const std::string seg = dir() + "/00000000000000000001.ndjson";
+  std::ofstream(seg, std::ios::app) << "\x01garbage\n" << msg(5) << "\n";
+  Journal j = make();
+  ASSERT_EQ(j.recovered().size(), 1u);
+  EXPECT_EQ(j.last_seq(), 3u);
+  EXPECT_EQ(j.recovered()[0].bytes, 9u + msg(5).size() + 1);
+}
+
+TEST_F(JournalTest, SegmentsRollOverAndRetentionDropsTheOldest) {
+  JournalOptions o;
+  o.segment_bytes = 1000;
+  o.retain_bytes = 3000;
+  Journal j = make(o);
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(j.append([](std::uint64_t s) { return msg(s); }));
+  EXPECT_GT(j.segments_dropped(), 0u);
+  EXPECT_GT(j.first_seq(), 1u);
+  EXPECT_EQ(j.last_seq(), 200u);
+  auto gone = j.read(0, 1 << 20, [](std::string_view) {});
+  ASSERT_FALSE(gone);
+  EXPECT_NE(gone.error().message.find("the oldest kept is " + std::to_string(j.first_seq())), std::string::npos);
+  const auto kept = read_all(j, j.first_seq() - 1);
+  EXPECT_EQ(kept.size(), 200u - j.first_seq() + 1);
+  EXPECT_EQ(kept.back(), msg(200));
+  // Reopened, the segments read back the same.
+  Journal again = make(o);
+  EXPECT_EQ(again.first_seq(), j.first_seq());
+  EXPECT_EQ(again.last_seq(), 200u);
+}
+
+TEST_F(JournalTest, AnOlderSingleFileJournalBecomesTheFirstSegment) {
+  const std::string legacy = tmp_.path() + "/journal.ndjson";
+  {
+    std::ofstream f(legacy);
+    for (int s = 1; s <= 4; ++s) f << msg(s) << "\n";
+  }
+  auto j = Journal::open(dir(), {}, legacy);
+  ASSERT_TRUE(j) << j.error().message;
+  EXPECT_EQ(j->last_seq(), 4u);
+  EXPECT_FALSE(fs::exists(legacy));
+  EXPECT_EQ(j->decided().count("b/t_2/1"), 1u);
+}
+
+}  // namespace
+}  // namespace medic::publish
