@@ -15,6 +15,9 @@ Environment (set by the driver; Hermes passes it through):
   MEDIC_FAKE_EXITS      side file: one JSON line per exit,
                         {"task","run","pid","rc","exit_ns"} (+ "mono_ns", and "signal" when
                         killed), appended just before the exit (before the trailer).
+  MEDIC_FAKE_STARTS     side file (optional): one JSON line per start,
+                        {"task","run","pid","behaviour","argv","start_ns"}: the argv Hermes's
+                        _default_spawn passed (-m MODEL / --provider P from the task's override)
   MEDIC_FAKE_RESETS_AT  epoch printed in the Codex 429 (default now + 3600)
   MEDIC_FAKE_STARTUP_S  boot delay before the first line (default 2: a real worker takes
                         seconds to start)
@@ -25,6 +28,8 @@ Environment (set by the driver; Hermes passes it through):
   HERMES_SRC            Hermes's source tree, for the real worker tools (else PYTHONPATH)
 
 Behaviours: pv429, rl75, skill, crash_plain, pv_silent, pv_artifacts, hang, complete, block.
+A plan entry is a behaviour's name, or {"do": NAME, "resets_in_s": N}: the 429 then names
+resets_at = the time it is printed + N (recorded in the exit line as "resets_at").
 """
 import json
 import os
@@ -38,6 +43,7 @@ TRAILER = os.environ.get("MEDIC_TRAILER") == "1"
 
 
 def _attempt_behaviour():
+    """(behaviour, options) for this attempt."""
     plan_path = os.environ["MEDIC_FAKE_PLAN"]
     with open(plan_path) as f:
         plan = json.load(f).get(TASK) or ["pv_silent"]
@@ -50,22 +56,40 @@ def _attempt_behaviour():
             n = int(f.read().strip() or 0)
     with open(counter, "w") as f:
         f.write(str(n + 1))
-    return plan[min(n, len(plan) - 1)]
+    entry = plan[min(n, len(plan) - 1)]
+    if isinstance(entry, dict):
+        return entry.get("do", "pv_silent"), entry
+    return entry, {}
+
+
+EXIT_EXTRA = {}  # more fields for this worker's exit line (e.g. the resets_at it printed)
+
+
+def _append_line(path, rec):
+    # One write(2) of a whole line with O_APPEND: lines of concurrent workers never mix.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(rec) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def _record_start(behaviour):
+    path = os.environ.get("MEDIC_FAKE_STARTS")
+    if path:
+        _append_line(path, {"task": TASK, "run": int(RUN) if RUN and RUN.isdigit() else RUN,
+                            "pid": os.getpid(), "behaviour": behaviour, "argv": sys.argv[1:],
+                            "start_ns": time.time_ns()})
 
 
 def _record_exit(rc, sig=None):
     rec = {"task": TASK, "run": int(RUN) if RUN and RUN.isdigit() else RUN, "pid": os.getpid(),
-           "rc": rc, "exit_ns": time.time_ns(), "mono_ns": time.monotonic_ns()}
+           "rc": rc, "exit_ns": time.time_ns(), "mono_ns": time.monotonic_ns(), **EXIT_EXTRA}
     if sig is not None:
         rec["signal"] = sig
     path = os.environ.get("MEDIC_FAKE_EXITS")
     if path:
-        # One write(2) of a whole line with O_APPEND: lines of concurrent workers never mix.
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (json.dumps(rec) + "\n").encode())
-        finally:
-            os.close(fd)
+        _append_line(path, rec)
 
 
 def out(line=""):
@@ -136,10 +160,16 @@ def hermes_tools():
 
 
 def main():
-    behaviour = _attempt_behaviour()
+    behaviour, opts = _attempt_behaviour()
+    _record_start(behaviour)
     signal.signal(signal.SIGTERM, _on_sigterm)
     time.sleep(float(os.environ.get("MEDIC_FAKE_STARTUP_S", "2")))
-    resets_at = int(os.environ.get("MEDIC_FAKE_RESETS_AT") or int(time.time()) + 3600)
+    if opts.get("resets_in_s") is not None:
+        resets_at = int(time.time()) + int(opts["resets_in_s"])
+    else:
+        resets_at = int(os.environ.get("MEDIC_FAKE_RESETS_AT") or int(time.time()) + 3600)
+    if behaviour in ("pv429", "rl75"):
+        EXIT_EXTRA["resets_at"] = resets_at
     codex_429 = f"HTTP 429: The usage limit has been reached. plan_type: team, resets_at: {resets_at}"
 
     if behaviour == "pv429":

@@ -24,6 +24,7 @@
 #include "act/planner.h"
 #include "app/child_process.h"
 #include "app/config.h"
+#include "app/report_queue.h"
 #include "artifacts/acceptance.h"
 #include "core/ids.h"
 #include "core/json_writer.h"
@@ -105,7 +106,19 @@ struct Timer {
   std::int64_t at = 0;
   bool overrides_breaker = false;
   loop::UvHandle<uv_timer_t> handle;  // armed while act runs; its data is this Timer
+  // The task's state is read kPreReadMs before `at` (a `hermes` call takes about a second),
+  // so at `at` only the release itself runs: unblock, then dispatch.
+  bool state_read = false;
+  bool pre_read_asked = false;
+  std::vector<act::HermesCommand> release;  // planned from that read
 };
+
+constexpr std::int64_t kPreReadMs = 3000;
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // One unit of work for a task: apply a decision, or release a task at its timer.
 struct Job {
@@ -147,10 +160,27 @@ class Actor {
                     std::vector<act::HermesCommand> commands, std::function<void()> then);
   void run_preflight(const decide::Decision& d, std::function<void(bool, const std::string&)> then);
   void arm(Timer& t);
+  void request_dispatch(const std::string& decision_id, const std::string& board, const std::string& task,
+                        const std::string& workspace);
+  struct DispatchSlot {
+    Actor* self = nullptr;
+    std::string board;
+    std::string decision_id;  // the first that asked (for the log and the reports)
+    std::string task;
+    std::string workspace;
+    loop::UvHandle<uv_timer_t> timer;
+  };
+  std::map<std::string, DispatchSlot> dispatches_;   // by board; map nodes never move
+  std::map<std::string, std::string> workspace_of_;  // decision id -> its task's workspace (for reports)
   void fire(const std::string& decision_id);
   void flush_reports(const std::string& board, const std::string& workspace);
   void load_state();
   void save_state();
+  // act.json is written at most every 100 ms (each write fsyncs): the loop stays free for
+  // timers and the dispatcher's children; a stop writes it at once.
+  void mark_dirty();
+  loop::UvHandle<uv_timer_t> save_timer_;
+  std::unique_ptr<ReportQueue> reports_;
   void remember(const std::string& id);
   std::string state_path() const { return state_dir_ + "/act.json"; }
 
@@ -237,6 +267,12 @@ void Actor::load_state() {
   }
 }
 
+void Actor::mark_dirty() {
+  if (!save_timer_ || uv_is_active(save_timer_.handle())) return;
+  uv_timer_start(
+      save_timer_.get(), [](uv_timer_t* t) { static_cast<Actor*>(t->data)->save_state(); }, 100, 0);
+}
+
 void Actor::save_state() {
   if (dry_run_) return;
   std::string out;
@@ -311,6 +347,10 @@ int Actor::run() {
   stop_deadline_ = loop::UvHandle<uv_timer_t>(this);
   uv_timer_init(&loop_, stop_deadline_.get());
   stop_deadline_.mark_initialized();
+  save_timer_ = loop::UvHandle<uv_timer_t>(this);
+  uv_timer_init(&loop_, save_timer_.get());
+  save_timer_.mark_initialized();
+  reports_ = std::make_unique<ReportQueue>(&loop_);
   // Timers held across a restart: due ones fire at once.
   for (auto& [id, t] : timers_) arm(t);
   spdlog::info("medic act socket={} hermes={} state={}{} timers={} dispatch={} command_timeout={}s parallel={}",
@@ -321,6 +361,9 @@ int Actor::run() {
   spdlog::info("act stopped commands={} failed={} refused={} pending_timers={} max_timer_lateness_ms={}", commands_,
                failed_commands_, refused_, timers_.size(), max_late_ms_);
   save_state();
+  if (reports_) reports_->shutdown();
+  save_timer_.reset();
+  dispatches_.clear();
   children_.reset();  // kills what still runs
   conn_.reset();
   reconnect_.reset();
@@ -432,12 +475,12 @@ void Actor::on_line(std::string_view line) {
         "decision={} refused: task '{}', board '{}', assignee '{}' or provider/model '{}'/'{}' is not a valid "
         "Hermes name",
         d.id, d.task_id, d.board, d.assignee, d.use_provider, d.use_model);
-    save_state();
+    mark_dirty();
     return;
   }
   if (applied_.count(d.id)) {
     spdlog::info("decision={} already applied; skipped", d.id);
-    save_state();
+    mark_dirty();
     return;
   }
   Job job;
@@ -446,7 +489,7 @@ void Actor::on_line(std::string_view line) {
   job.decision = d;
   pending_seqs_.insert(m->seq);
   enqueue(d.board + "/" + d.task_id, std::move(job));
-  save_state();
+  mark_dirty();
 }
 
 void Actor::enqueue(const std::string& key, Job job) {
@@ -470,7 +513,7 @@ void Actor::job_done(const std::string& key) {
   busy_.erase(key);
   auto it = queues_.find(key);
   if (it != queues_.end() && it->second.empty()) queues_.erase(it);
-  save_state();
+  mark_dirty();
   pump();
 }
 
@@ -485,22 +528,24 @@ void Actor::start_job(const std::string& key) {
       job_done(key);
       return;
     }
-    const std::string id = it->second.decision_id, board = it->second.board, task = it->second.task,
-                      workspace = it->second.workspace;
+    const std::string id = it->second.decision_id, board = it->second.board, task = it->second.task;
     const bool overrides = it->second.overrides_breaker;
     show(board, task, 0, [=, this](const act::TaskView& t) {
       act::Plan p = act::plan_release(task, t, overrides, plan_options_);
       for (const auto& n : p.notes) spdlog::info("decision={} release: {}", id, n);
-      run_commands(id, board, task, std::move(p.commands), [=, this] {
-        timers_.erase(id);
-        flush_reports(board, workspace);
-        job_done(key);
-      });
+      auto tm = timers_.find(id);
+      if (tm != timers_.end()) {
+        tm->second.state_read = true;
+        tm->second.release = std::move(p.commands);
+      }
+      job_done(key);
     });
     return;
   }
   const decide::Decision d = job.decision;
   const std::uint64_t seq = job.seq;
+  workspace_of_[d.id] = d.workspace;
+  if (workspace_of_.size() > 1000) workspace_of_.erase(workspace_of_.begin());
   spdlog::info("decision={} action={} task={} run={}", d.id, rules::to_string(d.action), d.task_id, d.run_id);
   // The end of a decision's job: hold its release timer, remember it as applied.
   auto settle = [=, this](const std::optional<core::EpochSeconds>& release_at) {
@@ -574,6 +619,13 @@ void Actor::run_commands(const std::string& decision_id, const std::string& boar
   }
   const act::HermesCommand c = commands.front();
   commands.erase(commands.begin());
+  if (c.verb == "dispatch" && !dry_run_) {
+    // One dispatcher pass per board for the releases and completes of the same 20 ms: a
+    // pass is a whole Hermes tick, and twenty tasks released at one reset need one.
+    request_dispatch(decision_id, board, task, workspace_of_.count(decision_id) ? workspace_of_[decision_id] : "");
+    run_commands(decision_id, board, task, std::move(commands), std::move(then));
+    return;
+  }
   const std::vector<std::string> argv = c.argv(hermes_, board);
   const std::string shown = shell_quote(argv);
   if (dry_run_) {
@@ -643,10 +695,8 @@ void Actor::arm(Timer& t) {
     t.handle.mark_initialized();
   }
   uv_update_time(&loop_);
-  const auto wall_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
-  const std::int64_t delay_ms = std::max<std::int64_t>(0, t.at * 1000 - wall_ms);
+  const std::int64_t target = t.pre_read_asked ? t.at * 1000 : t.at * 1000 - kPreReadMs;
+  const std::int64_t delay_ms = std::max<std::int64_t>(0, target - wall_ms());
   uv_timer_start(
       t.handle.get(),
       [](uv_timer_t* th) {
@@ -659,20 +709,79 @@ void Actor::arm(Timer& t) {
 void Actor::fire(const std::string& decision_id) {
   auto it = timers_.find(decision_id);
   if (it == timers_.end()) return;
-  const auto wall_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
-  if (wall_ms < it->second.at * 1000) {
-    arm(it->second);  // early by the wall clock: wait for the rest
+  Timer& t = it->second;
+  const std::int64_t now = wall_ms();
+  if (!t.state_read && !t.pre_read_asked && now < t.at * 1000) {
+    // Ahead of the time: read the task's state and plan the release; the timer is re-armed
+    // for retry_at itself at once, whether or not the read is back by then.
+    t.pre_read_asked = true;
+    Job job;
+    job.kind = Job::Kind::Release;
+    job.timer_id = decision_id;
+    enqueue(t.board + "/" + t.task, std::move(job));
+    arm(t);
     return;
   }
-  const std::int64_t late = wall_ms - it->second.at * 1000;
+  if (now < t.at * 1000) {
+    arm(t);  // early by the wall clock: wait for the rest
+    return;
+  }
+  const std::int64_t late = now - t.at * 1000;
   max_late_ms_ = std::max(max_late_ms_, late);
-  spdlog::info("decision={} timer for {} fired {} ms after retry_at", decision_id, it->second.task, late);
-  Job job;
-  job.kind = Job::Kind::Release;
-  job.timer_id = decision_id;
-  enqueue(it->second.board + "/" + it->second.task, std::move(job));
+  spdlog::info("decision={} timer for {} fired {} ms after retry_at", decision_id, t.task, late);
+  // The release runs now, outside the task queues: many tasks released at the same reset
+  // start together. Without a state read back yet, the release is the unblock it parked.
+  std::vector<act::HermesCommand> commands =
+      t.state_read ? std::move(t.release)
+                   : std::vector<act::HermesCommand>{act::HermesCommand{"unblock", {}, {t.task}},
+                                                     act::HermesCommand{"dispatch", {}, {}}};
+  if (!plan_options_.dispatch)
+    std::erase_if(commands, [](const act::HermesCommand& c) { return c.verb == "dispatch"; });
+  const std::string board = t.board, task = t.task, workspace = t.workspace;
+  timers_.erase(it);
+  run_commands(decision_id, board, task, std::move(commands), [=, this] {
+    flush_reports(board, workspace);
+    mark_dirty();
+  });
+}
+
+void Actor::request_dispatch(const std::string& decision_id, const std::string& board, const std::string& task,
+                             const std::string& workspace) {
+  DispatchSlot& d = dispatches_[board];
+  if (d.timer && uv_is_active(d.timer.handle())) return;  // one is coming already
+  d.self = this;
+  d.board = board;
+  d.decision_id = decision_id;
+  d.task = task;
+  d.workspace = workspace;
+  if (!d.timer) {
+    d.timer = loop::UvHandle<uv_timer_t>(&d);
+    uv_timer_init(&loop_, d.timer.get());
+    d.timer.mark_initialized();
+  }
+  uv_timer_start(
+      d.timer.get(),
+      [](uv_timer_t* t) {
+        auto* slot = static_cast<DispatchSlot*>(t->data);
+        Actor* self = slot->self;
+        const std::string board = slot->board, id = slot->decision_id, task = slot->task, workspace = slot->workspace;
+        const std::vector<std::string> argv = act::HermesCommand{"dispatch", {}, {}}.argv(self->hermes_, board);
+        self->children_->run(argv, {"HERMES_KANBAN_BOARD=" + board}, self->command_timeout_,
+                             [self, board, id, task, workspace, argv](loop::ChildOutcome r) {
+                               ++self->commands_;
+                               if (r.exit_code == 0) {
+                                 spdlog::info("decision={} ran `{}` exit=0", id, shell_quote(argv));
+                               } else {
+                                 ++self->failed_commands_;
+                                 spdlog::warn("decision={} ran `{}` exit={} output=\"{}\"", id, shell_quote(argv),
+                                              r.exit_code, last_line(r.output));
+                               }
+                               self->pending_rows_.push_back(report::CommandRow{id, now_s(), task, shell_quote(argv),
+                                                                                r.exit_code, last_line(r.output)});
+                               self->flush_reports(board, workspace);
+                             });
+      },
+      20, 0);
 }
 
 void Actor::flush_reports(const std::string& board, const std::string& workspace) {
@@ -693,10 +802,11 @@ void Actor::flush_reports(const std::string& board, const std::string& workspace
       spdlog::warn("state report in workspace={} not written: {}", workspace,
                    ws ? "the workspace cannot be opened without following a link" : ws.error().message);
   }
+  // Written off the loop thread, paced per file (ReportQueue), like the daemon's.
   for (auto& loc : where) {
     for (const char* ext : {".md", ".html"}) {
       loc.file = loc.file.substr(0, loc.file.rfind('.')) + ext;
-      if (auto r = report::append(loc, u, now_s()); !r) spdlog::warn("state report: {}", r.error().message);
+      reports_->add(loc, u);
     }
   }
 }

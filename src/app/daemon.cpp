@@ -43,6 +43,7 @@
 #include "publish/journal.h"
 #include "publish/unix_socket_publisher.h"
 #include "tail/tailer.h"
+#include "watch/inotify_watcher.h"
 
 namespace medic::app {
 namespace {
@@ -105,8 +106,9 @@ class Daemon {
     // shortly after; a one-shot per burst, not a polling loop.
     loop::UvHandle<uv_timer_t> settle;  // data: this Board (boards_ holds unique_ptrs)
     std::size_t settle_step = 0;
-    loop::UvHandle<uv_fs_event_t> db_watch;
-    loop::UvHandle<uv_fs_event_t> logs_watch;
+    std::optional<watch::WatchId> db_watch;    // the board's own directory (not the default's)
+    std::optional<watch::WatchId> logs_watch;  // its logs dir
+    tail::FileId db_id;                        // the kanban.db the reader opened
   };
   struct LogFile {
     std::string board;
@@ -136,20 +138,15 @@ class Daemon {
     std::string task;
     loop::UvHandle<uv_timer_t> timer;
   };
-  // What a watched directory is, so each event is matched against the names that
-  // matter there and nothing else: reading a board touches its -shm file, and reacting
-  // to that would loop.
-  enum class WatchKind { Root, KanbanDir, BoardsDir, BoardDir, Logs, Rules };
-  struct Watch {
-    Daemon* self;
-    WatchKind kind;
-    std::string board;
-  };
-
   void start_watches();
   void rescan_boards();
-  void watch_dir(loop::UvHandle<uv_fs_event_t>& h, const std::string& dir, Watch* ctx);
-  static void on_fs_event(uv_fs_event_t* h, const char* name, int events, int status);
+  // Watches `dir` into `slot` unless it is watched already; a directory that goes away
+  // empties its slot and makes the boards be scanned again.
+  void watch_dir(std::optional<watch::WatchId>& slot, const std::string& dir, watch::Watcher::OnEntry on_entry);
+  void on_watch_gone(const std::string& what);
+  void on_overflow();
+  void on_board_dir_entry(const std::string& slug, std::string_view name);
+  void drop_board(const std::string& slug);
   void on_board_change(Board& b);
   void board_notified(Board& b);
   static void on_settle(uv_timer_t* t);
@@ -161,7 +158,9 @@ class Daemon {
   void drain_board(Board& b);
   const kanban::TaskRow* refresh_row(Board& b, const std::string& task);
   void on_log_change(Board& b, const std::string& name);
-  void read_log(LogFile& f);
+  // Reads what is new, at most kReadBudget bytes (the rest continues from the loop);
+  // `all`: everything now (before an exit is decided: its evidence must be complete).
+  void read_log(LogFile& f, bool all = false);
   void flush_last_line(LogFile& f);
   void restart_stream(LogFile& f, const match::PatternDb& db, std::uint64_t offset, std::uint64_t line);
   void on_hits(LogFile& f, std::vector<match::Hit>& hits);
@@ -195,15 +194,19 @@ class Daemon {
   std::map<std::string, PidWatch> pid_watches_;  // by board/task; map nodes never move
   std::map<std::string, WaitTimer> waits_;       // by board/task
   std::map<std::string, kanban::TaskRow> rows_;  // by board/task: the row as last read
-  std::vector<std::unique_ptr<Watch>> watch_ctx_;
-  loop::UvHandle<uv_fs_event_t> root_watch_;
-  loop::UvHandle<uv_fs_event_t> kanban_watch_;
-  loop::UvHandle<uv_fs_event_t> boards_watch_;
-  loop::UvHandle<uv_fs_event_t> rules_watch_;
+  watch::WatcherPtr watcher_;
+  std::optional<watch::WatchId> root_watch_;
+  std::optional<watch::WatchId> kanban_watch_;
+  std::optional<watch::WatchId> boards_watch_;
+  std::optional<watch::WatchId> rules_watch_;
+  std::set<std::string> recreated_;  // boards whose directory went away: read from event 1 when back
   loop::UvHandle<uv_signal_t> sigint_, sigterm_, sighup_;
   loop::UvHandle<uv_timer_t> checkpoint_timer_;
   loop::UvHandle<uv_timer_t> reload_timer_;
   bool state_dirty_ = false;
+  static constexpr std::size_t kReadBudget = 4u << 20;
+  std::set<std::string> more_logs_;        // logs with bytes left after their budget
+  loop::UvHandle<uv_timer_t> more_timer_;  // continues them from the next loop turn
   // The checkpoint was lost or damaged: boards are read from before the last decision and
   // logs without a saved offset are history (see load_state).
   bool rebuild_ = false;
@@ -214,6 +217,7 @@ class Daemon {
     tail::FileId id;
     std::uint64_t offset = 0;
     std::uint64_t line = 1;
+    std::uint64_t fingerprint = 0;
   };
   std::map<std::string, SavedFile> saved_files_;
   std::map<std::string, std::int64_t> saved_cursors_;
@@ -226,7 +230,8 @@ class Daemon {
   std::set<std::string> refused_once_;
   bool refuse_once(const std::string& key, const std::string& message);
   bool reading_board_ = false;
-  bool starting_ = true;  // the first scan of the boards and logs at start-up  // on_board_change is on the stack: do not re-enter it
+  bool starting_ = true;  // the first scan of the boards and logs at start-up  // on_board_change is on the stack: do
+                          // not re-enter it
   // Counters (logged at shutdown).
   std::uint64_t decisions_ = 0;
   std::uint64_t malformed_events_ = 0;
@@ -245,29 +250,97 @@ bool Daemon::refuse_once(const std::string& key, const std::string& message) {
   return true;
 }
 
-void Daemon::watch_dir(loop::UvHandle<uv_fs_event_t>& h, const std::string& dir, Watch* ctx) {
-  if (h) return;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return;
-  h = loop::UvHandle<uv_fs_event_t>(ctx);
-  uv_fs_event_init(loop_, h.get());
-  h.mark_initialized();
-  if (int rc = uv_fs_event_start(h.get(), &Daemon::on_fs_event, dir.c_str(), 0); rc != 0) {
-    spdlog::error("watch failed dir={} error={}", dir, uv_strerror(rc));
-    h.reset();
+void Daemon::watch_dir(std::optional<watch::WatchId>& slot, const std::string& dir, watch::Watcher::OnEntry on_entry) {
+  if (slot) return;
+  // The slot is a member of the daemon or of a board (boards_ holds unique_ptrs): it does
+  // not move while the watch lives, and the watch is removed before its owner goes.
+  auto id = watcher_->add(dir, std::move(on_entry), [this, &slot, dir] {
+    slot.reset();
+    on_watch_gone(dir);
+  });
+  if (!id) {
+    if (id.error().code != core::ErrorCode::NotFound) spdlog::error("watch failed: {}", id.error().message);
     return;
   }
+  slot = *id;
   spdlog::debug("watching dir={}", dir);
 }
 
-void Daemon::start_watches() {
-  for (auto kind : {WatchKind::Root, WatchKind::KanbanDir, WatchKind::BoardsDir, WatchKind::Rules}) {
-    watch_ctx_.push_back(std::make_unique<Watch>(Watch{this, kind, "default"}));
+void Daemon::on_watch_gone(const std::string& what) {
+  // A watched directory was deleted, moved or replaced: drop what lived in it and look
+  // again; its parent's watch (or this rescan) finds the new one.
+  spdlog::warn("dir={} went away; rescanning", what);
+  for (auto it = boards_.begin(); it != boards_.end();) {
+    Board& b = *it->second;
+    if (what == b.logs_dir) {
+      if (b.logs_watch) watcher_->remove(*b.logs_watch);
+      b.logs_watch.reset();
+      b.logs_fd.reset();
+    }
+    if (b.slug != "default" && what == b.dir) {
+      const std::string slug = b.slug;
+      ++it;
+      drop_board(slug);
+      continue;
+    }
+    ++it;
   }
-  watch_dir(root_watch_, options_.hermes_root, watch_ctx_[0].get());
-  watch_dir(kanban_watch_, options_.hermes_root + "/kanban", watch_ctx_[1].get());
-  watch_dir(boards_watch_, options_.hermes_root + "/kanban/boards", watch_ctx_[2].get());
-  if (options_.rules_dir) watch_dir(rules_watch_, *options_.rules_dir, watch_ctx_[3].get());
+  rescan_boards();
+}
+
+void Daemon::drop_board(const std::string& slug) {
+  auto it = boards_.find(slug);
+  if (it == boards_.end()) return;
+  Board& b = *it->second;
+  if (b.db_watch) watcher_->remove(*b.db_watch);
+  if (b.logs_watch) watcher_->remove(*b.logs_watch);
+  std::erase_if(logs_, [&](const auto& kv) { return kv.second.board == slug; });
+  boards_.erase(it);
+  saved_cursors_.erase(slug);
+  recreated_.insert(slug);
+  spdlog::warn("board={} went away; it is read from its first event if it comes back", slug);
+}
+
+void Daemon::on_overflow() {
+  // The kernel dropped events: any change may have been missed. Look at everything again.
+  spdlog::warn("inotify queue overflowed (overflows={}): rescanning every board and log", watcher_->overflows());
+  rescan_boards();
+  for (auto& [slug, b] : boards_) on_board_change(*b);
+  for (auto& [path, f] : logs_) read_log(f);
+}
+
+void Daemon::on_board_dir_entry(const std::string& slug, std::string_view name) {
+  auto it = boards_.find(slug);
+  if (it == boards_.end()) return;
+  if (name == "kanban.db" || name == "kanban.db-wal" || name == "kanban.db-journal") {
+    board_notified(*it->second);
+  } else if (name == "logs") {
+    rescan_boards();
+  }
+}
+
+void Daemon::start_watches() {
+  const std::string root = options_.hermes_root;
+  watch_dir(root_watch_, root, [this](std::string_view name) {
+    // The board commits through the db file and its -wal (WAL mode) or -journal (DELETE
+    // mode, which Hermes uses on SQLite with the WAL-reset bug: hermes_state.py:714).
+    if (name == "kanban.db" || name == "kanban.db-wal" || name == "kanban.db-journal") {
+      if (auto it = boards_.find("default"); it != boards_.end()) board_notified(*it->second);
+    } else if (name == "kanban") {
+      rescan_boards();
+    }
+  });
+  watch_dir(kanban_watch_, root + "/kanban", [this](std::string_view name) {
+    if (name == "logs" || name == "boards") rescan_boards();
+  });
+  watch_dir(boards_watch_, root + "/kanban/boards", [this](std::string_view) { rescan_boards(); });
+  if (options_.rules_dir) {
+    watch_dir(rules_watch_, *options_.rules_dir, [this](std::string_view) {
+      // Debounce: editors write several files in a burst.
+      uv_timer_start(
+          reload_timer_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->reload_rules(); }, 200, 0);
+    });
+  }
 }
 
 void Daemon::rescan_boards() {
@@ -300,8 +373,7 @@ void Daemon::rescan_boards() {
     }
   }
   // Directories created since the start (kanban/, kanban/boards/).
-  watch_dir(kanban_watch_, options_.hermes_root + "/kanban", watch_ctx_[1].get());
-  watch_dir(boards_watch_, boards_root, watch_ctx_[2].get());
+  start_watches();  // directories created (or recreated) since
   for (const auto& [slug, dir, logs_rel] : found) {
     auto& slot = boards_[slug];
     if (!slot) {
@@ -312,14 +384,11 @@ void Daemon::rescan_boards() {
       slot->logs_dir = options_.hermes_root + "/" + logs_rel;
       slot->logs_rel = logs_rel;
       if (auto it = saved_cursors_.find(slug); it != saved_cursors_.end()) slot->cursor = it->second;
+      if (recreated_.erase(slug) > 0) slot->cursor = 0;  // a board made anew: all its events are new
     }
     Board& b = *slot;
     if (b.slug != "default") {
-      auto ctx = std::make_unique<Watch>(Watch{this, WatchKind::BoardDir, slug});
-      if (!b.db_watch) {
-        watch_dir(b.db_watch, b.dir, ctx.get());
-        watch_ctx_.push_back(std::move(ctx));
-      }
+      watch_dir(b.db_watch, b.dir, [this, slug = b.slug](std::string_view name) { on_board_dir_entry(slug, name); });
     }
     // The logs dir is reached from the root without following a link: one that is a link
     // (to /etc, say) is refused, never watched or read.
@@ -332,9 +401,15 @@ void Daemon::rescan_boards() {
       }
     }
     if (b.logs_fd && !b.logs_watch) {
-      auto ctx = std::make_unique<Watch>(Watch{this, WatchKind::Logs, slug});
-      watch_dir(b.logs_watch, b.logs_dir, ctx.get());
-      if (b.logs_watch) watch_ctx_.push_back(std::move(ctx));
+      watch_dir(b.logs_watch, b.logs_dir, [this, slug = b.slug](std::string_view name) {
+        auto it = boards_.find(slug);
+        if (it == boards_.end()) return;
+        // "<task>.log.1" is a rotated log a worker may still be writing to: its bytes are
+        // read through the descriptor of "<task>.log"'s tailer, which still holds it.
+        std::string n(name);
+        if (const auto dot = n.find(".log."); dot != std::string::npos) n = n.substr(0, dot + 4);
+        on_log_change(*it->second, n);
+      });
     }
     on_board_change(b);
     // Logs already there (written while medic was down, or before the board appeared).
@@ -342,55 +417,6 @@ void Daemon::rescan_boards() {
       if (auto names = core::list_dir(b.logs_fd.get())) {
         for (const auto& n : *names) on_log_change(b, n);
       }
-    }
-  }
-}
-
-void Daemon::on_fs_event(uv_fs_event_t* h, const char* name, int /*events*/, int status) {
-  auto* ctx = static_cast<Watch*>(h->data);
-  Daemon& self = *ctx->self;
-  if (status < 0) {
-    // inotify overflow or a watch error: rescan everything rather than miss a change.
-    spdlog::warn("watch error={}; rescanning", uv_strerror(status));
-    self.rescan_boards();
-    return;
-  }
-  const std::string file = name ? name : "";
-  spdlog::trace("fs event kind={} board={} name={}", static_cast<int>(ctx->kind), ctx->board, file);
-  // The board commits through the db file and its -wal (WAL mode) or -journal (DELETE
-  // mode, which Hermes uses on SQLite with the WAL-reset bug: hermes_state.py:714).
-  const bool db_file = file == "kanban.db" || file == "kanban.db-wal" || file == "kanban.db-journal";
-  switch (ctx->kind) {
-    case WatchKind::Rules:
-      // Debounce: editors write several files in a burst.
-      uv_timer_start(
-          self.reload_timer_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->reload_rules(); }, 200, 0);
-      return;
-    case WatchKind::Root:
-      if (db_file) {
-        if (auto it = self.boards_.find("default"); it != self.boards_.end()) self.board_notified(*it->second);
-      } else if (file == "kanban") {
-        self.rescan_boards();
-      }
-      return;
-    case WatchKind::KanbanDir:
-      if (file == "logs" || file == "boards") self.rescan_boards();
-      return;
-    case WatchKind::BoardsDir:
-      self.rescan_boards();  // a board directory appeared or went
-      return;
-    case WatchKind::BoardDir:
-    case WatchKind::Logs: {
-      auto it = self.boards_.find(ctx->board);
-      if (it == self.boards_.end()) return;
-      if (ctx->kind == WatchKind::Logs) {
-        self.on_log_change(*it->second, file);
-      } else if (db_file) {
-        self.board_notified(*it->second);
-      } else if (file == "logs") {
-        self.rescan_boards();
-      }
-      return;
     }
   }
 }
@@ -506,7 +532,7 @@ void Daemon::on_pid_death(const std::string& key) {
   if (b == boards_.end()) return;
   // The worker is gone: its last bytes are in the log, read them before deciding.
   if (auto lf = logs_.find(b->second->logs_dir + "/" + task + ".log"); lf != logs_.end()) {
-    read_log(lf->second);
+    read_log(lf->second, true);
     flush_last_line(lf->second);
   }
   // A clean exit (or none known) is no failure when the worker's kanban_complete or
@@ -606,9 +632,21 @@ void Daemon::on_board_change(Board& b) {
   // A read-only connection opened while no -shm file existed keeps its WAL index in its
   // own heap and never sees later commits; reopen it once Hermes has created the file.
   if (b.reader && !b.opened_with_shm && ::access((b.db_path + "-shm").c_str(), F_OK) == 0) b.reader.reset();
+  // A kanban.db deleted and made again under the same name (a restored or recreated
+  // board): the old connection reads the unlinked file forever. Read the new one, all of it.
+  struct stat db_st {};
+  const bool db_there = ::stat(b.db_path.c_str(), &db_st) == 0;
+  const tail::FileId db_now{static_cast<std::uint64_t>(db_st.st_dev), static_cast<std::uint64_t>(db_st.st_ino)};
+  if (b.reader && db_there && !(db_now == b.db_id)) {
+    spdlog::warn("board={} kanban.db was replaced; reading the new one from its first event", b.slug);
+    b.reader.reset();
+    b.cursor = 0;
+    state_dirty_ = true;
+  }
   if (!b.reader) {
     b.opened_with_shm = ::access((b.db_path + "-shm").c_str(), F_OK) == 0;
-    if (!fs::exists(b.db_path, ec)) return;
+    if (!db_there) return;
+    b.db_id = db_now;
     auto r = kanban::BoardReader::open(b.db_path);
     if (!r) {
       spdlog::warn("board={} open failed: {}", b.slug, r.error().message);
@@ -670,6 +708,7 @@ void Daemon::on_board_change(Board& b) {
         // creation inotify has not reported yet: read it first.
         on_log_change(b, e.task_id + ".log");
         if (auto it = logs_.find(b.logs_dir + "/" + e.task_id + ".log"); it != logs_.end()) {
+          read_log(it->second, true);
           flush_last_line(it->second);
         }
       }
@@ -713,7 +752,7 @@ void Daemon::on_log_change(Board& b, const std::string& name) {
     }
     f.stream.emplace(std::move(*s));
     if (auto sv = saved_files_.find(path); sv != saved_files_.end()) {
-      f.tailer->resume(sv->second.id, sv->second.offset);
+      f.tailer->resume(sv->second.id, sv->second.offset, sv->second.fingerprint);
       restart_stream(f, *db_, sv->second.offset, sv->second.line);
     } else if (starting_ && S_ISREG(st.st_mode)) {
       f.history_end = static_cast<std::uint64_t>(st.st_size);
@@ -723,27 +762,59 @@ void Daemon::on_log_change(Board& b, const std::string& name) {
   read_log(it->second);
 }
 
-void Daemon::read_log(LogFile& f) {
+void Daemon::read_log(LogFile& f, bool all) {
   auto b = boards_.find(f.board);
   if (b == boards_.end() || !b->second->logs_fd) return;
   const int dir_fd = b->second->logs_fd.get();
   const std::uint64_t errors_before = f.tailer->errors();
   const std::uint64_t refusals_before = f.tailer->refusals();
   std::vector<match::Hit> hits;
-  bool more = true;
-  while (more) {
-    more = f.tailer->read_available(
-        dir_fd, [&](const tail::FileId&, std::uint64_t offset, std::string_view bytes, bool restarted) {
-          if (restarted) {
-            // A new file at the path (rotation) or a truncation: the old stream's last
-            // line ends here, the new bytes start a fresh stream at offset 0.
-            f.stream->finish(matcher_, hits);
-            on_hits(f, hits);
-            restart_stream(f, *db_, offset, 1);
+  // At most kReadBudget bytes per call (the tailer's budget): a log far behind is
+  // continued from the loop (more_logs_), so it never holds up an exit of another.
+  const bool more = f.tailer->read_available(
+      dir_fd,
+      [&](const tail::FileId&, std::uint64_t offset, std::string_view bytes, bool restarted, bool rotated) {
+        if (rotated) {
+          // Late bytes of the renamed-away file: a stream of their own, ended at once.
+          if (auto rs = match::Stream::open(*db_, match::StreamOptions{})) {
+            if (rs->restart(*db_, offset, 0)) {
+              rs->feed(bytes, matcher_, hits);
+              rs->finish(matcher_, hits);
+              on_hits(f, hits);
+            }
           }
-          f.stream->feed(bytes, matcher_, hits);
+          return;
+        }
+        if (restarted) {
+          // A new file at the path (rotation) or a truncation: the old stream's last
+          // line ends here, the new bytes start a fresh stream at offset 0.
+          f.stream->finish(matcher_, hits);
           on_hits(f, hits);
-        });
+          restart_stream(f, *db_, offset, 1);
+        }
+        f.stream->feed(bytes, matcher_, hits);
+        on_hits(f, hits);
+      },
+      kReadBudget);
+  if (more && all) {
+    read_log(f, true);
+    return;
+  }
+  if (more) {
+    more_logs_.insert(f.tailer->path());
+    if (!uv_is_active(more_timer_.handle())) {
+      uv_timer_start(
+          more_timer_.get(),
+          [](uv_timer_t* t) {
+            auto* self = static_cast<Daemon*>(t->data);
+            auto paths = std::move(self->more_logs_);
+            self->more_logs_.clear();
+            for (const auto& p : paths) {
+              if (auto it = self->logs_.find(p); it != self->logs_.end()) self->read_log(it->second);
+            }
+          },
+          0, 0);
+    }
   }
   if (f.tailer->errors() != errors_before) {
     spdlog::warn("log={} error=\"{}\" errors={}", f.tailer->path(), f.tailer->last_error(), f.tailer->errors());
@@ -1108,6 +1179,10 @@ void Daemon::save_state() {
     // The start of the unterminated line: a restart re-reads it whole.
     w.key("offset").value(static_cast<std::int64_t>(f.stream->line_start_offset()));
     w.key("line").value(static_cast<std::int64_t>(f.stream->next_line()));
+    // The tailer's fingerprint is of the bytes before its own offset; the saved offset is
+    // the unterminated line's start, re-read whole, so only save it when they agree.
+    if (f.stream->line_start_offset() == f.tailer->offset())
+      w.key("fp").value(static_cast<std::int64_t>(f.tailer->fingerprint()));
     w.end_object();
   }
   w.end_array();
@@ -1174,9 +1249,10 @@ void Daemon::load_state() {
     // state dir restored without it). Rebuild rather than start afresh.
     if (journal_.last_seq() > 0) {
       rebuild_ = true;
-      spdlog::warn("checkpoint missing path={} but the journal holds {} message(s): rebuilding from the journal and "
-                   "the boards",
-                   path, journal_.last_seq());
+      spdlog::warn(
+          "checkpoint missing path={} but the journal holds {} message(s): rebuilding from the journal and "
+          "the boards",
+          path, journal_.last_seq());
     }
     return;
   }
@@ -1227,8 +1303,11 @@ void Daemon::load_state() {
         ++bad;
         continue;
       }
+      std::int64_t fp = 0;
+      i64(f, "fp", fp);  // absent: written by an older medic, or mid-line
       saved_files_[path] = SavedFile{tail::FileId{static_cast<std::uint64_t>(dev), static_cast<std::uint64_t>(ino)},
-                                     static_cast<std::uint64_t>(offset), static_cast<std::uint64_t>(line)};
+                                     static_cast<std::uint64_t>(offset), static_cast<std::uint64_t>(line),
+                                     static_cast<std::uint64_t>(fp)};
     }
   }
   simdjson::dom::object health;
@@ -1357,6 +1436,9 @@ int Daemon::run() {
   reload_timer_ = loop::UvHandle<uv_timer_t>(this);
   uv_timer_init(loop_, reload_timer_.get());
   reload_timer_.mark_initialized();
+  more_timer_ = loop::UvHandle<uv_timer_t>(this);
+  uv_timer_init(loop_, more_timer_.get());
+  more_timer_.mark_initialized();
   // Checkpoint on a timer, never per line (STYLE B5); it only runs when work was done.
   checkpoint_timer_ = loop::UvHandle<uv_timer_t>(this);
   uv_timer_init(loop_, checkpoint_timer_.get());
@@ -1369,6 +1451,13 @@ int Daemon::run() {
       },
       1000, 1000);
 
+  auto watcher = watch::InotifyWatcher::create(loop_);
+  if (!watcher) {
+    spdlog::critical("{}", watcher.error().message);
+    return 2;
+  }
+  watcher_ = std::move(*watcher);
+  watcher_->on_overflow([this] { on_overflow(); });
   start_watches();
   reports_ = std::make_unique<ReportQueue>(loop_);
   rescan_boards();
@@ -1405,10 +1494,9 @@ int Daemon::run() {
   sighup_.reset();
   checkpoint_timer_.reset();
   reload_timer_.reset();
-  root_watch_.reset();
-  kanban_watch_.reset();
-  boards_watch_.reset();
-  rules_watch_.reset();
+  more_timer_.reset();
+  boards_.clear();  // (their watches go with the watcher)
+  watcher_.reset();
   pid_watches_.clear();
   waits_.clear();
   boards_.clear();
@@ -1473,8 +1561,8 @@ int run_daemon(const DaemonOptions& options) {
   }
   auto matcher = match::Matcher::create(*loaded.db);
   if (!matcher) return 2;
-  auto journal = publish::Journal::open(options.state_dir + "/journal", options.journal,
-                                        options.state_dir + "/journal.ndjson");
+  auto journal =
+      publish::Journal::open(options.state_dir + "/journal", options.journal, options.state_dir + "/journal.ndjson");
   if (!journal) {
     spdlog::critical("{}", journal.error().message);
     return 2;

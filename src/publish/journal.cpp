@@ -49,18 +49,19 @@ std::uint64_t Journal::first_seq() const { return segments_.empty() ? next_seq_ 
 // Reads a segment line by line: builds its index and the decided ids, and cuts it at its
 // first damaged line (torn, unparsable, or out of sequence), keeping the rest aside.
 core::Result<void> Journal::scan(Segment& s, bool last) {
-  auto text = read_file(s.path);
-  if (!text) return tl::unexpected(text.error());
+  auto read = read_file(s.path);
+  if (!read) return tl::unexpected(read.error());
+  const std::string text = std::move(*read);
   simdjson::dom::parser parser;
   std::size_t pos = 0;
   std::string why;
-  while (pos < text->size()) {
-    const std::size_t nl = text->find('\n', pos);
+  while (pos < text.size()) {
+    const std::size_t nl = text.find('\n', pos);
     if (nl == std::string::npos) {
       why = "a torn last line (no newline)";
       break;
     }
-    const std::string_view line(text->data() + pos, nl - pos);
+    const std::string_view line(text.data() + pos, nl - pos);
     simdjson::dom::element doc;
     std::uint64_t seq = 0;
     if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS ||
@@ -86,16 +87,16 @@ core::Result<void> Journal::scan(Segment& s, bool last) {
     pos = nl + 1;
   }
   s.bytes = pos;
-  if (pos < text->size()) {
+  if (pos < text.size()) {
     // Keep the damaged bytes aside, then cut them: the journal goes on from its last good line.
     Recovered r;
     r.segment = s.path;
-    r.bytes = text->size() - pos;
+    r.bytes = text.size() - pos;
     r.why = why;
     r.kept_at = s.path + ".corrupt-" + std::to_string(std::time(nullptr));
     const int out = ::open(r.kept_at.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (out >= 0) {
-      const std::string_view rest(text->data() + pos, text->size() - pos);
+      const std::string_view rest(text.data() + pos, text.size() - pos);
       if (::write(out, rest.data(), rest.size()) != static_cast<ssize_t>(rest.size())) r.kept_at += " (incomplete)";
       ::fsync(out);
       ::close(out);

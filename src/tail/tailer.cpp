@@ -5,10 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 namespace medic::tail {
+
+std::uint64_t fnv1a(std::string_view bytes);
+
 namespace {
 
 FileId id_of(const struct stat& st) {
@@ -29,15 +33,46 @@ const char* kind_of(mode_t mode) {
 Tailer::Tailer(const std::string& dir, std::string name, std::size_t chunk_bytes)
     : path_(dir + "/" + name), name_(std::move(name)), chunk_(chunk_bytes) {}
 
-Tailer::~Tailer() { close_fd(); }
+std::uint64_t fnv1a(std::string_view bytes) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+Tailer::~Tailer() {
+  close_fd();
+  if (rotated_fd_ >= 0) ::close(rotated_fd_);
+}
 
 void Tailer::close_fd() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
 
+std::uint64_t Tailer::fingerprint() const { return tail_.empty() ? 0 : fnv1a(tail_); }
+
+void Tailer::remember_tail(std::string_view bytes) {
+  if (bytes.size() >= kTailBytes) {
+    tail_.assign(bytes.substr(bytes.size() - kTailBytes));
+  } else {
+    tail_ += bytes;
+    if (tail_.size() > kTailBytes) tail_.erase(0, tail_.size() - kTailBytes);
+  }
+}
+
+// Whether the bytes before `offset` of `fd` are `expect` (its last bytes read).
+bool Tailer::tail_matches(int fd, std::uint64_t offset, std::string_view expect) const {
+  if (expect.empty() || offset < expect.size()) return true;
+  char buf[kTailBytes];
+  const ssize_t n = ::pread(fd, buf, expect.size(), static_cast<off_t>(offset - expect.size()));
+  return n == static_cast<ssize_t>(expect.size()) && std::string_view(buf, expect.size()) == expect;
+}
+
 bool Tailer::refuse(const FileId& id, std::string what) {
-  if (refused_.empty() || !(id == refused_id_)) ++refusals_;
+  if (refused_.empty() || !(id == refused_id_) || refused_ != what) ++refusals_;
   refused_ = std::move(what);
   refused_id_ = id;
   return false;
@@ -56,7 +91,9 @@ bool Tailer::drain(const Sink& sink, std::size_t& budget) {
       return false;
     }
     if (n == 0) return false;  // EOF
-    sink(id_, offset_, std::string_view(buf.data(), static_cast<std::size_t>(n)), restarted_);
+    const std::string_view bytes(buf.data(), static_cast<std::size_t>(n));
+    sink(id_, offset_, bytes, restarted_, false);
+    remember_tail(bytes);
     restarted_ = false;
     offset_ += static_cast<std::uint64_t>(n);
     budget -= static_cast<std::size_t>(n);
@@ -64,16 +101,64 @@ bool Tailer::drain(const Sink& sink, std::size_t& budget) {
   return true;  // budget spent, more may remain
 }
 
+bool Tailer::drain_rotated(const Sink& sink, std::size_t& budget) {
+  thread_local std::vector<char> buf;
+  if (buf.size() < chunk_) buf.resize(chunk_);
+  while (rotated_fd_ >= 0 && budget > 0) {
+    const ssize_t n = ::pread(rotated_fd_, buf.data(), std::min(chunk_, budget), static_cast<off_t>(rotated_offset_));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // Drained. A deleted file can get no more bytes: let it go.
+      struct stat st {};
+      if (::fstat(rotated_fd_, &st) != 0 || st.st_nlink == 0) {
+        ::close(rotated_fd_);
+        rotated_fd_ = -1;
+      }
+      return false;
+    }
+    sink(rotated_id_, rotated_offset_, std::string_view(buf.data(), static_cast<std::size_t>(n)), false, true);
+    rotated_offset_ += static_cast<std::uint64_t>(n);
+    budget -= static_cast<std::size_t>(n);
+  }
+  return rotated_fd_ >= 0 && budget == 0;
+}
+
+// medic was down while the log rotated: the file it was reading is "<name>.1" now.
+bool Tailer::open_rotated_at_resume(int dir_fd) {
+  const std::string old = name_ + ".1";
+  struct stat st {};
+  if (::fstatat(dir_fd, old.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+      !(id_of(st) == resume_id_) || resume_offset_ > static_cast<std::uint64_t>(st.st_size))
+    return false;
+  const int fd = ::openat(dir_fd, old.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  if (rotated_fd_ >= 0) ::close(rotated_fd_);
+  rotated_fd_ = fd;
+  rotated_id_ = resume_id_;
+  rotated_offset_ = resume_offset_;
+  ++rotations_;
+  return true;
+}
+
 bool Tailer::read_available(int dir_fd, const Sink& sink, std::size_t budget) {
+  // Late bytes of the renamed-away file come first: they were written before whatever
+  // the new file holds, or at least belong to the run that was writing them.
+  if (drain_rotated(sink, budget)) return true;
   // lstat semantics: what is at the name itself, never what a link points at.
   struct stat path_st {};
   const bool at_path = ::fstatat(dir_fd, name_.c_str(), &path_st, AT_SYMLINK_NOFOLLOW) == 0;
   const FileId path_id = id_of(path_st);
 
   if (fd_ >= 0 && (!at_path || !(path_id == id_))) {
-    // Rotated or deleted: finish the old file through our descriptor first.
+    // Rotated or deleted: finish the old file through our descriptor first, then keep it
+    // open for the bytes its writer may still add (until the next rotation).
     if (drain(sink, budget)) return true;
-    close_fd();
+    if (rotated_fd_ >= 0) ::close(rotated_fd_);
+    rotated_fd_ = fd_;
+    rotated_id_ = id_;
+    rotated_offset_ = offset_;
+    fd_ = -1;
+    tail_.clear();
     ++rotations_;
   }
   if (fd_ < 0) {
@@ -98,18 +183,34 @@ bool Tailer::read_available(int dir_fd, const Sink& sink, std::size_t budget) {
     }
     refused_.clear();
     id_ = id_of(st);
+    bool resumed = false;
     if (id_ == resume_id_ && resume_offset_ <= static_cast<std::uint64_t>(st.st_size)) {
-      offset_ = resume_offset_;  // the same file as before a restart: go on where we were
-      restarted_ = false;
-    } else {
+      // The same file as before a restart: go on where we were, if its bytes before that
+      // offset are still the ones read (else it was truncated and rewritten meanwhile).
+      char buf[kTailBytes];
+      const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(kTailBytes, resume_offset_));
+      const ssize_t n = len ? ::pread(fd_, buf, len, static_cast<off_t>(resume_offset_ - len)) : 0;
+      if (resume_fp_ == 0 || (n == static_cast<ssize_t>(len) && fnv1a(std::string_view(buf, len)) == resume_fp_)) {
+        offset_ = resume_offset_;
+        tail_.assign(buf, static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+        restarted_ = false;
+        resumed = true;
+      }
+    } else if (!(resume_id_ == FileId{}) && open_rotated_at_resume(dir_fd)) {
+      if (drain_rotated(sink, budget)) return true;
+    }
+    if (!resumed) {
       offset_ = 0;
+      tail_.clear();
       restarted_ = true;
     }
     resume_id_ = FileId{};
   }
   struct stat st {};
-  if (::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) < offset_) {
-    offset_ = 0;  // truncated
+  if (::fstat(fd_, &st) == 0 &&
+      (static_cast<std::uint64_t>(st.st_size) < offset_ || !tail_matches(fd_, offset_, tail_))) {
+    offset_ = 0;  // truncated (and maybe rewritten past the old offset already)
+    tail_.clear();
     restarted_ = true;
     ++truncations_;
   }

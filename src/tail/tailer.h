@@ -5,7 +5,14 @@
 //   the caller reads when a watcher reports a change);
 // - truncation (size < offset): restart at 0;
 // - rename rotation (<task>.log -> <task>.log.1): the old descriptor is drained to EOF
-//   first, then the new file at the name is read from 0;
+//   first, then the new file at the name is read from 0; the old descriptor stays open
+//   (until the next rotation, or its file is deleted), so bytes a writer still adds to
+//   the renamed file are read too (reported with `rotated`);
+// - a rotation while medic was down: the file saved at its offset is found again under
+//   "<name>.1" and finished from there before the new file is read;
+// - a truncation followed at once by a rewrite past the old offset, which identity and
+//   size cannot tell: the last 64 bytes before the offset are kept (a fingerprint, as
+//   Vector does) and compared before each read; a mismatch restarts at 0;
 // - deletion (st_nlink == 0 and nothing at the name): drain, then stop.
 // Each restart is reported so the caller resets its match stream.
 // Untrusted input: a worker controls its log. Only a regular file directly inside the
@@ -33,7 +40,9 @@ class Tailer {
  public:
   /// Called with the file identity and offset of each piece of new bytes. `restarted`
   /// is true for the first bytes after a truncation or a new file at the path.
-  using Sink = std::function<void(const FileId&, std::uint64_t offset, std::string_view bytes, bool restarted)>;
+  /// `rotated`: the bytes come from the renamed-away file (after the current one started).
+  using Sink =
+      std::function<void(const FileId&, std::uint64_t offset, std::string_view bytes, bool restarted, bool rotated)>;
 
   /// `dir` is the logs directory's path (for messages), `name` the file's name in it (one
   /// path component).
@@ -42,11 +51,16 @@ class Tailer {
   Tailer(const Tailer&) = delete;
   Tailer& operator=(const Tailer&) = delete;
 
-  /// Resume a file seen before: only used when the file at the path still has `id`.
-  void resume(const FileId& id, std::uint64_t offset) {
+  /// Resume a file seen before, at `offset`, when the file at the name (or, rotated while
+  /// medic was down, "<name>.1") still has `id` and, when `fingerprint` is set, the same
+  /// bytes before the offset.
+  void resume(const FileId& id, std::uint64_t offset, std::uint64_t fingerprint = 0) {
     resume_id_ = id;
     resume_offset_ = offset;
+    resume_fp_ = fingerprint;
   }
+  /// A hash of the bytes just before offset() (0 at offset 0), for resume().
+  std::uint64_t fingerprint() const;
 
   /// Reads what is available now through `dir_fd` (the logs directory, opened by the
   /// caller), at most `budget` bytes; returns true when more remains, so the caller
@@ -75,8 +89,12 @@ class Tailer {
 
  private:
   bool drain(const Sink& sink, std::size_t& budget);
+  bool drain_rotated(const Sink& sink, std::size_t& budget);
   void close_fd();
   bool refuse(const FileId& id, std::string what);
+  void remember_tail(std::string_view bytes);
+  bool tail_matches(int fd, std::uint64_t offset, std::string_view expect) const;
+  bool open_rotated_at_resume(int dir_fd);
 
   std::string path_;
   std::string name_;
@@ -87,6 +105,14 @@ class Tailer {
   bool restarted_ = false;
   FileId resume_id_;
   std::uint64_t resume_offset_ = 0;
+  std::uint64_t resume_fp_ = 0;
+  // The last bytes read before offset_ (at most kTailBytes): the fingerprint.
+  static constexpr std::size_t kTailBytes = 64;
+  std::string tail_;
+  // The renamed-away file, still read for late bytes.
+  int rotated_fd_ = -1;
+  FileId rotated_id_;
+  std::uint64_t rotated_offset_ = 0;
   std::uint64_t rotations_ = 0;
   std::uint64_t truncations_ = 0;
   std::uint64_t errors_ = 0;
