@@ -98,7 +98,10 @@ class Daemon {
     std::string logs_rel;    // logs_dir beneath the Hermes root
     core::UniqueFd logs_fd;  // the logs dir, reached from the root without a link
     std::optional<kanban::BoardReader> reader;
-    std::int64_t cursor = -1;  // -1: not started (first start begins at the end)
+    bool read_complete = true;                                   // the last read reached the end of task_events
+    std::vector<std::pair<std::string, int>> deferred_trailers;  // rc=0 exits waiting for a busy board
+    loop::UvHandle<uv_timer_t> busy_retry;                       // data: this Board
+    std::int64_t cursor = -1;                                    // -1: not started (first start begins at the end)
     bool opened_with_shm = false;
     // SQLite commits by appending to -wal (inotify sees it) and then updating the WAL
     // index in the mmapped -shm (inotify does not): a read woken by the last -wal write
@@ -150,12 +153,13 @@ class Daemon {
   void on_board_change(Board& b);
   void board_notified(Board& b);
   static void on_settle(uv_timer_t* t);
+  void arm_busy_retry(Board& b);
   static constexpr std::array<std::uint64_t, 5> kSettleMs = {5, 25, 100, 400, 1600};
   void watch_pid(Board& b, const std::string& task, const decide::PidWatch& w);
   void on_pid_death(const std::string& key);
   void arm_wait(Board& b, const std::string& task, core::EpochSeconds until);
   void apply(Board& b, const std::string& task, decide::Effects fx);
-  void drain_board(Board& b);
+  bool drain_board(Board& b);  // false: the board was busy (locked); read again soon
   const kanban::TaskRow* refresh_row(Board& b, const std::string& task);
   void on_log_change(Board& b, const std::string& name);
   // Reads what is new, at most kReadBudget bytes (the rest continues from the loop);
@@ -212,6 +216,7 @@ class Daemon {
   bool rebuild_ = false;
   static constexpr std::int64_t kRebuildMarginS = 120;
   bool reloading_ = false;
+  bool reload_again_ = false;
   // Saved positions from the last run, applied when a file is first seen.
   struct SavedFile {
     tail::FileId id;
@@ -389,6 +394,21 @@ void Daemon::rescan_boards() {
     Board& b = *slot;
     if (b.slug != "default") {
       watch_dir(b.db_watch, b.dir, [this, slug = b.slug](std::string_view name) { on_board_dir_entry(slug, name); });
+    }
+    // A logs dir deleted, or replaced, since it was opened: medic's own descriptor keeps
+    // the old inode alive, so no IN_DELETE_SELF comes; compare identities instead.
+    if (b.logs_fd) {
+      struct stat open_st {
+      }, path_st{};
+      const bool same = ::fstat(b.logs_fd.get(), &open_st) == 0 &&
+                        ::fstatat(root_fd_.get(), b.logs_rel.c_str(), &path_st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                        open_st.st_dev == path_st.st_dev && open_st.st_ino == path_st.st_ino;
+      if (!same) {
+        spdlog::warn("board={} logs dir={} was deleted or replaced; following the new one", b.slug, b.logs_dir);
+        if (b.logs_watch) watcher_->remove(*b.logs_watch);
+        b.logs_watch.reset();
+        b.logs_fd.reset();
+      }
     }
     // The logs dir is reached from the root without following a link: one that is a link
     // (to /etc, say) is refused, never watched or read.
@@ -587,8 +607,9 @@ void Daemon::apply(Board& b, const std::string& task, decide::Effects fx) {
 
 // Reads the board's pending events now, unless they are being read already (this call
 // then comes from inside that read, which goes on in order).
-void Daemon::drain_board(Board& b) {
+bool Daemon::drain_board(Board& b) {
   if (!reading_board_) on_board_change(b);
+  return b.read_complete;
 }
 
 const kanban::TaskRow* Daemon::refresh_row(Board& b, const std::string& task) {
@@ -615,6 +636,22 @@ void Daemon::board_notified(Board& b) {
   // its two steps is still seen within 1.6 s without any later write to wake the reader.
   b.settle_step = 0;
   uv_timer_start(b.settle.get(), &Daemon::on_settle, kSettleMs[0], 0);
+}
+
+void Daemon::arm_busy_retry(Board& b) {
+  if (!b.busy_retry) {
+    b.busy_retry = loop::UvHandle<uv_timer_t>(&b);
+    uv_timer_init(loop_, b.busy_retry.get());
+    b.busy_retry.mark_initialized();
+  }
+  if (uv_is_active(b.busy_retry.handle())) return;
+  uv_timer_start(
+      b.busy_retry.get(),
+      [](uv_timer_t* t) {
+        auto* board = static_cast<Board*>(t->data);
+        static_cast<Daemon*>(t->loop->data)->on_board_change(*board);
+      },
+      50, 0);
 }
 
 void Daemon::on_settle(uv_timer_t* t) {
@@ -678,10 +715,29 @@ void Daemon::on_board_change(Board& b) {
   for (;;) {
     auto events = b.reader->events_after(b.cursor);
     if (!events) {
+      if (events.error().code == core::ErrorCode::Busy) {
+        // Another process holds the board's lock (a DELETE-mode commit, an EXCLUSIVE
+        // transaction): read again shortly, without blocking the loop meanwhile.
+        b.read_complete = false;
+        arm_busy_retry(b);
+        return;
+      }
       spdlog::warn("board={} read failed: {}", b.slug, events.error().message);
       return;
     }
-    if (events->empty()) return;
+    if (events->empty()) {
+      b.read_complete = true;
+      // rc=0 exits that waited for the board: it has said its say now.
+      if (!b.deferred_trailers.empty()) {
+        auto deferred = std::move(b.deferred_trailers);
+        b.deferred_trailers.clear();
+        reading_board_ = false;
+        for (const auto& [task, rc] : deferred) {
+          apply(b, task, tracker_.on_trailer(run_key(b.slug, task), rc, clock_.now()));
+        }
+      }
+      return;
+    }
     for (const auto& e : *events) {
       spdlog::trace("board={} event={} kind={} task={} run={}", b.slug, e.id, e.kind, e.task_id, e.run_id.value_or(-1));
       b.cursor = e.id;
@@ -870,7 +926,14 @@ void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
       // (committed before it exited); an exit of a run not yet known needs its claim.
       // Both are on the board: read its pending events before deciding.
       const std::int64_t current = tracker_.current_run(key);
-      if (rc == 0 || current == 0 || tracker_.decided(key + "/" + std::to_string(current))) drain_board(*b->second);
+      const bool needs_board = rc == 0 || current == 0 || tracker_.decided(key + "/" + std::to_string(current));
+      if (needs_board && !drain_board(*b->second) && rc == 0) {
+        // Whether the worker called kanban_complete is on a board another process holds
+        // locked: this exit waits for it (an rc != 0 with its log's evidence does not).
+        b->second->deferred_trailers.emplace_back(f.task_id, rc);
+        spdlog::debug("task={} rc=0 waits for board={} (locked)", f.task_id, f.board);
+        continue;
+      }
       apply(*b->second, f.task_id, tracker_.on_trailer(key, rc, clock_.now()));
       continue;
     }
@@ -1113,7 +1176,12 @@ std::string Daemon::hello() const {
 }
 
 void Daemon::reload_rules() {
-  if (reloading_) return;
+  if (reloading_) {
+    // Last writer wins: a change during a compile compiles again once it is done, so the
+    // set left running is the newest on disk.
+    reload_again_ = true;
+    return;
+  }
   reloading_ = true;
   // Compile on the threadpool (it can take seconds); swap on the loop thread.
   struct Work {
@@ -1136,6 +1204,15 @@ void Daemon::reload_rules() {
         std::unique_ptr<Work> wk(static_cast<Work*>(r->data));
         Daemon& self = *wk->self;
         self.reloading_ = false;
+        struct Again {
+          Daemon& d;
+          ~Again() {
+            if (d.reload_again_) {
+              d.reload_again_ = false;
+              d.reload_rules();
+            }
+          }
+        } again{self};
         if (!wk->loaded.db) {
           for (const auto& d : wk->loaded.diagnostics) spdlog::error("rules reload refused: {}", rules::format(d));
           spdlog::error("rules reload refused: {} problem(s); the running rules are kept",

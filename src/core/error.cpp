@@ -16,6 +16,8 @@ std::string_view to_string(ErrorCode code) {
       return "compile";
     case ErrorCode::Internal:
       return "internal";
+    case ErrorCode::Busy:
+      return "busy";
   }
   return "unknown";
 }

@@ -15,6 +15,7 @@ enum class ErrorCode {
   Parse,            ///< input text could not be parsed (YAML, JSON, duration)
   Compile,          ///< a pattern or rule set could not be compiled
   Internal,         ///< a library reported an error that means misuse
+  Busy,             ///< another process holds a lock; the same call later may succeed
 };
 
 /// One failure, with a message that names what failed (a path, a rule id).

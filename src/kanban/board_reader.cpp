@@ -40,11 +40,19 @@ bool parse_payload(simdjson::dom::parser& parser, const std::string& text, Kanba
 
 }  // namespace
 
+// A failed step: Busy when another process holds the lock (medic never waits on it: the
+// loop thread reads the board), else Io.
+tl::unexpected<core::Error> BoardReader::failed() const {
+  const int rc = sqlite3_errcode(db_.get());
+  const bool busy = rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+  return core::fail(busy ? ErrorCode::Busy : ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+}
+
 core::Result<BoardReader::Statement> BoardReader::prepare(const char* sql) {
   sqlite3_stmt* raw = nullptr;
   if (sqlite3_prepare_v2(db_.get(), sql, -1, &raw, nullptr) != SQLITE_OK) {
     sqlite3_finalize(raw);
-    return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+    return failed();
   }
   return Statement(raw);
 }
@@ -85,7 +93,7 @@ core::Result<std::vector<std::string>> BoardReader::ids(const char* sql, const s
   std::vector<std::string> out;
   int rc = 0;
   while ((rc = sqlite3_step(raw)) == SQLITE_ROW) out.push_back(text_col(raw, 0));
-  if (rc != SQLITE_DONE) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  if (rc != SQLITE_DONE) return failed();
   return out;
 }
 
@@ -103,7 +111,9 @@ core::Result<BoardReader> BoardReader::open(const std::string& db_path) {
     return core::fail(ErrorCode::Io,
                       db_path + ": cannot open read-only: " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   }
-  sqlite3_busy_timeout(raw, 2000);
+  // No busy wait: the daemon's loop reads the board, and a decision the log alone can
+  // make must not wait for a lock Hermes holds; a Busy read is retried by the caller.
+  sqlite3_busy_timeout(raw, 0);
   return r;
 }
 
@@ -111,7 +121,7 @@ core::Result<std::int64_t> BoardReader::last_event_before(std::int64_t epoch) {
   auto stmt = prepare("SELECT COALESCE(MAX(id), 0) FROM task_events WHERE created_at < ?1");
   if (!stmt) return tl::unexpected(stmt.error());
   sqlite3_bind_int64(stmt->get(), 1, epoch);
-  if (sqlite3_step(stmt->get()) != SQLITE_ROW) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  if (sqlite3_step(stmt->get()) != SQLITE_ROW) return failed();
   return sqlite3_column_int64(stmt->get(), 0);
 }
 
@@ -119,7 +129,7 @@ core::Result<std::int64_t> BoardReader::last_event_id() {
   auto stmt = prepare("SELECT COALESCE(MAX(id), 0) FROM task_events");
   if (!stmt) return tl::unexpected(stmt.error());
   sqlite3_stmt* raw = stmt->get();
-  if (sqlite3_step(raw) != SQLITE_ROW) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  if (sqlite3_step(raw) != SQLITE_ROW) return failed();
   return sqlite3_column_int64(raw, 0);
 }
 
@@ -152,7 +162,7 @@ core::Result<std::vector<KanbanEvent>> BoardReader::events_after(std::int64_t cu
     }
     out.push_back(std::move(e));
   }
-  if (rc != SQLITE_DONE) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  if (rc != SQLITE_DONE) return failed();
   return out;
 }
 
@@ -167,7 +177,7 @@ core::Result<FailureHistory> BoardReader::failure_history(const std::string& tas
       h.consecutive_failures = static_cast<int>(sqlite3_column_int64(stmt->get(), 0));
       if (auto m = int_col(stmt->get(), 1)) h.max_retries = static_cast<int>(*m);
     } else if (rc != SQLITE_DONE) {
-      return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+      return failed();
     }
   }
   auto stmt = prepare(
@@ -198,7 +208,7 @@ core::Result<FailureHistory> BoardReader::failure_history(const std::string& tas
     else
       streak_open = false;
   }
-  if (rc != SQLITE_DONE) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  if (rc != SQLITE_DONE) return failed();
   return h;
 }
 
@@ -214,7 +224,7 @@ core::Result<std::optional<TaskRow>> BoardReader::task(const std::string& id) {
   sqlite3_bind_text(raw, 1, id.c_str(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
   const int rc = sqlite3_step(raw);
   if (rc == SQLITE_DONE) return std::optional<TaskRow>{};
-  if (rc != SQLITE_ROW) return core::fail(ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
+  if (rc != SQLITE_ROW) return failed();
   TaskRow t;
   t.id = text_col(raw, 0);
   t.title = text_col(raw, 1);

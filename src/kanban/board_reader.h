@@ -98,6 +98,7 @@ class BoardReader {
   using Statement = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
   BoardReader() = default;
   [[nodiscard]] core::Result<Statement> prepare(const char* sql);
+  tl::unexpected<core::Error> failed() const;
   [[nodiscard]] core::Result<std::vector<std::string>> ids(const char* sql, const std::string& arg);
 
   std::unique_ptr<sqlite3, DbClose> db_;

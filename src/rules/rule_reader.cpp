@@ -6,6 +6,47 @@
 #include <unordered_map>
 
 namespace medic::rules {
+
+std::uint64_t largest_repeat(std::string_view pattern) {
+  std::uint64_t largest = 0;
+  bool in_class = false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      ++i;  // an escaped character, whatever it is
+      continue;
+    }
+    if (in_class) {
+      if (c == ']') in_class = false;
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') ++i;  // "[]...]": a literal ]
+      continue;
+    }
+    if (c != '{') continue;
+    // {n}, {n,}, {m,n}: numbers only, else a literal brace.
+    std::size_t j = i + 1;
+    std::uint64_t a = 0, b = 0;
+    bool digits = false, comma = false;
+    for (; j < pattern.size() && j < i + 24; ++j) {
+      const char d = pattern[j];
+      if (d >= '0' && d <= '9') {
+        std::uint64_t& n = comma ? b : a;
+        n = std::min<std::uint64_t>(n * 10 + static_cast<std::uint64_t>(d - '0'), 1u << 30);
+        digits = true;
+      } else if (d == ',' && !comma) {
+        comma = true;
+      } else {
+        break;
+      }
+    }
+    if (digits && j < pattern.size() && pattern[j] == '}') largest = std::max({largest, a, b});
+  }
+  return largest;
+}
+
 namespace {
 
 constexpr std::string_view kRuleKeys[] = {"id",    "class",    "context", "description", "pattern",
@@ -129,6 +170,12 @@ class FileReader {
           rule.pattern_where = at(value.Mark());
           if (rule.pattern.empty()) {
             add(value.Mark(), DiagnosticCode::BadValue, label + ": pattern is empty");
+          } else if (auto big = largest_repeat(rule.pattern); big > kMaxRepeat) {
+            // Hyperscan unrolls counted repeats: three rules with {0,30000} took 31 s and
+            // 418 MB to compile (issue 11). Refused here, before any compile.
+            add(value.Mark(), DiagnosticCode::BadValue,
+                label + ": a counted repeat of " + std::to_string(big) + " (the limit is " +
+                    std::to_string(kMaxRepeat) + "): it would take minutes and hundreds of MB to compile; use + or *");
           }
         }
       } else if (key == "flags") {

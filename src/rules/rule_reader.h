@@ -3,8 +3,10 @@
 // this module never touches the filesystem. Every problem is collected as a Diagnostic
 // with file:line; rules with errors are left out of the set, the others are kept.
 
+#include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "rules/diagnostic.h"
 #include "rules/rule.h"
@@ -23,5 +25,11 @@ struct ReadResult {
 };
 
 ReadResult read_rules(std::span<const RuleSource> sources);
+
+/// Counted repeats above this ({0,30000}) are refused: Hyperscan unrolls them.
+inline constexpr std::uint64_t kMaxRepeat = 1000;
+/// The largest bound of a counted repeat ({n}, {n,}, {m,n}) in `pattern`, outside
+/// character classes and escapes; 0 when there is none.
+std::uint64_t largest_repeat(std::string_view pattern);
 
 }  // namespace medic::rules

@@ -2,6 +2,7 @@
 // missed notifications, replaced directories, rotations and a locked board. The slow
 // cases (a full disk, an inotify queue forced small) are scripts under tests/faults/.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,6 +87,106 @@ TEST(FaultTest, AGarbageCheckpointIsRebuiltFromTheJournalAndTheBoard) {
   ASSERT_TRUE(live) << h.daemon_log();
   EXPECT_EQ(live->str("task_id"), "t_live");
   EXPECT_EQ(live->str("class"), "connection") << live->raw;
+}
+
+// Issue 11 item 7: a decision the log alone can make does not wait for a board another
+// process holds locked; an rc=0 exit, which needs the board, is decided once it is free.
+TEST(FaultTest, ALockedBoardDelaysNoDecisionTheLogCanMake) {
+  DaemonHarness h;
+  h.board().exec("PRAGMA journal_mode=DELETE");
+  h.start();
+  SocketClient c(h.socket(), 0);
+  h.start_task("t_locked");
+  h.start_task("t_clean");
+  ASSERT_TRUE(h.wait_for_log("medic running")) << h.daemon_log();
+  std::this_thread::sleep_for(300ms);  // both claims read
+  // The test's own connection is another process's to medic: it takes the board's lock.
+  h.board().exec("BEGIN EXCLUSIVE");
+  h.board().exec("UPDATE tasks SET priority = 1 WHERE id = 't_locked'");
+  h.append("t_locked", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
+  auto d = c.next_of("decision", 3000ms);
+  ASSERT_TRUE(d) << "not decided while the board was locked: " << h.daemon_log();
+  EXPECT_EQ(d->str("task_id"), "t_locked");
+  // rc=0 needs the board (was there a kanban_complete?): it waits for the lock.
+  h.append("t_clean", "[kanban-worker-exit] rc=0\n");
+  EXPECT_FALSE(c.next_of("decision", 700ms)) << "an rc=0 exit was decided without the board";
+  h.board().exec("COMMIT");
+  auto clean = c.next_of("decision", 5000ms);
+  ASSERT_TRUE(clean) << h.daemon_log();
+  EXPECT_EQ(clean->str("task_id"), "t_clean");
+  EXPECT_EQ(clean->str("class"), "protocol_violation");
+}
+
+TEST(FaultTest, ALogsDirDeletedAndMadeAgainIsFollowedAgain) {
+  DaemonHarness h;
+  h.start();
+  SocketClient c(h.socket(), 0);
+  fs::remove_all(h.root() + "/kanban/logs");
+  std::this_thread::sleep_for(200ms);
+  fs::create_directories(h.root() + "/kanban/logs");
+  std::this_thread::sleep_for(200ms);
+  h.start_task("t_back");
+  h.append("t_back", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
+  auto d = c.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("class"), "env_missing") << d->raw;
+}
+
+TEST(FaultTest, ALogsDirReplacedByALinkIsRefusedNotFollowed) {
+  DaemonHarness h;
+  h.start();
+  SocketClient c(h.socket(), 0);
+  testing::TempDir victim;
+  victim.file("t_link.log", "db_password=hunter2 Error: Unknown skill(s): x\n[kanban-worker-exit] rc=1\n");
+  fs::remove_all(h.root() + "/kanban/logs");
+  fs::create_directory_symlink(victim.path(), h.root() + "/kanban/logs");
+  const auto run = h.start_task("t_link");
+  h.board().event("t_link", run, "crashed", R"({"pid":1,"exit_code":1})", DaemonHarness::now());
+  auto d = c.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->raw.find("hunter2"), std::string::npos) << d->raw;
+  EXPECT_TRUE(h.wait_for_log("logs dir=" + h.root() + "/kanban/logs refused")) << h.daemon_log();
+}
+
+TEST(FaultTest, ABoardDeletedAndMadeAgainIsReadFromItsFirstEvent) {
+  DaemonHarness h;
+  const std::string dir = h.root() + "/kanban/boards/ops";
+  fs::create_directories(dir + "/logs");
+  { testing::HermesBoard first(dir + "/kanban.db"); }
+  h.start();
+  SocketClient c(h.socket(), 0);
+  fs::remove_all(dir);
+  std::this_thread::sleep_for(200ms);
+  fs::create_directories(dir + "/logs");
+  testing::HermesBoard ops(dir + "/kanban.db");
+  ops.create_task("t_ops", "again", "ops");
+  ops.claim("t_ops", DaemonHarness::now());
+  std::ofstream(dir + "/logs/t_ops.log") << "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n";
+  auto d = c.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("board"), "ops");
+  EXPECT_EQ(d->num("run_id"), 1);
+}
+
+TEST(FaultTest, BytesWrittenToARenamedLogAreStillRead) {
+  DaemonHarness h;
+  h.start();
+  SocketClient c(h.socket(), 0);
+  const auto run = h.start_task("t_rot");
+  const int writer = ::open(h.log_path("t_rot").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  ASSERT_GE(writer, 0);
+  (void)!::write(writer, "working\n", 8);
+  std::this_thread::sleep_for(200ms);
+  fs::rename(h.log_path("t_rot"), h.log_path("t_rot") + ".1");  // rotated under the worker
+  std::this_thread::sleep_for(200ms);
+  const std::string late = "   📝 Error: Request timed out.\n";
+  (void)!::write(writer, late.data(), late.size());
+  ::close(writer);
+  std::this_thread::sleep_for(200ms);
+  h.board().event("t_rot", run, "crashed", R"({"pid":1,"exit_code":1})", DaemonHarness::now());
+  auto d = c.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("class"), "timeout") << "the line written after the rename is the evidence: " << d->raw;
 }
 
 }  // namespace

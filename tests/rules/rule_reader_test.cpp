@@ -137,5 +137,23 @@ TEST(RuleReaderTest, RejectsAFileThatIsNotAList) {
 
 TEST(RuleReaderTest, AcceptsAnEmptyFile) { EXPECT_TRUE(read_one("# only a comment\n").ok()); }
 
+TEST(RuleReaderTest, ACountedRepeatOverTheLimitIsRefusedWithItsLine) {
+  const auto r = read_one(R"(- id: slow
+  class: timeout
+  pattern: 'timed out.{0,30000}after'
+)",
+                          "slow.yaml");
+  EXPECT_TRUE(has(r, DiagnosticCode::BadValue, 3, "a counted repeat of 30000 (the limit is 1000)")) << dump(r);
+  EXPECT_TRUE(r.rules.rules.empty());
+}
+
+TEST(RuleReaderTest, LargestRepeatSkipsEscapesAndClasses) {
+  EXPECT_EQ(largest_repeat("a{2,5}b{12}"), 12u);
+  EXPECT_EQ(largest_repeat(R"(\{99999\})"), 0u);
+  EXPECT_EQ(largest_repeat("[{5000}]x"), 0u);
+  EXPECT_EQ(largest_repeat("x{3,}y{,4}z{a}"), 4u);  // {,n} counts too: refusing is the safe side
+  EXPECT_EQ(largest_repeat("(?:ab){1001}"), 1001u);
+}
+
 }  // namespace
 }  // namespace medic::rules

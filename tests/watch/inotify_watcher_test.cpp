@@ -1,0 +1,88 @@
+// The inotify backend on a real loop (the libuv tests' way): run the loop until a
+// condition holds, with a guard timer that fails instead of hanging.
+#include "watch/inotify_watcher.h"
+
+#include <gtest/gtest.h>
+#include <uv.h>
+
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "integration/process.h"
+#include "loop/uv_handle.h"
+
+namespace medic::watch {
+namespace {
+
+namespace fs = std::filesystem;
+
+class InotifyWatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    uv_loop_init(&loop_);
+    auto w = InotifyWatcher::create(&loop_);
+    ASSERT_TRUE(w) << w.error().message;
+    watcher_ = std::move(*w);
+  }
+  void TearDown() override {
+    watcher_.reset();
+    loop::close_loop(&loop_);
+  }
+  // Runs the loop until `done()` or 5 s; false on the guard.
+  template <class Pred>
+  bool run_until(Pred done) {
+    bool timed_out = false;
+    uv_timer_t guard;
+    uv_timer_init(&loop_, &guard);
+    guard.data = &timed_out;
+    uv_timer_start(
+        &guard, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; }, 5000, 0);
+    while (!done() && !timed_out) uv_run(&loop_, UV_RUN_ONCE);
+    uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    return !timed_out;
+  }
+  uv_loop_t loop_{};
+  std::unique_ptr<InotifyWatcher> watcher_;
+  testing::TempDir dir_;
+};
+
+TEST_F(InotifyWatcherTest, ReportsEntriesByName) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(watcher_->add(
+      dir_.path(), [&](std::string_view n) { names.emplace_back(n); }, [] {}));
+  dir_.file("t_1.log", "x\n");
+  ASSERT_TRUE(run_until([&] { return !names.empty(); }));
+  EXPECT_EQ(names.front(), "t_1.log");
+}
+
+TEST_F(InotifyWatcherTest, ADeletedDirectoryIsReportedGoneOnce) {
+  const std::string sub = dir_.path() + "/logs";
+  fs::create_directories(sub);
+  int gone = 0;
+  ASSERT_TRUE(watcher_->add(
+      sub, [](std::string_view) {}, [&] { ++gone; }));
+  fs::remove_all(sub);
+  ASSERT_TRUE(run_until([&] { return gone > 0; }));
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  EXPECT_EQ(gone, 1);
+}
+
+TEST_F(InotifyWatcherTest, ALinkIsNeverWatchedThrough) {
+  testing::TempDir other;
+  fs::create_directory_symlink(other.path(), dir_.path() + "/link");
+  auto id = watcher_->add(
+      dir_.path() + "/link", [](std::string_view) {}, [] {});
+  EXPECT_FALSE(id);
+}
+
+TEST_F(InotifyWatcherTest, AMissingDirectoryIsNotFound) {
+  auto id = watcher_->add(
+      dir_.path() + "/nope", [](std::string_view) {}, [] {});
+  ASSERT_FALSE(id);
+  EXPECT_EQ(id.error().code, core::ErrorCode::NotFound);
+}
+
+}  // namespace
+}  // namespace medic::watch
