@@ -160,6 +160,9 @@ class Actor {
                     std::vector<act::HermesCommand> commands, std::function<void()> then);
   void run_preflight(const decide::Decision& d, std::function<void(bool, const std::string&)> then);
   void arm(Timer& t);
+  void release_due();
+  std::vector<std::string> due_;  // timers due in this loop turn
+  loop::UvHandle<uv_timer_t> batch_timer_;
   void request_dispatch(const std::string& decision_id, const std::string& board, const std::string& task,
                         const std::string& workspace);
   struct DispatchSlot {
@@ -350,6 +353,9 @@ int Actor::run() {
   save_timer_ = loop::UvHandle<uv_timer_t>(this);
   uv_timer_init(&loop_, save_timer_.get());
   save_timer_.mark_initialized();
+  batch_timer_ = loop::UvHandle<uv_timer_t>(this);
+  uv_timer_init(&loop_, batch_timer_.get());
+  batch_timer_.mark_initialized();
   reports_ = std::make_unique<ReportQueue>(&loop_);
   // Timers held across a restart: due ones fire at once.
   for (auto& [id, t] : timers_) arm(t);
@@ -363,6 +369,7 @@ int Actor::run() {
   save_state();
   if (reports_) reports_->shutdown();
   save_timer_.reset();
+  batch_timer_.reset();
   dispatches_.clear();
   children_.reset();  // kills what still runs
   conn_.reset();
@@ -726,23 +733,47 @@ void Actor::fire(const std::string& decision_id) {
     arm(t);  // early by the wall clock: wait for the rest
     return;
   }
-  const std::int64_t late = now - t.at * 1000;
-  max_late_ms_ = std::max(max_late_ms_, late);
-  spdlog::info("decision={} timer for {} fired {} ms after retry_at", decision_id, t.task, late);
-  // The release runs now, outside the task queues: many tasks released at the same reset
-  // start together. Without a state read back yet, the release is the unblock it parked.
-  std::vector<act::HermesCommand> commands =
-      t.state_read ? std::move(t.release)
-                   : std::vector<act::HermesCommand>{act::HermesCommand{"unblock", {}, {t.task}},
-                                                     act::HermesCommand{"dispatch", {}, {}}};
-  if (!plan_options_.dispatch)
-    std::erase_if(commands, [](const act::HermesCommand& c) { return c.verb == "dispatch"; });
-  const std::string board = t.board, task = t.task, workspace = t.workspace;
-  timers_.erase(it);
-  run_commands(decision_id, board, task, std::move(commands), [=, this] {
-    flush_reports(board, workspace);
-    mark_dirty();
-  });
+  // Every timer due in this loop turn is released together (below): many tasks parked for
+  // one provider's reset start with one `unblock` of all their ids and one dispatch.
+  due_.push_back(decision_id);
+  if (!uv_is_active(batch_timer_.handle())) {
+    uv_timer_start(
+        batch_timer_.get(), [](uv_timer_t* th) { static_cast<Actor*>(th->data)->release_due(); }, 0, 0);
+  }
+}
+
+void Actor::release_due() {
+  const std::int64_t now = wall_ms();
+  std::map<std::string, std::vector<std::string>> unblock;  // board -> task ids
+  std::map<std::string, std::string> first_id, workspace;   // board -> for the log and reports
+  for (const auto& id : due_) {
+    auto it = timers_.find(id);
+    if (it == timers_.end()) continue;
+    Timer& t = it->second;
+    const std::int64_t late = now - t.at * 1000;
+    max_late_ms_ = std::max(max_late_ms_, late);
+    spdlog::info("decision={} timer for {} fired {} ms after retry_at", id, t.task, late);
+    // Without a state read back yet, the release is the unblock of what act parked.
+    const bool wants_unblock = !t.state_read || std::any_of(t.release.begin(), t.release.end(),
+                                                            [](const auto& c) { return c.verb == "unblock"; });
+    if (wants_unblock) {
+      unblock[t.board].push_back(t.task);
+      first_id.emplace(t.board, id);
+      workspace.emplace(t.board, t.workspace);
+    }
+    timers_.erase(it);
+  }
+  due_.clear();
+  for (auto& [board, tasks] : unblock) {
+    std::vector<act::HermesCommand> commands{act::HermesCommand{"unblock", {}, tasks}};
+    if (plan_options_.dispatch) commands.push_back(act::HermesCommand{"dispatch", {}, {}});
+    const std::string b = board, ws = workspace[board];
+    run_commands(first_id[board], board, core::join(tasks), std::move(commands), [this, b, ws] {
+      flush_reports(b, ws);
+      mark_dirty();
+    });
+  }
+  mark_dirty();
 }
 
 void Actor::request_dispatch(const std::string& decision_id, const std::string& board, const std::string& task,

@@ -17,6 +17,7 @@
 #include <simdjson.h>
 
 #include <filesystem>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <set>
@@ -41,6 +42,8 @@
 #include "match/stream.h"
 #include "publish/decision_codec.h"
 #include "publish/journal.h"
+#include "state/checkpoint.h"
+#include "core/atomic_file.h"
 #include "publish/unix_socket_publisher.h"
 #include "tail/tailer.h"
 #include "watch/inotify_watcher.h"
@@ -177,10 +180,17 @@ class Daemon {
   std::optional<report::Location> workspace_report(decide::Decision& d);
   void report_decision(const decide::Decision& d, const std::optional<report::Location>& workspace);
   void publish_line(const std::function<std::string(std::uint64_t)>& render);
+  void flush_unjournaled();
+  std::deque<std::function<std::string(std::uint64_t)>> unjournaled_;  // waiting for the journal
+  loop::UvHandle<uv_timer_t> journal_retry_;
   std::string hello() const;
   void reload_rules();
-  void save_state();
+  state::Checkpoint snapshot() const;
+  void save_state();      // off the loop thread
+  void save_state_now();  // at shutdown
   void load_state();
+  bool checkpoint_busy_ = false;
+  bool checkpoint_again_ = false;
   static std::string run_key(const std::string& board, const std::string& task) { return board + "/" + task; }
   static std::string run_key_of(const std::string& board, const std::string& task) { return board + "/" + task; }
 
@@ -1089,13 +1099,13 @@ bool Daemon::publish_decision(const decide::RunFacts& facts) {
     return false;
   }
   for (const auto& h : out.health) {
-    publish_line([&](std::uint64_t seq) { return publish::encode_health(h, seq); });
+    publish_line([h](std::uint64_t seq) { return publish::encode_health(h, seq); });
     health_reasons_[h.provider] = h.reason;
   }
   const std::optional<report::Location> workspace = workspace_report(out.decision);
   journal_.note_decided(out.decision.id, std::string(rules::to_string(out.decision.action)));
   tracker_.note_decided(out.decision.id, out.decision.action, out.decision.known_reset);
-  publish_line([&](std::uint64_t seq) { return publish::encode_decision(out.decision, seq); });
+  publish_line([d = out.decision](std::uint64_t seq) { return publish::encode_decision(d, seq); });
   ++decisions_;
   state_dirty_ = true;
   report_decision(out.decision, workspace);
@@ -1155,12 +1165,28 @@ void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
 }
 
 void Daemon::publish_line(const std::function<std::string(std::uint64_t)>& render) {
-  auto line = journal_.append(render);
-  if (!line) {
-    spdlog::critical("journal write failed: {}", line.error().message);
-    return;
+  unjournaled_.push_back(render);
+  flush_unjournaled();
+}
+
+// Messages are journaled (and so given their seq) in order; one the journal cannot take (a
+// full disk) waits, with every later one, and is tried again each second: a decision is
+// never published without its journal line, and never lost while medic runs.
+void Daemon::flush_unjournaled() {
+  while (!unjournaled_.empty()) {
+    auto line = journal_.append(unjournaled_.front());
+    if (!line) {
+      if (!uv_is_active(journal_retry_.handle())) {
+        spdlog::critical("journal write failed: {}; {} message(s) wait, retried every second", line.error().message,
+                         unjournaled_.size());
+        uv_timer_start(
+            journal_retry_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->flush_unjournaled(); }, 1000, 0);
+      }
+      return;
+    }
+    unjournaled_.pop_front();
+    if (publisher_) publisher_->publish(*line);
   }
-  if (publisher_) publisher_->publish(*line);
 }
 
 std::string Daemon::hello() const {
@@ -1237,84 +1263,79 @@ void Daemon::reload_rules() {
       });
 }
 
-void Daemon::save_state() {
-  std::string out;
-  core::JsonWriter w(out);
-  w.begin_object();
-  w.key("boards").begin_object();
+state::Checkpoint Daemon::snapshot() const {
+  state::Checkpoint cp;
   for (const auto& [slug, b] : boards_) {
-    if (b->cursor >= 0) w.key(slug).value(b->cursor);
+    if (b->cursor >= 0) cp.cursors[slug] = b->cursor;
   }
-  w.end_object();
-  w.key("files").begin_array();
   for (const auto& [path, f] : logs_) {
     if (!f.tailer->open()) continue;
-    w.begin_object();
-    w.key("path").value(path);
-    w.key("dev").value(static_cast<std::int64_t>(f.tailer->id().dev));
-    w.key("ino").value(static_cast<std::int64_t>(f.tailer->id().ino));
-    // The start of the unterminated line: a restart re-reads it whole.
-    w.key("offset").value(static_cast<std::int64_t>(f.stream->line_start_offset()));
-    w.key("line").value(static_cast<std::int64_t>(f.stream->next_line()));
-    // The tailer's fingerprint is of the bytes before its own offset; the saved offset is
-    // the unterminated line's start, re-read whole, so only save it when they agree.
-    if (f.stream->line_start_offset() == f.tailer->offset())
-      w.key("fp").value(static_cast<std::int64_t>(f.tailer->fingerprint()));
-    w.end_object();
+    state::FileState fs{path, f.tailer->id().dev, f.tailer->id().ino,
+                        // The start of the unterminated line: a restart re-reads it whole.
+                        f.stream->line_start_offset(), f.stream->next_line(), 0};
+    // The tailer's fingerprint is of the bytes before its own offset: saved only when that
+    // is the saved offset too (no unterminated line).
+    if (f.stream->line_start_offset() == f.tailer->offset()) fs.fingerprint = f.tailer->fingerprint();
+    cp.files.push_back(std::move(fs));
   }
-  w.end_array();
-  w.key("unhealthy_until").begin_object();
-  for (const auto& [p, t] : engine_.unhealthy_until) w.key(p).value(t);
-  w.end_object();
-  w.key("attempts").begin_object();
-  for (const auto& [k, times] : engine_.attempts) {
-    w.key(k).begin_array();
-    for (auto t : times) w.value(t);
-    w.end_array();
+  cp.unhealthy_until = engine_.unhealthy_until;
+  cp.attempts = engine_.attempts;
+  for (auto& [key, r] : tracker_.save()) {
+    cp.runs.push_back(state::RunState{key, r.run_id, r.started_at, r.provider, std::move(r.evidence)});
   }
-  w.end_object();
-  w.key("runs").begin_array();
-  for (const auto& [key, r] : tracker_.save()) {
-    w.begin_object();
-    w.key("key").value(key);
-    w.key("run_id").value(r.run_id);
-    w.key("started_at").value(r.started_at);
-    w.key("provider").value(r.provider);
-    w.key("evidence").begin_array();
-    for (const auto& e : r.evidence) {
-      w.begin_object();
-      w.key("rule").value(e.rule);
-      w.key("path").value(e.path);
-      w.key("line").value(static_cast<std::int64_t>(e.line));
-      w.key("text").value(e.text);
-      w.key("fields");
-      publish::write_fields(w, e.fields);
-      w.end_object();
-    }
-    w.end_array();
-    w.end_object();
+  return cp;
+}
+
+// The checkpoint is taken on the loop (a copy of the state) and encoded, written and
+// fsynced on the threadpool, one write at a time; a change meanwhile writes again after.
+void Daemon::save_state() {
+  state_dirty_ = false;
+  if (checkpoint_busy_) {
+    checkpoint_again_ = true;
+    return;
   }
-  w.end_array();
-  w.end_object();
-  // Write, fsync, rename: a crash leaves the old checkpoint or the new one, never half.
-  const std::string path = options_.state_dir + "/state.json";
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << out << '\n';
-    if (!f) {
-      spdlog::error("checkpoint write failed path={}", tmp);
-      return;
-    }
-  }
-  if (FILE* fp = std::fopen(tmp.c_str(), "rb")) {
-    ::fsync(fileno(fp));
-    std::fclose(fp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) spdlog::error("checkpoint rename failed path={} error={}", path, ec.message());
+  checkpoint_busy_ = true;
+  struct Work {
+    uv_work_t req;
+    Daemon* self;
+    state::Checkpoint cp;
+    std::string path;
+    std::string error;
+  };
+  auto* w = new Work{};
+  w->req.data = w;
+  w->self = this;
+  w->cp = snapshot();
+  w->path = options_.state_dir + "/state.json";
   journal_.sync();
+  const int rc = uv_queue_work(
+      loop_, &w->req,
+      [](uv_work_t* r) {
+        auto* wk = static_cast<Work*>(r->data);
+        if (auto ok = core::write_file_atomically(wk->path, state::encode(wk->cp), 0640); !ok)
+          wk->error = ok.error().message;
+      },
+      [](uv_work_t* r, int) {
+        std::unique_ptr<Work> wk(static_cast<Work*>(r->data));
+        Daemon& self = *wk->self;
+        self.checkpoint_busy_ = false;
+        if (!wk->error.empty()) spdlog::error("checkpoint not written: {}", wk->error);
+        if (self.checkpoint_again_) {
+          self.checkpoint_again_ = false;
+          self.save_state();
+        }
+      });
+  if (rc != 0) {
+    checkpoint_busy_ = false;
+    save_state_now();
+    delete w;
+  }
+}
+
+void Daemon::save_state_now() {
+  journal_.sync();
+  if (auto ok = core::write_file_atomically(options_.state_dir + "/state.json", state::encode(snapshot()), 0640); !ok)
+    spdlog::error("checkpoint not written: {}", ok.error().message);
   state_dirty_ = false;
 }
 
@@ -1335,9 +1356,8 @@ void Daemon::load_state() {
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(ss.str()).get(doc) != simdjson::SUCCESS || !doc.is_object()) {
+  auto parsed = state::parse(ss.str());
+  if (!parsed) {
     // Rebuilt conservatively from what outlives it: the journal (what was decided, and
     // until when) and the boards (which runs ended and which are live). Boards are read
     // again from a little before the last decision; logs without a saved offset are read
@@ -1348,128 +1368,31 @@ void Daemon::load_state() {
                   path, journal_.last_decided_at());
     return;
   }
-  // The checkpoint is medic's own file, written atomically, but a damaged one must cost
-  // its damaged entries (counted, logged), never undefined values.
-  std::uint64_t bad = 0;
-  auto i64 = [](simdjson::dom::element e, const char* key, std::int64_t& out) {
-    return e[key].get_int64().get(out) == simdjson::SUCCESS;
-  };
-  auto str = [](simdjson::dom::element e, const char* key, std::string& out) {
-    std::string_view v;
-    if (e[key].get_string().get(v) != simdjson::SUCCESS) return false;
-    out = std::string(v);
-    return true;
-  };
-  simdjson::dom::object boards;
-  if (doc["boards"].get_object().get(boards) == simdjson::SUCCESS) {
-    for (auto [k, v] : boards) {
-      std::int64_t cursor = 0;
-      if (v.get_int64().get(cursor) == simdjson::SUCCESS)
-        saved_cursors_[std::string(k)] = cursor;
-      else
-        ++bad;
-    }
+  state::Checkpoint& cp = parsed->checkpoint;
+  saved_cursors_ = cp.cursors;
+  for (const auto& f : cp.files) {
+    saved_files_[f.path] = SavedFile{tail::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint};
   }
-  simdjson::dom::array files;
-  if (doc["files"].get_array().get(files) == simdjson::SUCCESS) {
-    for (auto f : files) {
-      std::int64_t dev = 0, ino = 0, offset = 0, line = 0;
-      std::string path;
-      if (!i64(f, "dev", dev) || !i64(f, "ino", ino) || !i64(f, "offset", offset) || !i64(f, "line", line) ||
-          !str(f, "path", path) || offset < 0 || line < 1) {
-        ++bad;
-        continue;
-      }
-      std::int64_t fp = 0;
-      i64(f, "fp", fp);  // absent: written by an older medic, or mid-line
-      saved_files_[path] = SavedFile{tail::FileId{static_cast<std::uint64_t>(dev), static_cast<std::uint64_t>(ino)},
-                                     static_cast<std::uint64_t>(offset), static_cast<std::uint64_t>(line),
-                                     static_cast<std::uint64_t>(fp)};
-    }
-  }
-  simdjson::dom::object health;
-  if (doc["unhealthy_until"].get_object().get(health) == simdjson::SUCCESS) {
-    for (auto [k, v] : health) {
-      std::int64_t until = 0;
-      if (v.get_int64().get(until) == simdjson::SUCCESS)
-        engine_.unhealthy_until[std::string(k)] = until;
-      else
-        ++bad;
-    }
-  }
-  simdjson::dom::object attempts;
-  if (doc["attempts"].get_object().get(attempts) == simdjson::SUCCESS) {
-    for (auto [k, v] : attempts) {
-      simdjson::dom::array list;
-      if (v.get_array().get(list) != simdjson::SUCCESS) {
-        ++bad;
-        continue;
-      }
-      auto& times = engine_.attempts[std::string(k)];
-      for (auto t : list) {
-        std::int64_t at = 0;
-        if (t.get_int64().get(at) == simdjson::SUCCESS)
-          times.push_back(at);
-        else
-          ++bad;
-      }
-    }
-  }
-  simdjson::dom::array run_list;
-  std::size_t runs = 0;
-  if (doc["runs"].get_array().get(run_list) == simdjson::SUCCESS) {
-    for (auto r : run_list) {
-      std::string key;
-      std::int64_t run_id = 0;
-      simdjson::dom::array evidence;
-      if (!str(r, "key", key) || !i64(r, "run_id", run_id) ||
-          r["evidence"].get_array().get(evidence) != simdjson::SUCCESS) {
-        ++bad;
-        continue;
-      }
-      decide::RunTracker::Saved run;
-      run.run_id = run_id;
-      i64(r, "started_at", run.started_at);
-      str(r, "provider", run.provider);
-      for (auto e : evidence) {
-        decide::Evidence ev;
-        std::int64_t line = 0;
-        simdjson::dom::object fields;
-        if (!str(e, "rule", ev.rule) || !str(e, "path", ev.path) || !i64(e, "line", line) || !str(e, "text", ev.text) ||
-            e["fields"].get_object().get(fields) != simdjson::SUCCESS) {
-          ++bad;
-          continue;
+  engine_.unhealthy_until = cp.unhealthy_until;
+  engine_.attempts = cp.attempts;
+  for (auto& r : cp.runs) {
+    decide::RunTracker::Saved saved{r.run_id, r.started_at, r.provider, {}};
+    for (auto& ev : r.evidence) {
+      // Class and priority come from the current rules, by id.
+      for (const auto& rule : db_->rules().rules) {
+        if (rule.id == ev.rule) {
+          ev.failure_class = rule.failure_class;
+          ev.priority = rule.priority;
         }
-        ev.line = static_cast<std::uint64_t>(line);
-        for (auto [fk, fv] : fields) {
-          std::int64_t n = 0;
-          double d = 0;
-          std::string_view text;
-          if (fv.get_int64().get(n) == simdjson::SUCCESS) {
-            ev.fields.push_back(match::Field{std::string(fk), n});
-          } else if (fv.get_double().get(d) == simdjson::SUCCESS) {
-            ev.fields.push_back(match::Field{std::string(fk), d});
-          } else if (fv.get_string().get(text) == simdjson::SUCCESS) {
-            ev.fields.push_back(match::Field{std::string(fk), std::string(text)});
-          } else {
-            ++bad;
-          }
-        }
-        // Class and priority come from the current rules, by id.
-        for (const auto& rule : db_->rules().rules) {
-          if (rule.id == ev.rule) {
-            ev.failure_class = rule.failure_class;
-            ev.priority = rule.priority;
-          }
-        }
-        run.evidence.push_back(std::move(ev));
       }
-      tracker_.restore(key, std::move(run));
-      ++runs;
+      saved.evidence.push_back(std::move(ev));
     }
+    tracker_.restore(r.key, std::move(saved));
   }
-  if (bad > 0) spdlog::warn("checkpoint path={} malformed_entries={} skipped", path, bad);
-  spdlog::info("checkpoint loaded boards={} files={} runs={}", saved_cursors_.size(), saved_files_.size(), runs);
+  if (parsed->bad_entries > 0)
+    spdlog::warn("checkpoint path={} malformed_entries={} skipped", path, parsed->bad_entries);
+  spdlog::info("checkpoint loaded boards={} files={} runs={}", saved_cursors_.size(), saved_files_.size(),
+               cp.runs.size());
 }
 
 int Daemon::run() {
@@ -1516,6 +1439,9 @@ int Daemon::run() {
   more_timer_ = loop::UvHandle<uv_timer_t>(this);
   uv_timer_init(loop_, more_timer_.get());
   more_timer_.mark_initialized();
+  journal_retry_ = loop::UvHandle<uv_timer_t>(this);
+  uv_timer_init(loop_, journal_retry_.get());
+  journal_retry_.mark_initialized();
   // Checkpoint on a timer, never per line (STYLE B5); it only runs when work was done.
   checkpoint_timer_ = loop::UvHandle<uv_timer_t>(this);
   uv_timer_init(loop_, checkpoint_timer_.get());
@@ -1556,7 +1482,7 @@ int Daemon::run() {
   }
 
   reports_->shutdown();
-  save_state();
+  save_state_now();  // (a threadpool write still in flight finishes before the loop closes)
   spdlog::info("stopped decisions={} malformed_events={} stream_errors={} refused={} clients_cut_off={}", decisions_,
                malformed_events_, stream_errors_, refused_, publisher_ ? publisher_->cut_off() : 0);
   std::string paths;
@@ -1572,6 +1498,11 @@ int Daemon::run() {
   checkpoint_timer_.reset();
   reload_timer_.reset();
   more_timer_.reset();
+  flush_unjournaled();
+  if (!unjournaled_.empty())
+    spdlog::critical("{} message(s) could not be journaled before the stop (the state disk is full)",
+                     unjournaled_.size());
+  journal_retry_.reset();
   boards_.clear();  // (their watches go with the watcher)
   watcher_.reset();
   pid_watches_.clear();

@@ -174,12 +174,18 @@ def main():
             else:
                 out, rc = f"cannot block {tid}", 1
         elif verb == "unblock":
-            if t["status"] in ("blocked", "scheduled"):
-                t["status"] = "ready"
-                event(t, "unblocked")
-                out = f"Unblocked {tid}"
-            else:
-                out, rc = f"cannot unblock {tid} (not blocked/scheduled?)", 1
+            # Every id is tried; exit 1 when any could not be (kanban.py _cmd_unblock).
+            outs = []
+            for uid in pos:
+                u = task(uid)
+                if u is not None and u["status"] in ("blocked", "scheduled"):
+                    u["status"] = "ready"
+                    event(u, "unblocked")
+                    outs.append(f"Unblocked {uid}")
+                else:
+                    outs.append(f"cannot unblock {uid} (not blocked/scheduled?)")
+                    rc = 1
+            out = "\n".join(outs)
         elif verb == "schedule":
             if t["status"] in ("todo", "ready", "running", "blocked"):
                 run = end_open_run(t, "scheduled")
