@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages medic's build, tests and benchmarks need.
 # Idempotent: when every package is already installed it returns in well under a second
-# without touching apt. Usage: scripts/setup.sh [--bench] [--browser] [--lint]
+# without touching apt. Usage: scripts/setup.sh [--bench] [--browser] [--lint] [--fuzz]
 set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config ccache
   libuv1-dev libhyperscan-dev libpcre2-dev libsimdjson-dev libsqlite3-dev
   libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev libexpected-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   python3 sqlite3 dpkg-dev
 )
 for arg in "$@"; do
@@ -16,6 +16,7 @@ for arg in "$@"; do
     --bench) packages+=(ripgrep grep) ;;
     --browser) packages+=(chromium) ;;
     --lint) packages+=(clang-format clang-tidy git) ;;
+    --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done

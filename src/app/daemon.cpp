@@ -101,10 +101,17 @@ class Daemon {
     std::string logs_rel;    // logs_dir beneath the Hermes root
     core::UniqueFd logs_fd;  // the logs dir, reached from the root without a link
     std::optional<kanban::BoardReader> reader;
-    bool read_complete = true;                                   // the last read reached the end of task_events
-    std::vector<std::pair<std::string, int>> deferred_trailers;  // rc=0 exits waiting for a busy board
-    loop::UvHandle<uv_timer_t> busy_retry;                       // data: this Board
-    std::int64_t cursor = -1;                                    // -1: not started (first start begins at the end)
+    bool read_complete = true;  // the last read reached the end of task_events
+    // Exits that wait for the board: rc=0 (was there a kanban_complete?) while it is
+    // locked, and exits of runs whose claim is not read yet (until `until_ms`).
+    struct DeferredExit {
+      std::string task;
+      int rc = 0;
+      std::uint64_t until_ms = 0;  // uv_now; 0: wait for as long as the board is locked
+    };
+    std::vector<DeferredExit> deferred_trailers;
+    loop::UvHandle<uv_timer_t> busy_retry;  // data: this Board
+    std::int64_t cursor = -1;               // -1: not started (first start begins at the end)
     bool opened_with_shm = false;
     // SQLite commits by appending to -wal (inotify sees it) and then updating the WAL
     // index in the mmapped -shm (inotify does not): a read woken by the last -wal write
@@ -158,6 +165,9 @@ class Daemon {
   static void on_settle(uv_timer_t* t);
   void arm_busy_retry(Board& b);
   static constexpr std::array<std::uint64_t, 5> kSettleMs = {5, 25, 100, 400, 1600};
+  // How long an exit whose claim is not read yet waits for it (a commit seen late is seen
+  // within the settle series, 2.1 s at most).
+  static constexpr std::uint64_t kUnknownRunWaitMs = 2500;
   void watch_pid(Board& b, const std::string& task, const decide::PidWatch& w);
   void on_pid_death(const std::string& key);
   void arm_wait(Board& b, const std::string& task, core::EpochSeconds until);
@@ -742,9 +752,16 @@ void Daemon::on_board_change(Board& b) {
         auto deferred = std::move(b.deferred_trailers);
         b.deferred_trailers.clear();
         reading_board_ = false;
-        for (const auto& [task, rc] : deferred) {
-          apply(b, task, tracker_.on_trailer(run_key(b.slug, task), rc, clock_.now()));
+        const std::uint64_t now_ms = uv_now(loop_);
+        for (auto& t : deferred) {
+          const std::string key = run_key(b.slug, t.task);
+          if (tracker_.current_run(key) == 0 && now_ms < t.until_ms) {
+            b.deferred_trailers.push_back(std::move(t));  // its claim may still be on its way
+            continue;
+          }
+          apply(b, t.task, tracker_.on_trailer(key, t.rc, clock_.now()));
         }
+        if (!b.deferred_trailers.empty()) arm_busy_retry(b);
       }
       return;
     }
@@ -937,11 +954,21 @@ void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
       // Both are on the board: read its pending events before deciding.
       const std::int64_t current = tracker_.current_run(key);
       const bool needs_board = rc == 0 || current == 0 || tracker_.decided(key + "/" + std::to_string(current));
-      if (needs_board && !drain_board(*b->second) && rc == 0) {
+      const bool board_read = !needs_board || drain_board(*b->second);
+      if (!board_read && rc == 0) {
         // Whether the worker called kanban_complete is on a board another process holds
         // locked: this exit waits for it (an rc != 0 with its log's evidence does not).
-        b->second->deferred_trailers.emplace_back(f.task_id, rc);
+        b->second->deferred_trailers.push_back({f.task_id, rc, 0});
         spdlog::debug("task={} rc=0 waits for board={} (locked)", f.task_id, f.board);
+        continue;
+      }
+      if (tracker_.current_run(key) == 0) {
+        // A worker that failed at once: its claim is behind a lock, or committed but not
+        // yet visible. The exit waits for it (bounded), rather than being dropped as an
+        // exit of no known run.
+        b->second->deferred_trailers.push_back({f.task_id, rc, uv_now(loop_) + kUnknownRunWaitMs});
+        if (board_read) arm_busy_retry(*b->second);
+        spdlog::debug("task={} rc={} waits for its claim on board={}", f.task_id, rc, f.board);
         continue;
       }
       apply(*b->second, f.task_id, tracker_.on_trailer(key, rc, clock_.now()));

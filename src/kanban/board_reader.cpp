@@ -20,12 +20,15 @@ std::optional<std::int64_t> int_col(sqlite3_stmt* s, int i) {
   return sqlite3_column_int64(s, i);
 }
 
+}  // namespace
+
 // Fills the payload fields medic reads; false when the payload is not a JSON object.
 // The DOM parser validates the whole document (ondemand would accept trailing garbage
 // it never reaches) and picks the CPU kernel at run time; payloads are small.
-bool parse_payload(simdjson::dom::parser& parser, const std::string& text, KanbanEvent& e) {
+bool parse_event_payload(std::string_view text, KanbanEvent& e) {
+  thread_local simdjson::dom::parser parser;  // keeps its buffers between events
   simdjson::dom::element doc;
-  if (parser.parse(text).get(doc) != simdjson::SUCCESS) return false;
+  if (parser.parse(text.data(), text.size()).get(doc) != simdjson::SUCCESS) return false;
   simdjson::dom::object obj;
   if (doc.get_object().get(obj) != simdjson::SUCCESS) return false;
   std::int64_t n = 0;
@@ -37,8 +40,6 @@ bool parse_payload(simdjson::dom::parser& parser, const std::string& text, Kanba
   if (obj["kind"].get_string().get(sv) == simdjson::SUCCESS) e.block_kind = std::string(sv);
   return true;
 }
-
-}  // namespace
 
 // A failed step: Busy when another process holds the lock (medic never waits on it: the
 // loop thread reads the board), else Io.
@@ -142,7 +143,6 @@ core::Result<std::vector<KanbanEvent>> BoardReader::events_after(std::int64_t cu
   sqlite3_bind_int64(raw, 1, cursor);
   sqlite3_bind_int(raw, 2, limit);
   std::vector<KanbanEvent> out;
-  simdjson::dom::parser parser;
   std::string buf;
   int rc = 0;
   while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
@@ -154,7 +154,7 @@ core::Result<std::vector<KanbanEvent>> BoardReader::events_after(std::int64_t cu
     e.created_at = sqlite3_column_int64(raw, 5);
     if (sqlite3_column_type(raw, 4) != SQLITE_NULL) {
       buf = text_col(raw, 4);
-      if (!buf.empty() && !parse_payload(parser, buf, e)) {
+      if (!buf.empty() && !parse_event_payload(buf, e)) {
         ++bad_payloads_;
         // The cursor still moves past it, and its kind and run still count.
         e.malformed = true;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -36,6 +37,10 @@ struct KanbanEvent {
   // run still say what happened (a `crashed` with a garbled payload still ended its run).
   bool malformed = false;
 };
+
+/// Fills the payload fields medic reads from a task_events payload; false when the payload
+/// is not a JSON object (the caller marks the event malformed and keeps its kind and run).
+bool parse_event_payload(std::string_view text, KanbanEvent& e);
 
 /// What Hermes's breaker counts for a task (kanban_db.py _record_task_failure and
 /// _protocol_violation_streak at aaf96885), read when one of its runs is decided.

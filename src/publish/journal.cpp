@@ -46,19 +46,14 @@ Journal::~Journal() {
 
 std::uint64_t Journal::first_seq() const { return segments_.empty() ? next_seq_ : segments_.front().first_seq; }
 
-// Reads a segment line by line: builds its index and the decided ids, and cuts it at its
-// first damaged line (torn, unparsable, or out of sequence), keeping the rest aside.
-core::Result<void> Journal::scan(Segment& s, bool last) {
-  auto read = read_file(s.path);
-  if (!read) return tl::unexpected(read.error());
-  const std::string text = std::move(*read);
+SegmentScan scan_segment(std::string_view text, std::uint64_t first_seq, std::uint64_t index_every) {
+  SegmentScan out;
   simdjson::dom::parser parser;
   std::size_t pos = 0;
-  std::string why;
   while (pos < text.size()) {
     const std::size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) {
-      why = "a torn last line (no newline)";
+    if (nl == std::string_view::npos) {
+      out.why = "a torn last line (no newline)";
       break;
     }
     const std::string_view line(text.data() + pos, nl - pos);
@@ -66,26 +61,44 @@ core::Result<void> Journal::scan(Segment& s, bool last) {
     std::uint64_t seq = 0;
     if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS ||
         doc["seq"].get_uint64().get(seq) != simdjson::SUCCESS) {
-      why = "line " + std::to_string(s.lines + 1) + " is not a journal message";
+      out.why = "line " + std::to_string(out.lines + 1) + " is not a journal message";
       break;
     }
-    if (seq != s.first_seq + s.lines) {
-      why = "line " + std::to_string(s.lines + 1) + " has seq " + std::to_string(seq) + ", not " +
-            std::to_string(s.first_seq + s.lines);
+    if (seq != first_seq + out.lines) {
+      out.why = "line " + std::to_string(out.lines + 1) + " has seq " + std::to_string(seq) + ", not " +
+                std::to_string(first_seq + out.lines);
       break;
     }
-    if (s.lines % kIndexEvery == 0) s.index.push_back(pos);
+    if (index_every != 0 && out.lines % index_every == 0) out.index.push_back(pos);
     std::string_view type, id, action;
     if (doc["type"].get_string().get(type) == simdjson::SUCCESS && type == "decision" &&
         doc["id"].get_string().get(id) == simdjson::SUCCESS) {
       if (doc["action"].get_string().get(action) != simdjson::SUCCESS) action = {};
-      decided_[std::string(id)] = std::string(action);
+      out.decided.emplace_back(std::string(id), std::string(action));
       std::int64_t at = 0;
-      if (doc["decided_at"].get_int64().get(at) == simdjson::SUCCESS) last_decided_at_ = std::max(last_decided_at_, at);
+      if (doc["decided_at"].get_int64().get(at) == simdjson::SUCCESS)
+        out.last_decided_at = std::max(out.last_decided_at, at);
     }
-    ++s.lines;
+    ++out.lines;
     pos = nl + 1;
   }
+  out.good_bytes = pos;
+  return out;
+}
+
+// Reads a segment: builds its index and the decided ids, and cuts it at its first damaged
+// line (torn, unparsable, or out of sequence), keeping the rest aside.
+core::Result<void> Journal::scan(Segment& s, bool last) {
+  auto read = read_file(s.path);
+  if (!read) return tl::unexpected(read.error());
+  const std::string text = std::move(*read);
+  SegmentScan scanned = scan_segment(text, s.first_seq, kIndexEvery);
+  s.lines = scanned.lines;
+  s.index = std::move(scanned.index);
+  for (auto& [id, action] : scanned.decided) decided_[std::move(id)] = std::move(action);
+  last_decided_at_ = std::max(last_decided_at_, scanned.last_decided_at);
+  const std::string why = std::move(scanned.why);
+  const std::size_t pos = scanned.good_bytes;
   s.bytes = pos;
   if (pos < text.size()) {
     // Keep the damaged bytes aside, then cut them: the journal goes on from its last good line.
@@ -195,8 +208,7 @@ void Journal::apply_retention() {
   std::uint64_t total = 0;
   for (const auto& s : segments_) total += s.bytes;
   const std::int64_t oldest_kept = static_cast<std::int64_t>(std::time(nullptr)) - options_.retain_age_s;
-  while (segments_.size() > 1 &&
-         (total > options_.retain_bytes || segments_.front().mtime < oldest_kept)) {
+  while (segments_.size() > 1 && (total > options_.retain_bytes || segments_.front().mtime < oldest_kept)) {
     total -= segments_.front().bytes;
     ::unlink(segments_.front().path.c_str());
     segments_.erase(segments_.begin());
@@ -240,9 +252,9 @@ core::Result<std::string> Journal::append(const std::function<std::string(std::u
 core::Result<std::uint64_t> Journal::read(std::uint64_t since, std::size_t max_bytes,
                                           const std::function<void(std::string_view)>& out) const {
   if (since + 1 < first_seq()) {
-    return core::fail(core::ErrorCode::NotFound, "seq " + std::to_string(since + 1) +
-                                                     " is no longer kept; the oldest kept is " +
-                                                     std::to_string(first_seq()));
+    return core::fail(
+        core::ErrorCode::NotFound,
+        "seq " + std::to_string(since + 1) + " is no longer kept; the oldest kept is " + std::to_string(first_seq()));
   }
   std::uint64_t next = since + 1;
   std::size_t sent = 0;

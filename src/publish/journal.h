@@ -21,6 +21,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -33,6 +34,19 @@ struct JournalOptions {
   std::uint64_t retain_bytes = 1ull << 30;
   std::int64_t retain_age_s = 30 * 86400;
 };
+
+/// What one segment's bytes hold: its good lines (each a JSON message whose seq follows
+/// on), where the good part ends, and why the rest (if any) is damaged. Pure: the Journal
+/// cuts and keeps aside what lies past `good_bytes`.
+struct SegmentScan {
+  std::uint64_t lines = 0;
+  std::uint64_t good_bytes = 0;
+  std::vector<std::uint64_t> index;                          // byte offset of every `index_every`-th line
+  std::vector<std::pair<std::string, std::string>> decided;  // decision id, action (in order)
+  std::int64_t last_decided_at = 0;
+  std::string why;  // empty when the whole text is good
+};
+[[nodiscard]] SegmentScan scan_segment(std::string_view text, std::uint64_t first_seq, std::uint64_t index_every = 64);
 
 class Journal {
  public:
@@ -62,10 +76,10 @@ class Journal {
   void note_decided(const std::string& id, const std::string& action) { decided_[id] = action; }
 
   struct Recovered {
-    std::string segment;     // the damaged segment
+    std::string segment;      // the damaged segment
     std::uint64_t bytes = 0;  // bytes cut from it
-    std::string kept_at;     // where they were kept
-    std::string why;         // the first bad line's problem
+    std::string kept_at;      // where they were kept
+    std::string why;          // the first bad line's problem
   };
   /// What open() cut off (empty: the journal was whole).
   const std::vector<Recovered>& recovered() const { return recovered_; }

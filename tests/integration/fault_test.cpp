@@ -117,6 +117,27 @@ TEST(FaultTest, ALockedBoardDelaysNoDecisionTheLogCanMake) {
   EXPECT_EQ(clean->str("class"), "protocol_violation");
 }
 
+// A worker that fails at once: its exit trailer lands while the claim that names its run
+// is behind another process's lock. The exit waits for the board instead of being dropped
+// as "a task with no known run".
+TEST(FaultTest, AnExitBeforeItsClaimIsReadWaitsForTheBoard) {
+  DaemonHarness h;
+  h.board().exec("PRAGMA journal_mode=DELETE");
+  h.start();
+  SocketClient c(h.socket(), 0);
+  ASSERT_TRUE(h.wait_for_log("medic running")) << h.daemon_log();
+  h.board().exec("BEGIN EXCLUSIVE");
+  h.start_task("t_fast");
+  h.append("t_fast", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
+  std::this_thread::sleep_for(300ms);  // the trailer is read while the board is locked
+  h.board().exec("COMMIT");
+  auto d = c.next_of("decision", 5000ms);
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("task_id"), "t_fast");
+  EXPECT_EQ(d->str("class"), "env_missing") << d->raw;
+  EXPECT_NE(d->raw.find("\"seen_by\":\"trailer\""), std::string::npos) << d->raw;
+}
+
 TEST(FaultTest, ALogsDirDeletedAndMadeAgainIsFollowedAgain) {
   DaemonHarness h;
   h.start();
