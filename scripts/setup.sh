@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config ccache
   libuv1-dev libhyperscan-dev libpcre2-dev libsimdjson-dev libsqlite3-dev
-  libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev libexpected-dev
+  libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev libexpected-dev libhowardhinnant-date-dev tzdata
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   python3 sqlite3 dpkg-dev
 )

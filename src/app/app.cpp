@@ -20,6 +20,7 @@ int run(const cli::Options& options) {
     int operator()(const cli::RulesCheckOptions& o) const { return run_rules_check(o); }
     int operator()(const cli::RulesTestOptions& o) const { return run_rules_test(o); }
     int operator()(const cli::RulesExportOptions& o) const { return run_rules_export(o); }
+    int operator()(const cli::RulesProfileOptions& o) const { return run_rules_profile(o); }
     int operator()(const cli::DemoOptions& o) const { return run_demo(o); }
     int operator()(const cli::SubscribeOptions& o) const { return run_subscribe(o); }
     int operator()(const cli::PreflightOptions& o) const { return run_preflight(o); }

@@ -35,6 +35,13 @@ ParseOutcome parse(int argc, char** argv) {
   auto* export_cmd = rules_cmd->add_subcommand("export", "Print the patterns for rg -f or grep -E -f");
   export_cmd->add_option("dir", exp.rules_dir, "Rules directory (default: the shipped rules)");
   export_cmd->add_option("--format", exp.format, "rg or grep")->check(CLI::IsMember({"rg", "grep"}));
+  RulesProfileOptions prof;
+  auto* profile_cmd =
+      rules_cmd->add_subcommand("profile", "Each rule's hits and share of scan time on sample logs: [DIR] FILE...");
+  profile_cmd->add_option("--rules", prof.rules_dir, "Rules directory (or give it before the files)");
+  profile_cmd->add_option("--rounds", prof.rounds, "Timing rounds per rule set, best kept (default: 3)")
+      ->check(CLI::Range(1, 20));
+  profile_cmd->add_option("paths", prof.paths, "Sample log files (a leading directory is the rules)")->required();
 
   RunOptions run;
   auto* run_cmd = app.add_subcommand("run", "The daemon: watch Hermes boards and logs, publish decisions");
@@ -98,6 +105,8 @@ ParseOutcome parse(int argc, char** argv) {
     options.command = test;
   } else if (*export_cmd) {
     options.command = exp;
+  } else if (*profile_cmd) {
+    options.command = prof;
   } else if (*run_cmd) {
     options.command = run;
   } else if (*sub_cmd) {

@@ -32,6 +32,12 @@ struct RulesExportOptions {
   std::string format = "rg";
 };
 
+struct RulesProfileOptions {
+  std::optional<std::string> rules_dir;  // --rules, or a leading directory in paths
+  std::vector<std::string> paths;
+  int rounds = 3;
+};
+
 struct DemoOptions {
   std::optional<std::string> rules_dir;
 };
@@ -69,8 +75,8 @@ struct ActOptions {
   std::size_t parallel = 4;              // tasks worked on at once (one command at a time each)
 };
 
-using Command = std::variant<ScanOptions, RulesCheckOptions, RulesTestOptions, RulesExportOptions, DemoOptions,
-                             RunOptions, SubscribeOptions, PreflightOptions, ActOptions>;
+using Command = std::variant<ScanOptions, RulesCheckOptions, RulesTestOptions, RulesExportOptions, RulesProfileOptions,
+                             DemoOptions, RunOptions, SubscribeOptions, PreflightOptions, ActOptions>;
 
 struct Options {
   Command command;

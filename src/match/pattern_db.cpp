@@ -1,7 +1,9 @@
 #include "match/pattern_db.h"
 
+#include <chrono>
 #include <cstdlib>
 
+#include "match/extractor_formats.h"
 #include "match/field_value.h"
 #include "match/matcher.h"
 
@@ -19,6 +21,12 @@ unsigned hs_flags(const rules::Rule& r) {
   if (r.caseless) f |= HS_FLAG_CASELESS;
   if (r.dotall) f |= HS_FLAG_DOTALL;
   return f;
+}
+
+// A clock time in a captured reset ("3:30am (Asia/Calcutta)") means the next such instant
+// after the line was read.
+std::int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string pcre2_message(int code) {
@@ -115,8 +123,9 @@ PatternDb::CompileResult PatternDb::compile(rules::RuleSet rules, std::string_vi
       for (std::size_t k = 0; k < ex.patterns.size(); ++k) {
         int code = 0;
         PCRE2_SIZE offset = 0;
-        Pcre2CodePtr re(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(ex.patterns[k].c_str()), ex.patterns[k].size(), 0,
-                                      &code, &offset, nullptr));
+        const std::string expanded = expand_extractor(ex.patterns[k]);
+        Pcre2CodePtr re(
+            pcre2_compile(reinterpret_cast<PCRE2_SPTR>(expanded.c_str()), expanded.size(), 0, &code, &offset, nullptr));
         if (!re) {
           diags.push_back(Diagnostic{ex.where[k], DiagnosticCode::ExtractorRejected,
                                      "rule '" + r.id + "': extractor '" + ex.field + "': PCRE2 rejects it at offset " +
@@ -195,7 +204,7 @@ void PatternDb::extract(std::uint32_t index, std::string_view line, Matcher& mat
         }
       }
       const std::string_view captured = line.substr(ov[2 * group], ov[2 * group + 1] - ov[2 * group]);
-      if (auto value = convert_field(ex.field, captured)) {
+      if (auto value = convert_field(ex.field, captured, now_s())) {
         out.push_back(Field{ex.field, std::move(*value)});
         break;
       }

@@ -75,9 +75,14 @@ std::optional<std::string> to_grep_ere(const std::string& pattern, bool caseless
           repl = "\\b";
           break;
         case 'n':
+          // grep never sees a newline: inside a class ([^'"\n]) it can go; outside, the
+          // pattern could never match a line.
+          if (!in_class) return std::nullopt;
+          repl = "";
+          break;
         case 'r':
         case 't':
-          return std::nullopt;  // never in a line-based grep
+          return std::nullopt;  // no escape for them in ERE
         default:
           break;
       }
@@ -99,7 +104,9 @@ std::optional<std::string> to_grep_ere(const std::string& pattern, bool caseless
       continue;
     }
     if (in_class) {
-      if (c == ']' && !(out.back() == '[' || (out.back() == '^' && out[out.size() - 2] == '['))) {
+      // A ']' first in the class was taken when the class opened, so this one closes it
+      // (even after an escaped '[', which the output holds as a bare '[').
+      if (c == ']') {
         out += class_extra;
         class_extra.clear();
         in_class = false;

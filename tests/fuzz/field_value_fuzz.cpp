@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "fuzz/fuzz_target.h"
+#include "match/extractor_formats.h"
 #include "match/field_value.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -16,12 +17,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FuzzedDataProvider in(data, size);
   static const char* const kNames[] = {"resets_at", "retry_after_s", "http_status", "rc", "provider", "model"};
   const char* name = kNames[in.ConsumeIntegralInRange<std::size_t>(0, std::size(kNames) - 1)];
+  // A "now" from 2001 to 2286, as a clock time resolves against the time it was read.
+  const std::int64_t now = in.ConsumeIntegralInRange<std::int64_t>(1'000'000'000, 9'999'999'999);
   const std::string captured = in.ConsumeRemainingBytesAsString();
 
   if (const auto d = medic::match::parse_duration_s(captured)) {
     FUZZ_CHECK(std::isfinite(*d) && *d >= 0);
   }
-  const auto v = medic::match::convert_field(name, captured);
+  if (const auto at = medic::match::parse_reset_time(captured, now)) {
+    FUZZ_CHECK(*at > 0 && *at < 100'000'000'000);
+  }
+  // The extractor families expand to patterns PCRE2 compiles whenever the input did.
+  (void)medic::match::expand_extractor(captured);
+  const auto v = medic::match::convert_field(name, captured, now);
   if (!v) return 0;
   const std::string_view n(name);
   if (n == "resets_at") {

@@ -1,4 +1,4 @@
-// `medic rules check|test|export` on real directories.
+// `medic rules check|test|export|profile` on real directories.
 #include <gtest/gtest.h>
 
 #include "integration/process.h"
@@ -68,6 +68,45 @@ TEST(RulesCliTest, ExportWritesOnePatternPerRuleForRgAndGrep) {
     EXPECT_NE(check.out.find(" " + std::to_string(n) + " rules OK"), std::string::npos)
         << format << " exported " << n << " patterns; check said: " << check.out;
   }
+}
+
+// Profile: each rule's hits and the lines it decides (the higher priority wins a line two
+// rules hit), its cost and throughput alone, rows ordered by cost, then the whole set.
+TEST(RulesCliTest, ProfileCountsEachRulesHitsAndDecidedLines) {
+  TempDir dir;
+  dir.file("r/a.yaml", R"(- id: limit
+  class: rate_limit
+  priority: 90
+  pattern: 'rate limit'
+- id: status-429
+  class: rate_limit
+  priority: 30
+  pattern: '\b429\b'
+- id: never
+  class: timeout
+  pattern: 'zzzz-never'
+)");
+  std::string log;
+  for (int i = 0; i < 50; ++i) log += "429 rate limit reached\nHTTP 429\nall fine here\n";
+  const auto path = dir.file("sample.log", log);
+  const auto res = run_process({MEDIC_BINARY, "rules", "profile", dir.path() + "/r", path, "--rounds", "1"});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  auto row = [&](const std::string& id) {
+    const auto at = res.out.find("\n" + id + " ");
+    return at == std::string::npos ? std::string() : res.out.substr(at + 1, res.out.find('\n', at + 1) - at - 1);
+  };
+  // hits, then decides: 'limit' decides the 50 lines both rules hit; '429' the 50 others.
+  EXPECT_NE(row("limit").find(" 50        50 "), std::string::npos) << res.out;
+  EXPECT_NE(row("status-429").find(" 100        50 "), std::string::npos) << res.out;
+  EXPECT_NE(row("never").find(" 0         0 "), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("all 3 rules: "), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("100 lines with a failure hit"), std::string::npos) << res.out;
+}
+
+TEST(RulesCliTest, ProfileRefusesAFileItCannotRead) {
+  const auto res = run_process({MEDIC_BINARY, "rules", "profile", MEDIC_RULES_DIR, "/nonexistent/x.log"});
+  EXPECT_EQ(res.exit_code, 2);
+  EXPECT_NE(res.err.find("/nonexistent/x.log: cannot be read"), std::string::npos) << res.err;
 }
 
 }  // namespace

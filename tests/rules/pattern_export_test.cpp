@@ -29,6 +29,14 @@ TEST(PatternExportTest, WritesNotNewlineAsDotForGrep) {
   EXPECT_EQ(*export_pattern(rule("a[^\\n]{0,40}b"), ExportFormat::GrepEre), "a.{0,40}b");
 }
 
+TEST(PatternExportTest, KeepsAnEscapedBracketInsideAClassForGrep) {
+  EXPECT_EQ(*export_pattern(rule("(^|[ (\\[])429"), ExportFormat::GrepEre), "(^|[ ([])429");
+}
+
+TEST(PatternExportTest, DropsNewlineFromANegatedClassForGrep) {
+  EXPECT_EQ(*export_pattern(rule("model '[^'\\n]{1,80}'"), ExportFormat::GrepEre), "model '[^']{1,80}'");
+}
+
 TEST(PatternExportTest, SpellsBothCasesForCaselessGrep) {
   EXPECT_EQ(*export_pattern(rule("Hi[a-c]!", true), ExportFormat::GrepEre), "[hH][iI][a-cA-C]!");
 }
