@@ -69,17 +69,9 @@ rules::Rule trailer_rule() {
   return r;
 }
 
-// Loads and compiles the rule set with the built-in trailer rule appended.
-LoadedRules load_daemon_rules(const std::optional<std::string>& dir) {
-  LoadedRules loaded = load_rules(dir);
-  if (!loaded.db) return loaded;
-  rules::RuleSet set = loaded.db->rules();
-  set.rules.push_back(trailer_rule());
-  auto compiled = match::PatternDb::compile(std::move(set));
-  loaded.diagnostics = compiled.diagnostics;
-  loaded.db = std::move(compiled.db);
-  return loaded;
-}
+// Loads and compiles the rule set with the built-in trailer rule appended: one compile
+// (or one cache hit) per start or reload.
+LoadedRules load_daemon_rules(const std::optional<std::string>& dir) { return load_rules(dir, {trailer_rule()}); }
 
 class Daemon {
  public:

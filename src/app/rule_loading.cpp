@@ -129,7 +129,7 @@ void write_cache(const match::PatternDb& db) {
 
 }  // namespace
 
-LoadedRules load_rules(const std::optional<std::string>& dir) {
+LoadedRules load_rules(const std::optional<std::string>& dir, std::vector<rules::Rule> extra) {
   LoadedRules loaded;
   std::optional<std::string> chosen = dir ? dir : default_rules_dir();
   std::vector<rules::RuleSource> sources;
@@ -142,6 +142,7 @@ LoadedRules load_rules(const std::optional<std::string>& dir) {
   }
   rules::ReadResult read = rules::read_rules(sources);
   loaded.diagnostics.insert(loaded.diagnostics.end(), read.diagnostics.begin(), read.diagnostics.end());
+  for (rules::Rule& r : extra) read.rules.rules.push_back(std::move(r));
   // Compile what was read even when some rules were bad, so every pattern error is
   // reported in the same run; the set is only usable when nothing was wrong.
   // The cache is only consulted for a rule set that read cleanly, so a bad set is always

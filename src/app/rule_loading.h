@@ -29,7 +29,9 @@ std::vector<rules::RuleSource> read_rule_dir(const std::string& dir, rules::Diag
 /// The rule files compiled into the binary (the repository's rules/ at build time).
 std::vector<rules::RuleSource> builtin_rule_sources();
 
-/// Reads and compiles: `dir` if given, else default_rules_dir(), else the built-in set.
-LoadedRules load_rules(const std::optional<std::string>& dir);
+/// Reads and compiles: `dir` if given, else default_rules_dir(), else the built-in set,
+/// with `extra` (built-in rules of the caller's, such as the daemon's exit trailer)
+/// appended, in one compile that the cache covers too.
+LoadedRules load_rules(const std::optional<std::string>& dir, std::vector<rules::Rule> extra = {});
 
 }  // namespace medic::app

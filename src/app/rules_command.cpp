@@ -25,9 +25,10 @@ int run_rules_check(const cli::RulesCheckOptions& options) {
   }
   std::size_t failure = 0;
   for (const auto& r : loaded.db->rules().rules) failure += r.is_context() ? 0 : 1;
-  std::printf("%s: %zu rules OK (%zu failure, %zu context), database %zu bytes, stream state %zu bytes\n",
+  std::printf("%s: %zu rules OK (%zu failure, %zu context), database %zu bytes (%s), stream state %zu bytes\n",
               loaded.origin.c_str(), loaded.db->rules().rules.size(), failure,
-              loaded.db->rules().rules.size() - failure, loaded.db->database_bytes(), loaded.db->stream_state_bytes());
+              loaded.db->rules().rules.size() - failure, loaded.db->database_bytes(),
+              loaded.db->from_cache() ? "from the cache" : "compiled", loaded.db->stream_state_bytes());
   return 0;
 }
 

@@ -200,6 +200,24 @@ bool DaemonHarness::wait_for_log(const std::string& text, int count, std::chrono
   return false;
 }
 
+bool DaemonHarness::wait_for_read_offset(const std::string& path, std::uint64_t offset,
+                                         std::chrono::milliseconds timeout) const {
+  // The checkpoint is compact JSON: {"path":"<path>","dev":…,"ino":…,"offset":N,…}.
+  const std::string key = "\"path\":\"" + path + "\"";
+  const std::string want = "\"offset\":" + std::to_string(offset) + ",";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(state() + "/state.json");
+    std::stringstream s;
+    s << in.rdbuf();
+    const std::string text = s.str();
+    const auto at = text.find(key);
+    if (at != std::string::npos && text.find(want, at) < text.find('}', at)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 void DaemonHarness::append(const std::string& task, const std::string& text) const {
   const int fd = ::open(log_path(task).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   (void)!::write(fd, text.data(), text.size());

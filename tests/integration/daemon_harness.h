@@ -69,6 +69,10 @@ class DaemonHarness {
   /// Waits until the daemon's log holds `text` `count` times; false at the deadline.
   bool wait_for_log(const std::string& text, int count = 1,
                     std::chrono::milliseconds timeout = std::chrono::milliseconds(20000)) const;
+  /// Waits until the daemon's checkpoint (state.json, written each second) records `path`
+  /// read up to `offset`: it has read and scanned the file that far. False at the deadline.
+  bool wait_for_read_offset(const std::string& path, std::uint64_t offset,
+                            std::chrono::milliseconds timeout = std::chrono::milliseconds(20000)) const;
   HermesBoard& board() { return *board_; }
   pid_t pid() const { return pid_; }
 

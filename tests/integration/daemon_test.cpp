@@ -56,7 +56,14 @@ TEST(DaemonTest, SeedRateLimitWithCleanExitIsRetriedAtTheResetNeverBlocked) {
   // Hermes's own protocol_violation for the same run, a minute later: no second decision.
   h.board().event("t_77ac35a7", run, "protocol_violation",
                   R"({"pid":999999,"claimer":"h:1","exit_code":0,"protocol_violation":true})", DaemonHarness::now());
-  EXPECT_FALSE(client.next_of("decision", 700ms)) << "one decision per run";
+  // A later run's exit that only the board tells: board events are read in order, so once
+  // its decision is out the protocol_violation before it has been read and answered.
+  const auto marker = h.start_task("t_marker");
+  h.board().event("t_marker", marker, "crashed", R"({"pid":999998,"claimer":"h:1","exit_code":1})",
+                  DaemonHarness::now());
+  auto next = client.next_of("decision");
+  ASSERT_TRUE(next) << h.daemon_log();
+  EXPECT_EQ(next->str("task_id"), "t_marker") << "one decision per run: " << next->raw;
 }
 
 TEST(DaemonTest, ASecondTaskOnTheSameProviderMovesToTheFallback) {
@@ -413,8 +420,11 @@ TEST(DaemonTest, ATruncatedLogIsReadAgainFromTheStart) {
   h.start();
   SocketClient client(h.socket(), 0);
   h.start_task("t_tr");
-  h.append("t_tr", std::string(200, 'x') + "\nsome earlier output\n");
-  std::this_thread::sleep_for(200ms);
+  const std::string earlier = std::string(200, 'x') + "\nsome earlier output\n";
+  h.append("t_tr", earlier);
+  // Truncate only once medic has read to the end (its checkpoint says so), so the rewrite
+  // below is never read as the file's first bytes by chance.
+  ASSERT_TRUE(h.wait_for_read_offset(h.log_path("t_tr"), earlier.size())) << h.daemon_log();
   // The log is truncated (copytruncate-style); the new run's bytes start at offset 0.
   ::truncate(h.log_path("t_tr").c_str(), 0);
   h.append("t_tr", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");

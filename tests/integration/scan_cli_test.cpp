@@ -184,16 +184,22 @@ TEST(ScanCliTest, ParallelScanOfALargeFileEqualsOneStream) {
   EXPECT_EQ(one.out, four.out);
 }
 
+// The compiled database is cached by rule-set fingerprint: the first load compiles and
+// writes it, the next takes it from the cache (rules check says which), and a scan with
+// it finds the same hits.
 TEST(ScanCliTest, SecondRunLoadsTheCompiledRulesFromTheCache) {
   TempDir dir;
   const std::string cache = dir.path() + "/cache";
   setenv("MEDIC_CACHE_DIR", cache.c_str(), 1);
   const auto log = dir.file("a.log", "request timed out\n");
-  const auto first = run_process({MEDIC_BINARY, "scan", "--rules", MEDIC_RULES_DIR, log});
-  const auto second = run_process({MEDIC_BINARY, "scan", "--rules", MEDIC_RULES_DIR, log});
+  const auto first = run_process({MEDIC_BINARY, "rules", "check", MEDIC_RULES_DIR});
+  const auto second = run_process({MEDIC_BINARY, "rules", "check", MEDIC_RULES_DIR});
+  const auto scan = run_process({MEDIC_BINARY, "scan", "--rules", MEDIC_RULES_DIR, log});
   unsetenv("MEDIC_CACHE_DIR");
-  ASSERT_EQ(first.exit_code, 0);
-  EXPECT_EQ(first.out, second.out);
+  ASSERT_EQ(first.exit_code, 0) << first.out;
+  EXPECT_NE(first.out.find("(compiled)"), std::string::npos) << first.out;
+  EXPECT_NE(second.out.find("(from the cache)"), std::string::npos) << second.out;
+  EXPECT_NE(scan.out.find("a.log:1: timeout"), std::string::npos) << scan.out;
   int files = 0;
   for (const auto& e : std::filesystem::directory_iterator(cache)) {
     EXPECT_EQ(e.path().extension(), ".hsdb");
@@ -202,19 +208,28 @@ TEST(ScanCliTest, SecondRunLoadsTheCompiledRulesFromTheCache) {
   EXPECT_EQ(files, 1);
 }
 
+// A damaged cache file is not used: the rules are compiled again, the scan is right, and
+// the cache is rewritten so the next load takes it again.
 TEST(ScanCliTest, ACorruptCacheFileIsIgnored) {
   TempDir dir;
   const std::string cache = dir.path() + "/cache";
   setenv("MEDIC_CACHE_DIR", cache.c_str(), 1);
   const auto log = dir.file("a.log", "request timed out\n");
-  ASSERT_EQ(run_process({MEDIC_BINARY, "scan", "--rules", MEDIC_RULES_DIR, log}).exit_code, 0);
+  ASSERT_EQ(run_process({MEDIC_BINARY, "rules", "check", MEDIC_RULES_DIR}).exit_code, 0);
+  int damaged = 0;
   for (const auto& e : std::filesystem::directory_iterator(cache)) {
     std::ofstream(e.path(), std::ios::binary | std::ios::trunc) << "not a database";
+    ++damaged;
   }
+  const auto recompiled = run_process({MEDIC_BINARY, "rules", "check", MEDIC_RULES_DIR});
   const auto res = run_process({MEDIC_BINARY, "scan", "--rules", MEDIC_RULES_DIR, log});
+  const auto cached_again = run_process({MEDIC_BINARY, "rules", "check", MEDIC_RULES_DIR});
   unsetenv("MEDIC_CACHE_DIR");
+  EXPECT_EQ(damaged, 1);
+  EXPECT_NE(recompiled.out.find("(compiled)"), std::string::npos) << recompiled.out;
   EXPECT_EQ(res.exit_code, 0) << res.err;
   EXPECT_NE(res.out.find("a.log:1: timeout"), std::string::npos) << res.out;
+  EXPECT_NE(cached_again.out.find("(from the cache)"), std::string::npos) << cached_again.out;
 }
 
 }  // namespace
