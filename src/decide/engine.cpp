@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/hash.h"
 #include "core/text.h"
 #include "decide/breaker.h"
 
@@ -32,11 +33,7 @@ std::string field_text(const Evidence* e, std::string_view name) {
 // Deterministic jitter in [-1, 1] from the decision id, so a retry storm spreads out but
 // the same failure always gets the same delay (tests and replays agree).
 double unit_jitter(const std::string& id) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : id) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
+  const std::uint64_t h = core::fnv1a(id);
   return static_cast<double>(h % 20001) / 10000.0 - 1.0;
 }
 

@@ -1,5 +1,6 @@
 #include "match/classify.h"
 
+#include "core/check.h"
 #include "match/stream.h"
 
 namespace medic::match {
@@ -24,8 +25,7 @@ std::optional<std::size_t> strongest_failure(const PatternDb& db, std::span<cons
 std::vector<Hit> scan_text(const PatternDb& db, Matcher& matcher, std::string_view text) {
   std::vector<Hit> hits;
   auto stream = Stream::open(db);
-  // Opening a stream on a valid database only fails on allocation failure.
-  if (!stream) std::abort();
+  MEDIC_CHECK(stream.has_value(), "a stream on a compiled database failed to open (out of memory?)");
   stream->feed(text, matcher, hits);
   stream->finish(matcher, hits);
   return hits;

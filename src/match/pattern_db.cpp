@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "core/hash.h"
 #include "match/extractor_formats.h"
 #include "match/field_value.h"
 #include "match/matcher.h"
@@ -39,14 +40,9 @@ std::string pcre2_message(int code) {
 
 std::uint64_t PatternDb::fingerprint(const rules::RuleSet& rules) {
   // FNV-1a: stable across runs and builds, unlike std::hash.
-  std::uint64_t h = 1469598103934665603ull;
+  core::Fnv1a h;
   auto mix = [&](std::string_view s) {
-    for (unsigned char c : s) {
-      h ^= c;
-      h *= 1099511628211ull;
-    }
-    h ^= 0xff;  // separator, so ("ab","c") and ("a","bc") differ
-    h *= 1099511628211ull;
+    h.add(s).add_byte(0xff);  // separator, so ("ab","c") and ("a","bc") differ
   };
   mix(hs_version());
   mix(std::to_string(HS_MODE_STREAM));
@@ -58,7 +54,7 @@ std::uint64_t PatternDb::fingerprint(const rules::RuleSet& rules) {
     mix(rules.rules[i].pattern);
     mix(std::to_string(hs_flags(rules.rules[i])) + ":" + std::to_string(i));
   }
-  return h;
+  return h.value();
 }
 
 std::string PatternDb::serialized() const {

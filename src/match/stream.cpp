@@ -6,6 +6,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "core/check.h"
+
 namespace medic::match {
 namespace {
 
@@ -79,7 +81,7 @@ void Stream::feed(std::string_view bytes, Matcher& matcher, std::vector<Hit>& ou
   const hs_error_t rc =
       hs_scan_stream(hs_.get(), bytes.data(), bytes.size(), 0, matcher.scratch(), &Stream::on_match, this);
   // Any error here means a bad database or scratch: a broken invariant (Suricata).
-  if (rc != HS_SUCCESS) std::abort();
+  MEDIC_CHECK(rc == HS_SUCCESS, "hs_scan_stream failed: bad database or scratch");
   const std::uint64_t base = offset_;
   offset_ += bytes.size();
   resolve(bytes, base, matcher, out);
@@ -180,7 +182,7 @@ void Stream::finish(Matcher& matcher, std::vector<Hit>& out) {
   if (!hs_) return;
   raw_.clear();
   const hs_error_t rc = hs_close_stream(hs_.release(), matcher.scratch(), &Stream::on_match, this);
-  if (rc != HS_SUCCESS) std::abort();
+  MEDIC_CHECK(rc == HS_SUCCESS, "hs_close_stream failed: bad database or scratch");
   // End-of-data matches (\b or $ at the very end) belong to the unterminated last line;
   // one ending on a newline before it belongs to a line already reported.
   for (const RawMatch& m : raw_) {

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "core/beneath.h"
+#include "core/hash.h"
 #include "core/json_writer.h"
 #include "core/unique_fd.h"
 
@@ -59,11 +60,7 @@ std::string outside_of(const std::string& text, const std::optional<Span>& s) {
 }
 
 std::string fingerprint(std::string_view bytes) {
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a 64
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
+  const std::uint64_t h = core::fnv1a(bytes);
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;

@@ -9,9 +9,9 @@
 #include <cstring>
 #include <vector>
 
-namespace medic::tail {
+#include "core/hash.h"
 
-std::uint64_t fnv1a(std::string_view bytes);
+namespace medic::tail {
 
 namespace {
 
@@ -33,15 +33,6 @@ const char* kind_of(mode_t mode) {
 Tailer::Tailer(const std::string& dir, std::string name, std::size_t chunk_bytes)
     : path_(dir + "/" + name), name_(std::move(name)), chunk_(chunk_bytes) {}
 
-std::uint64_t fnv1a(std::string_view bytes) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 Tailer::~Tailer() {
   close_fd();
   if (rotated_fd_ >= 0) ::close(rotated_fd_);
@@ -52,7 +43,7 @@ void Tailer::close_fd() {
   fd_ = -1;
 }
 
-std::uint64_t Tailer::fingerprint() const { return tail_.empty() ? 0 : fnv1a(tail_); }
+std::uint64_t Tailer::fingerprint() const { return tail_.empty() ? 0 : core::fnv1a(tail_); }
 
 void Tailer::remember_tail(std::string_view bytes) {
   if (bytes.size() >= kTailBytes) {
@@ -190,7 +181,8 @@ bool Tailer::read_available(int dir_fd, const Sink& sink, std::size_t budget) {
       char buf[kTailBytes];
       const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(kTailBytes, resume_offset_));
       const ssize_t n = len ? ::pread(fd_, buf, len, static_cast<off_t>(resume_offset_ - len)) : 0;
-      if (resume_fp_ == 0 || (n == static_cast<ssize_t>(len) && fnv1a(std::string_view(buf, len)) == resume_fp_)) {
+      if (resume_fp_ == 0 ||
+          (n == static_cast<ssize_t>(len) && core::fnv1a(std::string_view(buf, len)) == resume_fp_)) {
         offset_ = resume_offset_;
         tail_.assign(buf, static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
         restarted_ = false;
