@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
 
 #include <array>
@@ -45,6 +44,8 @@
 #include "state/checkpoint.h"
 #include "core/atomic_file.h"
 #include "publish/unix_socket_publisher.h"
+#include "proc/pid_watcher.h"
+#include "proc/proc_stat.h"
 #include "tail/tailer.h"
 #include "watch/inotify_watcher.h"
 
@@ -124,17 +125,14 @@ class Daemon {
     std::unique_ptr<tail::Tailer> tailer;
     std::optional<match::Stream> stream;
   };
-  // The worker process of a task's current run (Hermes's spawned event): a pidfd polled
-  // for its death. `poll` is declared after `pidfd` so it closes first.
+  // The worker process of a task's current run (Hermes's spawned event), whose death
+  // pids_ reports.
   struct PidWatch {
-    Daemon* self = nullptr;
     std::string board;
     std::string task;
     std::int64_t run_id = 0;
     std::int64_t pid = 0;
     std::uint64_t start_ticks = 0;  // /proc start time: the same process at its death
-    core::UniqueFd pidfd;
-    loop::UvHandle<uv_poll_t> poll;
   };
   // A pid death waiting for Hermes's run-ending event, up to the bound.
   struct WaitTimer {
@@ -207,7 +205,8 @@ class Daemon {
   std::map<std::string, std::unique_ptr<Board>> boards_;
   std::map<std::string, LogFile> logs_;          // by path
   decide::RunTracker tracker_;                   // the run lifecycle (pure)
-  std::map<std::string, PidWatch> pid_watches_;  // by board/task; map nodes never move
+  std::map<std::string, PidWatch> pid_watches_;  // by board/task
+  std::optional<proc::PidWatcher> pids_;         // their pidfds, by the same key (on loop_)
   std::map<std::string, WaitTimer> waits_;       // by board/task
   std::map<std::string, kanban::TaskRow> rows_;  // by board/task: the row as last read
   watch::WatcherPtr watcher_;
@@ -453,67 +452,12 @@ void Daemon::rescan_boards() {
   }
 }
 
-// /proc/<pid>/stat of a process: its state, start time (field 22, clock ticks since boot)
-// and exit code (field 52, Linux >= 3.5: the waitpid status of a zombie).
-struct ProcStat {
-  char state = '?';
-  std::uint64_t start_ticks = 0;
-  int exit_code = 0;
-};
-std::optional<ProcStat> proc_stat(std::int64_t pid) {
-  // read(2), not a stream: the process can be reaped between the open and the read
-  // (ESRCH), which must cost a missing status, not an exception.
-  const int fd = ::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  char buf[2048];
-  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
-  if (n <= 0) return std::nullopt;
-  const std::string content(buf, static_cast<std::size_t>(n));
-  const auto close = content.rfind(')');  // the command name may hold spaces and ')'
-  if (close == std::string::npos || close + 2 >= content.size()) return std::nullopt;
-  std::istringstream rest(content.substr(close + 2));
-  ProcStat st;
-  std::string field;
-  for (int i = 3; rest >> field; ++i) {
-    if (i == 3) st.state = field[0];
-    if (i == 22) st.start_ticks = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 52) st.exit_code = std::atoi(field.c_str());
-  }
-  return st;
-}
-
-std::int64_t boot_time() {
-  static const std::int64_t btime = [] {
-    std::ifstream up("/proc/stat");
-    std::string key;
-    long long t = 0;
-    while (up >> key) {
-      if (key == "btime") {
-        up >> t;
-        break;
-      }
-    }
-    return static_cast<std::int64_t>(t);
-  }();
-  return btime;
-}
-
-// Whether /proc/<pid>/stat's exit_code is the real one: the kernel shows it only to a
-// reader with ptrace-read access (root, or the process's own uid), and 0 otherwise.
-bool exit_code_readable(std::int64_t pid) {
-  if (::geteuid() == 0) return true;
-  struct stat st {};
-  return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0 && st.st_uid == ::geteuid();
-}
-
 void Daemon::watch_pid(Board& b, const std::string& task, const decide::PidWatch& w) {
   const std::string key = run_key(b.slug, task);
   pid_watches_.erase(key);
-  const auto st = proc_stat(w.pid);
-  const std::int64_t started =
-      st ? boot_time() + static_cast<std::int64_t>(st->start_ticks / static_cast<std::uint64_t>(sysconf(_SC_CLK_TCK)))
-         : -1;
+  pids_->unwatch(key);
+  const auto st = proc::proc_stat(w.pid);
+  const std::int64_t started = st ? proc::started_at(*st) : -1;
   // A pid that is gone already, belongs to another host's worker, or started at another
   // time (reused) is not this worker: the trailer and Hermes's events still cover it.
   if (!st || std::llabs(started - w.started_at) > 2) {
@@ -521,27 +465,13 @@ void Daemon::watch_pid(Board& b, const std::string& task, const decide::PidWatch
                   w.started_at);
     return;
   }
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(w.pid), 0));
-  if (fd < 0) return;  // kernel without pidfd (before 5.3): no pid exit detection
-  PidWatch& pw = pid_watches_[key];
-  pw.self = this;
-  pw.board = b.slug;
-  pw.task = task;
-  pw.run_id = w.run_id;
-  pw.pid = w.pid;
-  pw.start_ticks = st->start_ticks;
-  pw.pidfd.reset(fd);
-  pw.poll = loop::UvHandle<uv_poll_t>(&pw);
-  if (int rc = uv_poll_init(loop_, pw.poll.get(), fd); rc != 0) {
-    spdlog::warn("task={} pid={} not watched: {}", task, w.pid, uv_strerror(rc));
-    pid_watches_.erase(key);
+  // A kernel without pidfd (before 5.3) gets no pid exit detection: trailers and
+  // Hermes's events still end runs.
+  if (auto ok = pids_->watch(key, w.pid, [this, key] { on_pid_death(key); }); !ok) {
+    spdlog::warn("task={} pid={} not watched: {}", task, w.pid, ok.error().message);
     return;
   }
-  pw.poll.mark_initialized();
-  uv_poll_start(pw.poll.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
-    auto* p = static_cast<PidWatch*>(h->data);
-    p->self->on_pid_death(run_key_of(p->board, p->task));
-  });
+  pid_watches_[key] = PidWatch{b.slug, task, w.run_id, w.pid, st->start_ticks};
   spdlog::debug("task={} run={} pid={} watched", task, w.run_id, w.pid);
 }
 
@@ -557,8 +487,8 @@ void Daemon::on_pid_death(const std::string& key) {
   // reap_worker_zombies): the worker is usually an unreaped zombie whose stat still holds
   // its wait status. Read it before anything else; the same start time guards pid reuse.
   std::optional<int> status;
-  const auto st = proc_stat(pid);
-  if (st && st->state == 'Z' && st->start_ticks == ticks && exit_code_readable(pid)) status = st->exit_code;
+  const auto st = proc::proc_stat(pid);
+  if (st && st->state == 'Z' && st->start_ticks == ticks && proc::exit_code_readable(pid)) status = st->exit_code;
   pid_watches_.erase(it);
   auto b = boards_.find(board);
   if (b == boards_.end()) return;
@@ -609,7 +539,10 @@ void Daemon::apply(Board& b, const std::string& task, decide::Effects fx) {
   if (fx.reread_row) refresh_row(b, task);
   if (fx.finished_run != 0)
     spdlog::info("run={}/{} ended with the worker's own Kanban call: no decision", key, fx.finished_run);
-  if (fx.unwatch_pid) pid_watches_.erase(key);
+  if (fx.unwatch_pid) {
+    pid_watches_.erase(key);
+    pids_->unwatch(key);
+  }
   if (fx.watch_pid) watch_pid(b, task, *fx.watch_pid);
   if (fx.cancel_wait) waits_.erase(key);
   if (fx.wait_until) arm_wait(b, task, *fx.wait_until);
@@ -1419,6 +1352,7 @@ int Daemon::run() {
   uv_loop_init(&loop);
   loop_ = &loop;
   loop.data = this;
+  pids_.emplace(loop_);
   for (const auto& [id, action] : journal_.decided()) tracker_.note_decided(id, rules::parse_action(action));
   load_state();
   // The root is the operator's (links in its own path are followed); everything below it
@@ -1525,6 +1459,7 @@ int Daemon::run() {
   boards_.clear();  // (their watches go with the watcher)
   watcher_.reset();
   pid_watches_.clear();
+  pids_.reset();
   waits_.clear();
   boards_.clear();
   // Closing the loop also runs it until the last report write is done.
