@@ -35,6 +35,7 @@
 #include "decide/engine.h"
 #include "decide/run_tracker.h"
 #include "kanban/board_reader.h"
+#include "loop/handles.h"
 #include "loop/uv_handle.h"
 #include "match/matcher.h"
 #include "match/rule_tester.h"
@@ -60,6 +61,13 @@ using core::EpochSeconds;
 // the exit is found in the same Hyperscan pass as the failures, in byte order.
 constexpr const char* kTrailerRuleId = "medic-exit-trailer";
 constexpr std::size_t kMaxEvidencePerRun = 64;
+
+// uv_timer_start fails only on a handle that is being closed: never expected, logged if so.
+void arm_timer(uv_timer_t* t, uv_timer_cb cb, std::uint64_t timeout_ms, std::uint64_t repeat_ms) {
+  if (auto ok = loop::check(uv_timer_start(t, cb, timeout_ms, repeat_ms), "uv_timer_start"); !ok) {
+    spdlog::error("event loop: {}", ok.error().message);
+  }
+}
 
 rules::Rule trailer_rule() {
   rules::Rule r;
@@ -353,7 +361,7 @@ void Daemon::start_watches() {
   if (options_.rules_dir) {
     watch_dir(rules_watch_, *options_.rules_dir, [this](std::string_view) {
       // Debounce: editors write several files in a burst.
-      uv_timer_start(
+      arm_timer(
           reload_timer_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->reload_rules(); }, 200, 0);
     });
   }
@@ -512,12 +520,15 @@ void Daemon::arm_wait(Board& b, const std::string& task, core::EpochSeconds unti
   w.board = b.slug;
   w.task = task;
   if (!w.timer) {
-    w.timer = loop::UvHandle<uv_timer_t>(&w);
-    uv_timer_init(loop_, w.timer.get());
-    w.timer.mark_initialized();
+    auto made = loop::make_timer(loop_, &w);
+    if (!made) {
+      spdlog::error("event loop: {}", made.error().message);
+      return;
+    }
+    w.timer = std::move(*made);
   }
   const std::int64_t delay_ms = std::max<std::int64_t>(0, (until - clock_.now()) * 1000);
-  uv_timer_start(
+  arm_timer(
       w.timer.get(),
       [](uv_timer_t* t) {
         auto* wt = static_cast<WaitTimer*>(t->data);
@@ -569,9 +580,12 @@ const kanban::TaskRow* Daemon::refresh_row(Board& b, const std::string& task) {
 void Daemon::board_notified(Board& b) {
   on_board_change(b);
   if (!b.settle) {
-    b.settle = loop::UvHandle<uv_timer_t>(&b);
-    uv_timer_init(loop_, b.settle.get());
-    b.settle.mark_initialized();
+    auto made = loop::make_timer(loop_, &b);
+    if (!made) {
+      spdlog::error("event loop: {}", made.error().message);
+      return;
+    }
+    b.settle = std::move(*made);
   }
   // A commit is visible to a reader only once the writer has also updated the WAL index
   // in the mmapped -shm (which inotify does not see), or released its lock in DELETE
@@ -580,17 +594,20 @@ void Daemon::board_notified(Board& b) {
   // one-shot per burst, not a polling loop: a commit whose writer was descheduled between
   // its two steps is still seen within 1.6 s without any later write to wake the reader.
   b.settle_step = 0;
-  uv_timer_start(b.settle.get(), &Daemon::on_settle, kSettleMs[0], 0);
+  arm_timer(b.settle.get(), &Daemon::on_settle, kSettleMs[0], 0);
 }
 
 void Daemon::arm_busy_retry(Board& b) {
   if (!b.busy_retry) {
-    b.busy_retry = loop::UvHandle<uv_timer_t>(&b);
-    uv_timer_init(loop_, b.busy_retry.get());
-    b.busy_retry.mark_initialized();
+    auto made = loop::make_timer(loop_, &b);
+    if (!made) {
+      spdlog::error("event loop: {}", made.error().message);
+      return;
+    }
+    b.busy_retry = std::move(*made);
   }
   if (uv_is_active(b.busy_retry.handle())) return;
-  uv_timer_start(
+  arm_timer(
       b.busy_retry.get(),
       [](uv_timer_t* t) {
         auto* board = static_cast<Board*>(t->data);
@@ -604,7 +621,7 @@ void Daemon::on_settle(uv_timer_t* t) {
   Daemon* self = static_cast<Daemon*>(t->loop->data);
   self->on_board_change(*b);
   if (++b->settle_step < kSettleMs.size())
-    uv_timer_start(t, &Daemon::on_settle, kSettleMs[b->settle_step] - kSettleMs[b->settle_step - 1], 0);
+    arm_timer(t, &Daemon::on_settle, kSettleMs[b->settle_step] - kSettleMs[b->settle_step - 1], 0);
 }
 
 void Daemon::on_board_change(Board& b) {
@@ -811,7 +828,7 @@ void Daemon::read_log(LogFile& f, bool all) {
   if (more) {
     more_logs_.insert(f.tailer->path());
     if (!uv_is_active(more_timer_.handle())) {
-      uv_timer_start(
+      arm_timer(
           more_timer_.get(),
           [](uv_timer_t* t) {
             auto* self = static_cast<Daemon*>(t->data);
@@ -1131,7 +1148,7 @@ void Daemon::flush_unjournaled() {
       if (!uv_is_active(journal_retry_.handle())) {
         spdlog::critical("journal write failed: {}; {} message(s) wait, retried every second", line.error().message,
                          unjournaled_.size());
-        uv_timer_start(
+        arm_timer(
             journal_retry_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->flush_unjournaled(); }, 1000, 0);
       }
       return;
@@ -1172,7 +1189,7 @@ void Daemon::reload_rules() {
   w->req.data = w;
   w->self = this;
   w->dir = options_.rules_dir;
-  uv_queue_work(
+  const int queued = uv_queue_work(
       loop_, &w->req,
       [](uv_work_t* r) {
         auto* wk = static_cast<Work*>(r->data);
@@ -1213,6 +1230,11 @@ void Daemon::reload_rules() {
         spdlog::info("rules reloaded rules={}", self.db_->rules().rules.size());
         for (auto& [path, f] : self.logs_) self.read_log(f);
       });
+  if (queued != 0) {
+    delete w;
+    reloading_ = false;
+    spdlog::error("rules reload not started: uv_queue_work: {}; the running rules are kept", uv_strerror(queued));
+  }
 }
 
 state::Checkpoint Daemon::snapshot() const {
@@ -1372,40 +1394,44 @@ int Daemon::run() {
     spdlog::info("signal={} shutting down", signum);
     uv_stop(s->loop);
   };
-  sigint_ = loop::UvHandle<uv_signal_t>(this);
-  uv_signal_init(loop_, sigint_.get());
-  sigint_.mark_initialized();
-  uv_signal_start(sigint_.get(), stop, SIGINT);
-  sigterm_ = loop::UvHandle<uv_signal_t>(this);
-  uv_signal_init(loop_, sigterm_.get());
-  sigterm_.mark_initialized();
-  uv_signal_start(sigterm_.get(), stop, SIGTERM);
-  sighup_ = loop::UvHandle<uv_signal_t>(this);
-  uv_signal_init(loop_, sighup_.get());
-  sighup_.mark_initialized();
-  uv_signal_start(
-      sighup_.get(), [](uv_signal_t* s, int) { static_cast<Daemon*>(s->data)->reload_rules(); }, SIGHUP);
-
-  reload_timer_ = loop::UvHandle<uv_timer_t>(this);
-  uv_timer_init(loop_, reload_timer_.get());
-  reload_timer_.mark_initialized();
-  more_timer_ = loop::UvHandle<uv_timer_t>(this);
-  uv_timer_init(loop_, more_timer_.get());
-  more_timer_.mark_initialized();
-  journal_retry_ = loop::UvHandle<uv_timer_t>(this);
-  uv_timer_init(loop_, journal_retry_.get());
-  journal_retry_.mark_initialized();
+  // Every handle of the daemon's own, made through loop/'s factories: one libuv refusal
+  // is a start-up error that names the call, not a daemon that runs half-wired.
+  auto on_hup = [](uv_signal_t* s, int) { static_cast<Daemon*>(s->data)->reload_rules(); };
+  auto sigint = loop::make_signal(loop_, this, SIGINT, stop);
+  auto sigterm = loop::make_signal(loop_, this, SIGTERM, stop);
+  auto sighup = loop::make_signal(loop_, this, SIGHUP, on_hup);
+  auto reload_timer = loop::make_timer(loop_, this);
+  auto more_timer = loop::make_timer(loop_, this);
+  auto journal_retry = loop::make_timer(loop_, this);
+  auto checkpoint_timer = loop::make_timer(loop_, this);
+  for (const auto* err :
+       {sigint ? nullptr : &sigint.error(), sigterm ? nullptr : &sigterm.error(), sighup ? nullptr : &sighup.error(),
+        reload_timer ? nullptr : &reload_timer.error(), more_timer ? nullptr : &more_timer.error(),
+        journal_retry ? nullptr : &journal_retry.error(), checkpoint_timer ? nullptr : &checkpoint_timer.error()}) {
+    if (err) {
+      spdlog::critical("event loop: {}", err->message);
+      return 2;
+    }
+  }
+  sigint_ = std::move(*sigint);
+  sigterm_ = std::move(*sigterm);
+  sighup_ = std::move(*sighup);
+  reload_timer_ = std::move(*reload_timer);
+  more_timer_ = std::move(*more_timer);
+  journal_retry_ = std::move(*journal_retry);
+  checkpoint_timer_ = std::move(*checkpoint_timer);
   // Checkpoint on a timer, never per line (STYLE B5); it only runs when work was done.
-  checkpoint_timer_ = loop::UvHandle<uv_timer_t>(this);
-  uv_timer_init(loop_, checkpoint_timer_.get());
-  checkpoint_timer_.mark_initialized();
-  uv_timer_start(
-      checkpoint_timer_.get(),
-      [](uv_timer_t* t) {
-        auto* self = static_cast<Daemon*>(t->data);
-        if (self->state_dirty_) self->save_state();
-      },
-      1000, 1000);
+  if (auto ok = loop::start_timer(
+          checkpoint_timer_,
+          [](uv_timer_t* t) {
+            auto* self = static_cast<Daemon*>(t->data);
+            if (self->state_dirty_) self->save_state();
+          },
+          1000, 1000);
+      !ok) {
+    spdlog::critical("event loop: {}", ok.error().message);
+    return 2;
+  }
 
   auto watcher = watch::InotifyWatcher::create(loop_);
   if (!watcher) {

@@ -5,7 +5,7 @@ decisions nor other clients.
 Fills the journal with N decision lines (a journal medic wrote is the same shape), starts
 medic, and while one client reads `since 0` at full speed: connects other clients and times
 their hello, and times one live exit from its trailer to its decision. Prints the replay's
-time, the hello latencies and the live decision's delay."""
+time, the hello latencies, the live decision's delay and medic's RSS (now and peak)."""
 import json
 import os
 import sys
@@ -66,8 +66,13 @@ while True:
         live = (time.time() - t0) * 1000
         break
 t.join()
+# Peak and current memory of medic after holding and replaying N decisions (issue 13: a
+# daemon's memory must not grow with its journal).
+with open(f"/proc/{s.proc.pid}/status") as st:
+    mem = {k: v.strip() for k, v in (line.split(":", 1) for line in st if line.startswith(("VmHWM", "VmRSS")))}
 s.stop()
 print(f"replay: {done.get('replayed')} of {N} decisions since 0 in {done.get('replay_s', 0):.2f} s; "
       f"hello during it: max {max(hellos):.1f} ms, median {sorted(hellos)[len(hellos) // 2]:.1f} ms; "
-      f"a live exit decided {live:.1f} ms after its trailer" if live is not None else "live exit: no decision")
+      f"a live exit decided {live:.1f} ms after its trailer; medic RSS {mem.get('VmRSS')}, peak {mem.get('VmHWM')}"
+      if live is not None else "live exit: no decision")
 sys.exit(0 if done.get("replayed") == N and live is not None else 1)
