@@ -31,6 +31,7 @@
 #include "core/text.h"
 #include "loop/async_child.h"
 #include "loop/uv_handle.h"
+#include "core/atomic_file.h"
 #include "publish/decision_codec.h"
 #include "report/state_report.h"
 
@@ -298,14 +299,10 @@ void Actor::save_state() {
   out += '\n';
   std::error_code ec;
   fs::create_directories(state_dir_, ec);
-  const std::string tmp = state_path() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  bool ok = fd >= 0 && ::write(fd, out.data(), out.size()) == static_cast<ssize_t>(out.size()) && ::fsync(fd) == 0;
-  if (fd >= 0) ::close(fd);
-  ok = ok && ::rename(tmp.c_str(), state_path().c_str()) == 0;
-  if (!ok)
+  if (auto ok = core::write_file_atomically(state_path(), out, 0600); !ok) {
     spdlog::error("{}: cannot save ({}); applied decisions may be applied again after a restart", state_path(),
-                  std::strerror(errno));
+                  ok.error().message);
+  }
 }
 
 void Actor::remember(const std::string& id) {

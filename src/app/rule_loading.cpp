@@ -1,12 +1,14 @@
 #include "app/rule_loading.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include <unistd.h>
+#include "core/atomic_file.h"
 
 namespace medic::app {
 
@@ -112,19 +114,9 @@ void write_cache(const match::PatternDb& db) {
   std::error_code ec;
   fs::create_directories(*dir, ec);
   if (ec) return;
-  // Write then rename, so a concurrent reader never sees half a database.
-  const fs::path final_path = cache_file(*dir, match::PatternDb::fingerprint(db.rules()));
-  const fs::path tmp = final_path.string() + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) {
-      fs::remove(tmp, ec);
-      return;
-    }
-  }
-  fs::rename(tmp, final_path, ec);
-  if (ec) fs::remove(tmp, ec);
+  // Whole or not at all: a concurrent reader never sees half a database (a failed write
+  // costs a compile next time, nothing else).
+  (void)core::write_file_atomically(cache_file(*dir, match::PatternDb::fingerprint(db.rules())).string(), bytes, 0644);
 }
 
 }  // namespace
