@@ -31,7 +31,7 @@ class ClientTest(unittest.TestCase):
     def start(self):
         self.medic = subprocess.Popen(
             [MEDIC, "run", "--hermes-root", self.root, "--state-dir", os.path.join(self.dir, "state"),
-             "--socket", self.sock, "--rules", RULES], stderr=subprocess.DEVNULL)
+             "--socket", self.sock, "--rules", RULES], stderr=open(os.path.join(self.dir, "medic.log"), "a"))
         deadline = time.time() + 10
         while not os.path.exists(self.sock) and time.time() < deadline:
             time.sleep(0.01)

@@ -213,6 +213,8 @@ class Actor {
   // oldest, so a stop (or a crash) before a decision is applied replays it.
   std::multiset<std::uint64_t> pending_seqs_;
   bool stopping_ = false;
+  bool pumping_ = false;     // pump() is running (a job ended inside it)
+  bool pump_again_ = false;  // ... and asked for another pass
   loop::UvHandle<uv_timer_t> stop_deadline_;
   // Persisted state.
   bool started_ = false;  // false: the first start subscribes from now on
@@ -501,16 +503,33 @@ void Actor::enqueue(const std::string& key, Job job) {
   pump();
 }
 
+// start_job can end a job at once (a release whose timer is gone), and job_done erases
+// the job's queue and pumps again: so the queues are never iterated while a job starts,
+// and a pump asked for during a pump runs after it, not inside it.
 void Actor::pump() {
-  if (stopping_) {
-    if (busy_.empty()) uv_stop(&loop_);
+  if (pumping_) {
+    pump_again_ = true;
     return;
   }
-  for (auto& [key, q] : queues_) {
-    if (busy_.size() >= parallel_) return;
-    if (q.empty() || busy_.count(key)) continue;
-    start_job(key);
-  }
+  pumping_ = true;
+  do {
+    pump_again_ = false;
+    if (stopping_) {
+      if (busy_.empty()) uv_stop(&loop_);
+      break;
+    }
+    std::vector<std::string> ready;
+    for (const auto& [key, q] : queues_) {
+      if (busy_.size() + ready.size() >= parallel_) break;
+      if (!q.empty() && !busy_.count(key)) ready.push_back(key);
+    }
+    for (const std::string& key : ready) {
+      const auto it = queues_.find(key);
+      if (busy_.size() >= parallel_ || it == queues_.end() || it->second.empty() || busy_.count(key)) continue;
+      start_job(key);
+    }
+  } while (pump_again_);
+  pumping_ = false;
 }
 
 void Actor::job_done(const std::string& key) {

@@ -185,6 +185,8 @@ class Daemon {
   artifacts::CheckResult check_artifacts(const std::string& board, const std::optional<kanban::TaskRow>& row,
                                          std::int64_t run_started) const;
   bool publish_decision(const decide::RunFacts& facts);  // false: nothing new was published
+  void check_then_publish(const std::string& id, decide::RunFacts facts, std::optional<kanban::TaskRow> row,
+                          std::int64_t started, std::string path);
   std::optional<report::Location> workspace_report(decide::Decision& d);
   void report_decision(const decide::Decision& d, const std::optional<report::Location>& workspace);
   void publish_line(const std::function<std::string(std::uint64_t)>& render);
@@ -213,6 +215,7 @@ class Daemon {
   std::map<std::string, std::unique_ptr<Board>> boards_;
   std::map<std::string, LogFile> logs_;          // by path
   decide::RunTracker tracker_;                   // the run lifecycle (pure)
+  std::set<std::string> checking_;               // decision ids whose acceptance check is on the threadpool
   std::map<std::string, PidWatch> pid_watches_;  // by board/task
   std::optional<proc::PidWatcher> pids_;         // their pidfds, by the same key (on loop_)
   std::map<std::string, WaitTimer> waits_;       // by board/task
@@ -954,6 +957,11 @@ void Daemon::decide_run(Board& b, const std::string& task, decide::DecideRun d) 
     spdlog::debug("run={} already decided; {} exit ignored", id, decide::to_string(d.exit.seen_by));
     return;
   }
+  if (checking_.count(id)) {
+    spdlog::debug("run={} being decided (its acceptance check runs); {} exit ignored", id,
+                  decide::to_string(d.exit.seen_by));
+    return;
+  }
   decide::RunFacts facts;
   facts.board = b.slug;
   facts.task_id = task;
@@ -987,16 +995,65 @@ void Daemon::decide_run(Board& b, const std::string& task, decide::DecideRun d) 
   // Acceptance of the task's artifacts, for the decisions that read them: the classes that
   // resume from saved evidence, a protocol violation, an unexplained crash, a block, and
   // Hermes giving up.
+  std::string path = std::string(decide::to_string(d.exit.seen_by));
+  if (d.exit.waited) path += "+wait";
   const auto cls = decide::explain(facts);
   if ((cls && decide::uses_artifacts(*cls)) || (!cls && facts.exit.rc != 78) || facts.gave_up || facts.blocked) {
     const std::int64_t started = d.run_started > 0 ? d.run_started : row ? row->last_run_started_at.value_or(0) : 0;
-    const artifacts::CheckResult r =
-        check_artifacts(b.slug, row ? std::optional<kanban::TaskRow>(*row) : std::nullopt, started);
-    facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};
+    check_then_publish(id, std::move(facts), row ? std::optional<kanban::TaskRow>(*row) : std::nullopt, started,
+                       std::move(path));
+    return;
   }
-  std::string path = std::string(decide::to_string(d.exit.seen_by));
-  if (d.exit.waited) path += "+wait";
   if (publish_decision(facts)) ++decided_by_[path];
+}
+
+// The acceptance walk reads up to 100,000 directory entries and stats each: it runs on the
+// threadpool, and the decision is published on the loop when it is done. Until then the
+// decision's id is in checking_, so another exit path of the same run does not decide it
+// again. (check_artifacts reads only what is fixed after start-up: the options and the
+// workspace roots.)
+void Daemon::check_then_publish(const std::string& id, decide::RunFacts facts, std::optional<kanban::TaskRow> row,
+                                std::int64_t started, std::string path) {
+  struct Work {
+    uv_work_t req;
+    Daemon* self;
+    std::string id;
+    decide::RunFacts facts;
+    std::optional<kanban::TaskRow> row;
+    std::int64_t started;
+    std::string path;  // the exit path counted in decided_by_; empty: none
+    artifacts::CheckResult result;
+  };
+  auto* w = new Work{{}, this, id, std::move(facts), std::move(row), started, std::move(path), {}};
+  w->req.data = w;
+  // On the loop: the check's result into the facts, then the decision (unless the run was
+  // decided meanwhile, by a blocked-parent examination).
+  static constexpr auto finish = [](Work& wk) {
+    Daemon& self = *wk.self;
+    self.checking_.erase(wk.id);
+    const artifacts::CheckResult& r = wk.result;
+    wk.facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};
+    if (self.journal_.decided().count(wk.id)) return;
+    if (self.publish_decision(wk.facts) && !wk.path.empty()) ++self.decided_by_[wk.path];
+  };
+  checking_.insert(id);
+  const int rc = uv_queue_work(
+      loop_, &w->req,
+      [](uv_work_t* req) {
+        auto* wk = static_cast<Work*>(req->data);
+        wk->result = wk->self->check_artifacts(wk->facts.board, wk->row, wk->started);
+      },
+      [](uv_work_t* req, int) {
+        std::unique_ptr<Work> wk(static_cast<Work*>(req->data));
+        finish(*wk);
+      });
+  if (rc != 0) {
+    // No threadpool: check here rather than not at all.
+    spdlog::warn("decision={} acceptance checked on the loop: uv_queue_work: {}", id, uv_strerror(rc));
+    std::unique_ptr<Work> wk(w);
+    wk->result = check_artifacts(wk->facts.board, wk->row, wk->started);
+    finish(*wk);
+  }
 }
 
 // Where the decision's workspace report goes, checked before the decision is published so
@@ -1115,7 +1172,7 @@ void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
   facts.run_id = (*row)->current_run_id.value_or((*row)->last_run_id.value_or(0));
   // One examination per blocked spell of a run: the id names the run it follows.
   const std::string id = b.slug + "/" + parent + "/" + std::to_string(facts.run_id) + "/blocked";
-  if (journal_.decided().count(id)) return;
+  if (journal_.decided().count(id) || checking_.count(id)) return;
   facts.decision_id = id;
   facts.exit.seen_by = decide::ExitSource::Event;
   facts.exit.event_kind = "blocked";
@@ -1128,9 +1185,8 @@ void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
   if (facts.waiting_children.empty()) return;
   // State files must have changed since its last run started (a parent blocked before
   // any run has none, and passes only on files that exist and outputs that pass).
-  const artifacts::CheckResult r = check_artifacts(b.slug, *row, (*row)->last_run_started_at.value_or(0));
-  facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};
-  publish_decision(facts);
+  const std::int64_t started = (*row)->last_run_started_at.value_or(0);
+  check_then_publish(id, std::move(facts), **row, started, "");
 }
 
 void Daemon::publish_line(const std::function<std::string(std::uint64_t)>& render) {
@@ -1455,6 +1511,8 @@ int Daemon::run() {
     spdlog::info("medic running root={} socket={} state={} rules={} last_seq={}", options_.hermes_root,
                  options_.socket_path, options_.state_dir, db_->rules().rules.size(), journal_.last_seq());
     uv_run(loop_, UV_RUN_DEFAULT);
+    // Decisions whose acceptance check is still running are published before the stop.
+    while (!checking_.empty()) uv_run(loop_, UV_RUN_ONCE);
   } else {
     spdlog::critical("socket: {}", pub.error().message);
     rc = 2;

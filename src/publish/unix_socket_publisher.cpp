@@ -24,12 +24,19 @@ struct UnixSocketPublisher::Client {
   bool replaying = false;
   std::uint64_t replay_next = 0;  // next seq to replay
   bool subscribed = false;
-  // Live lines sent before the client subscribed (it connected, then a decision came
-  // before its subscribe line): the replay skips them, so nothing arrives twice.
-  std::uint64_t live_first = 0;
-  std::uint64_t live_last = 0;
+  // Just connected: its subscribe line may be on the way. Lines published meanwhile are
+  // not sent live (they are in the journal): the subscribe replays them in seq order, or,
+  // when none comes within kSubscribeGraceMs, the client gets them from where it
+  // connected, then live. Sending them live at once put them ahead of an older seq the
+  // subscribe then replayed, and a client that keeps the highest seq seen lost that one.
+  bool held = true;
+  loop::UvHandle<uv_timer_t> grace;
   bool dead = false;
 };
+
+namespace {
+constexpr std::uint64_t kSubscribeGraceMs = 500;
+}  // namespace
 
 namespace {
 
@@ -196,6 +203,20 @@ void UnixSocketPublisher::on_connection(uv_stream_t* server, int status) {
     return;  // the UvHandle closes it
   }
   Client& ref = *c;
+  ref.replay_next = self->journal_.last_seq() + 1;  // what a client that never subscribes gets
+  ref.grace = loop::UvHandle<uv_timer_t>(&ref);
+  if (uv_timer_init(self->loop_, ref.grace.get()) == 0) {
+    ref.grace.mark_initialized();
+    uv_timer_start(
+        ref.grace.get(),
+        [](uv_timer_t* t) {
+          auto* cl = static_cast<Client*>(t->data);
+          if (cl->held) cl->owner->release(*cl);
+        },
+        kSubscribeGraceMs, 0);
+  } else {
+    ref.held = false;  // no timer: live from now, as before
+  }
   self->clients_.push_back(std::move(c));
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(ref.pipe.get()),
@@ -225,6 +246,17 @@ void UnixSocketPublisher::on_connection(uv_stream_t* server, int status) {
   self->send(ref, self->hello_());
 }
 
+// No subscribe came: the lines published since the client connected, then live. They go
+// the live way (not a paced replay), so a client that does not read is cut off as any
+// live client is; the budget lets the queue bound, not the read, decide.
+void UnixSocketPublisher::release(Client& c) {
+  c.held = false;
+  if (c.replay_next > journal_.last_seq()) return;
+  auto r = journal_.read(c.replay_next - 1, 2 * options_.max_client_queue_bytes + 1,
+                         [&](std::string_view l) { send(c, std::string(l)); });
+  if (!r) send(c, error_line(r.error().message));
+}
+
 void UnixSocketPublisher::handle_line(Client& c, std::string_view line) {
   ++requests_;
   auto req = parse_request(line, journal_.first_seq(), journal_.last_seq());
@@ -237,7 +269,15 @@ void UnixSocketPublisher::handle_line(Client& c, std::string_view line) {
     send(c, error_line("already subscribed; reconnect to subscribe again"));
     return;
   }
+  if (!c.held) {
+    // Live lines went out already (no subscribe came within the grace): a replay now would
+    // put older seqs after newer ones.
+    send(c, error_line("subscribe must be the first line, sent on connecting; reconnect and send it first"));
+    return;
+  }
   c.subscribed = true;
+  c.held = false;
+  c.grace.reset();
   c.replaying = true;
   c.replay_next = req->since + 1;
   send(c, std::string());  // kicks the paced replay
@@ -254,8 +294,7 @@ void UnixSocketPublisher::send(Client& c, const std::string& line) {
       const std::uint64_t before = c.replay_next;
       auto r = journal_.read(c.replay_next - 1, options_.max_client_queue_bytes / 2 - c.pending_bytes,
                              [&](std::string_view l) {
-                               const std::uint64_t seq = c.replay_next++;
-                               if (seq >= c.live_first && seq <= c.live_last) return;  // sent live already
+                               ++c.replay_next;
                                enqueue(c.pipe.get(), c.pending_bytes, std::string(l) + "\n");
                              });
       if (!r) {
@@ -313,14 +352,10 @@ void enqueue(uv_pipe_t* pipe, std::size_t& pending, std::string line) {
 
 void UnixSocketPublisher::publish(const std::string& line) {
   for (auto& c : clients_) {
-    if (c->dead) continue;
+    if (c->dead || c->held) continue;  // a held client gets it from the journal, in order
     if (c->replaying) {
       send(*c, std::string());  // the line is in the journal; the replay will reach it
     } else {
-      if (!c->subscribed) {
-        if (c->live_first == 0) c->live_first = journal_.last_seq();
-        c->live_last = journal_.last_seq();
-      }
       send(*c, line);
     }
   }

@@ -64,6 +64,7 @@ class UnixSocketPublisher {
   static void on_connection(uv_stream_t* server, int status);
   void drop(Client& c);
   void handle_line(Client& c, std::string_view line);
+  void release(Client& c);  // a client that sent no subscribe within the grace goes live
 
   uv_loop_t* loop_;
   Journal& journal_;

@@ -301,6 +301,30 @@ TEST(DaemonTest, ADecisionSentLiveBeforeTheSubscribeIsNotReplayedAgain) {
   EXPECT_EQ(next->str("task_id"), "t_after");
 }
 
+// A decision published between a client's connect and its subscribe line is not sent
+// ahead of the older ones the subscribe replays: every client sees seqs in order (the
+// Python client keeps the highest seq seen, and lost the older one when it came second).
+TEST(DaemonTest, ADecisionBetweenConnectAndSubscribeComesInSeqOrder) {
+  DaemonHarness h;
+  h.start();
+  SocketClient watch(h.socket(), 0);
+  h.start_task("t_first");
+  h.append("t_first", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
+  ASSERT_TRUE(watch.next_of("decision")) << h.daemon_log();
+  SocketClient late(h.socket());  // connected; its subscribe line is not sent yet
+  ASSERT_TRUE(late.next());       // hello
+  h.start_task("t_second");
+  h.append("t_second", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
+  ASSERT_TRUE(watch.next_of("decision")) << h.daemon_log();  // published while `late` had not subscribed
+  late.send_raw(R"({"op":"subscribe","since":0})");
+  auto a = late.next_of("decision");
+  auto b = late.next_of("decision");
+  ASSERT_TRUE(a && b) << h.daemon_log();
+  EXPECT_EQ(a->str("task_id"), "t_first");
+  EXPECT_EQ(b->str("task_id"), "t_second");
+  EXPECT_LT(a->num("seq"), b->num("seq"));
+}
+
 TEST(DaemonTest, ASlowSubscriberIsCutOffWithAReasonAndTheDaemonGoesOn) {
   DaemonHarness h("max_client_queue_bytes: 8192\n");
   h.start();
