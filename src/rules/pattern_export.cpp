@@ -1,6 +1,7 @@
 #include "rules/pattern_export.h"
 
 #include <cctype>
+#include <cstdio>
 
 namespace medic::rules {
 namespace {
@@ -166,8 +167,22 @@ std::optional<ExportFormat> parse_export_format(std::string_view name) {
 std::optional<std::string> export_pattern(const Rule& rule, ExportFormat format) {
   if (rule.dotall) return std::nullopt;
   switch (format) {
-    case ExportFormat::Rg:
-      return std::string(rule.caseless ? "(?i-u:" : "(?-u:") + rule.pattern + ")";
+    case ExportFormat::Rg: {
+      // Byte mode, as Hyperscan matches: a non-ASCII literal (a rule's Chinese or
+      // Cyrillic words) is written as its UTF-8 bytes, which is what rg accepts there.
+      std::string p = rule.caseless ? "(?i-u:" : "(?-u:";
+      for (const char c : rule.pattern) {
+        const auto b = static_cast<unsigned char>(c);
+        if (b < 0x80) {
+          p += c;
+          continue;
+        }
+        char esc[5];
+        std::snprintf(esc, sizeof esc, "\\x%02X", b);
+        p += esc;
+      }
+      return p + ")";
+    }
     case ExportFormat::GrepEre:
       return to_grep_ere(rule.pattern, rule.caseless);
   }

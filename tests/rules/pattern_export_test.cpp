@@ -18,6 +18,10 @@ TEST(PatternExportTest, WrapsRgPatternsInByteModeGroups) {
   EXPECT_EQ(*export_pattern(rule("timed out", true), ExportFormat::Rg), "(?i-u:timed out)");
 }
 
+TEST(PatternExportTest, WritesNonAsciiAsBytesForRg) {
+  EXPECT_EQ(*export_pattern(rule("余额 ok"), ExportFormat::Rg), "(?-u:\\xE4\\xBD\\x99\\xE9\\xA2\\x9D ok)");
+}
+
 TEST(PatternExportTest, TranslatesPcreToGrepEre) {
   EXPECT_EQ(*export_pattern(rule("resets_at:\\s*(?:\\d{9,11})"), ExportFormat::GrepEre),
             "resets_at:[[:space:]]*([0-9]{9,11})");
