@@ -31,7 +31,7 @@ class Setup:
         self.proc = subprocess.Popen([MEDIC, "run", "--hermes-root", self.root, "--state-dir", self.state,
                                       "--socket", self.sock, "--rules", os.path.join(ROOT, "rules"), *extra],
                                      stderr=self.log)
-        for _ in range(500):
+        for _ in range(int(os.environ.get("MEDIC_START_WAIT_S", "5")) * 100):
             if os.path.exists(self.sock):
                 try:
                     c = socket.socket(socket.AF_UNIX)
