@@ -12,6 +12,9 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <variant>
+
+#include "core/json_writer.h"
 
 namespace medic::match {
 namespace {
@@ -346,6 +349,15 @@ std::optional<FieldValue> convert_field(std::string_view name, std::string_view 
   std::string_view t = trim(captured);
   if (t.empty()) return std::nullopt;
   return FieldValue{std::string(t)};
+}
+
+void write_fields(core::JsonWriter& w, const Fields& fields) {
+  w.begin_object();
+  for (const auto& f : fields) {
+    w.key(f.name);
+    std::visit([&](const auto& x) { w.value(x); }, f.value);
+  }
+  w.end_object();
 }
 
 const FieldValue* find_field(const Fields& fields, std::string_view name) {

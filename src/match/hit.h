@@ -8,6 +8,10 @@
 #include <variant>
 #include <vector>
 
+namespace medic::core {
+class JsonWriter;
+}  // namespace medic::core
+
 namespace medic::match {
 
 /// Numbers are typed by field name (resets_at and http_status are integers, retry_after_s
@@ -24,6 +28,10 @@ struct Field {
 using Fields = std::vector<Field>;
 
 const FieldValue* find_field(const Fields& fields, std::string_view name);
+
+/// Writes fields as one JSON object (numbers as numbers): the form the decision codec and
+/// the checkpoint both use.
+void write_fields(core::JsonWriter& w, const Fields& fields);
 
 struct Hit {
   std::uint32_t rule = 0;    // index into the compiled RuleSet

@@ -200,7 +200,8 @@ void PatternDb::extract(std::uint32_t index, std::string_view line, Matcher& mat
         }
       }
       const std::string_view captured = line.substr(ov[2 * group], ov[2 * group + 1] - ov[2 * group]);
-      if (auto value = convert_field(ex.field, captured, now_s())) {
+      // Only a reset time reads the clock (a clock time means its next instant).
+      if (auto value = convert_field(ex.field, captured, ex.field == "resets_at" ? now_s() : 0)) {
         out.push_back(Field{ex.field, std::move(*value)});
         break;
       }

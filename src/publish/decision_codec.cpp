@@ -2,19 +2,11 @@
 
 #include <simdjson.h>
 
+#include "match/hit.h"
 #include "rules/failure_class.h"
 #include "rules/policy.h"
 
 namespace medic::publish {
-
-void write_fields(core::JsonWriter& w, const match::Fields& fields) {
-  w.begin_object();
-  for (const auto& f : fields) {
-    w.key(f.name);
-    std::visit([&](const auto& x) { w.value(x); }, f.value);
-  }
-  w.end_object();
-}
 
 std::string encode_decision(const decide::Decision& d, std::uint64_t seq) {
   std::string out;
@@ -94,7 +86,7 @@ std::string encode_decision(const decide::Decision& d, std::uint64_t seq) {
     w.key("line").value(static_cast<std::int64_t>(d.evidence->line));
     w.key("text").value(d.evidence->text);
     w.key("fields");
-    write_fields(w, d.evidence->fields);
+    match::write_fields(w, d.evidence->fields);
     w.end_object();
   } else {
     w.null();

@@ -20,8 +20,6 @@ namespace medic::publish {
 std::string encode_decision(const decide::Decision& d, std::uint64_t seq);
 /// A `provider_health` line.
 std::string encode_health(const decide::ProviderHealth& h, std::uint64_t seq);
-/// Match fields as a JSON object (the evidence's `fields`).
-void write_fields(core::JsonWriter& w, const match::Fields& fields);
 
 struct DecisionMessage {
   std::uint64_t seq = 0;

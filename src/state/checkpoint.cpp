@@ -3,18 +3,10 @@
 #include <simdjson.h>
 
 #include "core/json_writer.h"
+#include "match/hit.h"
 
 namespace medic::state {
 namespace {
-
-void write_fields(core::JsonWriter& w, const match::Fields& fields) {
-  w.begin_object();
-  for (const auto& f : fields) {
-    w.key(f.name);
-    std::visit([&](const auto& x) { w.value(x); }, f.value);
-  }
-  w.end_object();
-}
 
 bool i64(simdjson::dom::element e, const char* key, std::int64_t& out) {
   return e[key].get_int64().get(out) == simdjson::SUCCESS;
@@ -73,7 +65,7 @@ std::string encode(const Checkpoint& cp) {
       w.key("line").value(static_cast<std::int64_t>(e.line));
       w.key("text").value(e.text);
       w.key("fields");
-      write_fields(w, e.fields);
+      match::write_fields(w, e.fields);
       w.end_object();
     }
     w.end_array();

@@ -8,9 +8,12 @@
 #include <filesystem>
 
 #include "integration/process.h"
+#include "support/run_loop.h"
 
 namespace medic::app {
 namespace {
+
+using testing::run_until;
 
 using testing::read_file;
 using testing::TempDir;
@@ -27,22 +30,6 @@ report::Update decision(const std::string& id) {
   r.reason = "row " + id;
   u.decisions.push_back(r);
   return u;
-}
-
-// Runs the loop until `done()` or a 10 s guard timer; false on the guard.
-template <typename Done>
-bool run_until(uv_loop_t* loop, Done done) {
-  uv_timer_t guard;
-  uv_timer_init(loop, &guard);
-  bool fired = false;
-  guard.data = &fired;
-  uv_timer_start(
-      &guard, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; }, 10000, 0);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&guard));
-  while (!done() && !fired) uv_run(loop, UV_RUN_ONCE);
-  uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
-  uv_run(loop, UV_RUN_NOWAIT);
-  return done();
 }
 
 class ReportQueueTest : public ::testing::Test {

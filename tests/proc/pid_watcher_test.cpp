@@ -8,9 +8,12 @@
 #include <unistd.h>
 
 #include "proc/proc_stat.h"
+#include "support/run_loop.h"
 
 namespace medic::proc {
 namespace {
+
+using testing::run_until;
 
 // A child that sleeps until killed.
 pid_t spawn_sleeper() {
@@ -20,20 +23,6 @@ pid_t spawn_sleeper() {
     ::_exit(0);
   }
   return pid;
-}
-
-// Runs `loop` until `done` or a 5 s guard timer fires; false on the guard.
-bool run_until(uv_loop_t* loop, const bool& done) {
-  uv_timer_t guard;
-  uv_timer_init(loop, &guard);
-  bool fired = false;
-  guard.data = &fired;
-  uv_timer_start(
-      &guard, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; }, 5000, 0);
-  while (!done && !fired) uv_run(loop, UV_RUN_ONCE);
-  uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
-  uv_run(loop, UV_RUN_NOWAIT);
-  return done;
 }
 
 class PidWatcherTest : public ::testing::Test {
@@ -58,7 +47,7 @@ TEST_F(PidWatcherTest, ReportsTheDeathOfAnUnreapedProcessOnce) {
     }));
     EXPECT_TRUE(w.watching("k"));
     ::kill(pid, SIGKILL);
-    ASSERT_TRUE(run_until(&loop_, done));
+    ASSERT_TRUE(run_until(&loop_, [&] { return done; }));
     // Still a zombie (nobody reaped it): its stat says so and holds the wait status.
     const auto st = proc_stat(pid);
     ASSERT_TRUE(st);
@@ -86,7 +75,7 @@ TEST_F(PidWatcherTest, AnUnwatchedDeathIsNotReported) {
     ::waitpid(pid, nullptr, 0);
     // The marker dies after: once its death is reported, the other's would have been too.
     ::kill(marker, SIGKILL);
-    ASSERT_TRUE(run_until(&loop_, marker_done));
+    ASSERT_TRUE(run_until(&loop_, [&] { return marker_done; }));
   }
   EXPECT_FALSE(reported);
   ::waitpid(marker, nullptr, 0);
