@@ -112,6 +112,9 @@ struct Timer {
   bool state_read = false;
   bool pre_read_asked = false;
   std::vector<act::HermesCommand> release;  // planned from that read
+  // The release's commands are running: the timer leaves act.json only when they are done,
+  // so a stop (or a crash) in between releases the task again at the next start.
+  bool releasing = false;
 };
 
 constexpr std::int64_t kPreReadMs = 3000;
@@ -557,11 +560,18 @@ void Actor::start_job(const std::string& key) {
       act::Plan p = act::plan_release(task, t, overrides, plan_options_);
       for (const auto& n : p.notes) spdlog::info("decision={} release: {}", id, n);
       auto tm = timers_.find(id);
-      if (tm != timers_.end()) {
+      // A read that failed (or a task `show` cannot find) leaves the blind release: the
+      // unblock of what act parked, which Hermes refuses harmlessly if there is nothing to do.
+      if (tm != timers_.end() && t.exists) {
         tm->second.state_read = true;
         tm->second.release = std::move(p.commands);
       }
       job_done(key);
+      // Due already and not released blind meanwhile: release it now.
+      tm = timers_.find(id);
+      if (tm != timers_.end() && tm->second.handle && !tm->second.releasing &&
+          !uv_is_active(tm->second.handle.handle()) && wall_ms() >= tm->second.at * 1000)
+        fire(id);
     });
     return;
   }
@@ -730,19 +740,22 @@ void Actor::arm(Timer& t) {
 }
 
 void Actor::fire(const std::string& decision_id) {
+  // A timer that comes due while act stops stays in act.json: the next start fires it.
+  if (stopping_) return;
   auto it = timers_.find(decision_id);
-  if (it == timers_.end()) return;
+  if (it == timers_.end() || it->second.releasing) return;
   Timer& t = it->second;
   const std::int64_t now = wall_ms();
-  if (!t.state_read && !t.pre_read_asked && now < t.at * 1000) {
-    // Ahead of the time: read the task's state and plan the release; the timer is re-armed
-    // for retry_at itself at once, whether or not the read is back by then.
+  if (!t.state_read && !t.pre_read_asked) {
+    // Read the task's state and plan the release. Ahead of the time, the timer is re-armed
+    // for retry_at itself at once, whether or not the read is back by then; a timer already
+    // due (held across a restart, perhaps half released) is released when the read is back.
     t.pre_read_asked = true;
     Job job;
     job.kind = Job::Kind::Release;
     job.timer_id = decision_id;
     enqueue(t.board + "/" + t.task, std::move(job));
-    arm(t);
+    if (now < t.at * 1000) arm(t);
     return;
   }
   if (now < t.at * 1000) {
@@ -760,11 +773,12 @@ void Actor::fire(const std::string& decision_id) {
 
 void Actor::release_due() {
   const std::int64_t now = wall_ms();
-  std::map<std::string, std::vector<std::string>> unblock;  // board -> task ids
-  std::map<std::string, std::string> first_id, workspace;   // board -> for the log and reports
+  std::map<std::string, std::vector<std::string>> unblock;   // board -> task ids
+  std::map<std::string, std::string> first_id, workspace;    // board -> for the log and reports
+  std::map<std::string, std::vector<std::string>> released;  // board -> timer ids
   for (const auto& id : due_) {
     auto it = timers_.find(id);
-    if (it == timers_.end()) continue;
+    if (it == timers_.end() || it->second.releasing) continue;
     Timer& t = it->second;
     const std::int64_t late = now - t.at * 1000;
     max_late_ms_ = std::max(max_late_ms_, late);
@@ -776,18 +790,23 @@ void Actor::release_due() {
       unblock[t.board].push_back(t.task);
       first_id.emplace(t.board, id);
       workspace.emplace(t.board, t.workspace);
+      released[t.board].push_back(id);
+      t.releasing = true;
+    } else {
+      timers_.erase(it);
     }
-    timers_.erase(it);
   }
   due_.clear();
   for (auto& [board, tasks] : unblock) {
     std::vector<act::HermesCommand> commands{act::HermesCommand{"unblock", {}, tasks}};
     if (plan_options_.dispatch) commands.push_back(act::HermesCommand{"dispatch", {}, {}});
     const std::string b = board, ws = workspace[board];
-    run_commands(first_id[board], board, core::join(tasks), std::move(commands), [this, b, ws] {
-      flush_reports(b, ws);
-      mark_dirty();
-    });
+    run_commands(first_id[board], board, core::join(tasks), std::move(commands),
+                 [this, b, ws, ids = std::move(released[board])] {
+                   for (const auto& id : ids) timers_.erase(id);
+                   flush_reports(b, ws);
+                   mark_dirty();
+                 });
   }
   mark_dirty();
 }

@@ -244,6 +244,28 @@ TEST_F(ActTest, KeepsAPendingReleaseAcrossItsOwnRestart) {
   EXPECT_EQ(changes().size(), 3u) << "the restart must not apply the decision again";
 }
 
+// A stop while the release's unblock is in flight kills it: the timer stays in act.json
+// until its commands are done, so the next start reads the task and releases it then.
+TEST_F(ActTest, AReleaseCutShortByAStopIsMadeAtTheNextStart) {
+  start_act({}, {"MEDIC_TEST_SLOW_VERB=unblock", "MEDIC_TEST_SLOW_S=5"});
+  h_.board().create_task("t_cut", "task", "researcher");
+  const auto run = h_.board().claim("t_cut", DaemonHarness::now());
+  seed("t_cut", "running", run, true);
+  h_.append("t_cut", codex_429(DaemonHarness::now() + 2) + "[kanban-worker-exit] rc=1\n");
+  ASSERT_TRUE(wait_for_changes(1)) << testing::read_file(act_log());
+  ASSERT_TRUE(wait_for([&] {
+    return testing::read_file(act_log()).find("timer for t_cut fired") != std::string::npos;
+  })) << testing::read_file(act_log());
+  stop_act();
+  ASSERT_EQ(changes().size(), 1u) << "the slow unblock was to be cut short:\n" << testing::read_file(record_);
+  EXPECT_EQ(status_of("t_cut"), "scheduled");
+  start_act();
+  ASSERT_TRUE(wait_for_changes(3)) << testing::read_file(act_log());
+  EXPECT_EQ(changes()[1], tabs({"kanban", "--board=default", "unblock", "--", "t_cut"}));
+  EXPECT_EQ(changes()[2], tabs({"kanban", "--board=default", "dispatch"}));
+  EXPECT_EQ(status_of("t_cut"), "ready");
+}
+
 // Never fight Hermes: a task it gave up on stays blocked for a plain retry, and a worker's
 // own block stands; only a rate limit at a named reset overrides the breaker.
 TEST_F(ActTest, LeavesATaskHermesGaveUpOnAsItIsButForARateLimitWithAReset) {

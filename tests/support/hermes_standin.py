@@ -23,7 +23,9 @@ A refused transition exits 1 with Hermes's message ("cannot block t_x"); a usage
 State: $MEDIC_TEST_STATE (JSON {"tasks": {id: {"status", "model_override", "provider_override",
 "runs": [{"id", "ended_at"}], "events": [{"kind", "run_id"}]}}}). Every call is appended to
 $MEDIC_TEST_RECORD as one line, arguments separated by tabs, and its exit code to
-$MEDIC_TEST_RECORD.rc (one per line).
+$MEDIC_TEST_RECORD.rc (one per line). $MEDIC_TEST_SLOW_VERB names a verb that takes
+$MEDIC_TEST_SLOW_S seconds (default 3) before it does anything, as a loaded machine's would:
+a test can stop act while that command is in flight.
 """
 import fcntl
 import json
@@ -125,6 +127,8 @@ def main():
         record(args, 2)
         return 2
     board, verb, opts, pos = parsed
+    if verb == os.environ.get("MEDIC_TEST_SLOW_VERB"):
+        time.sleep(float(os.environ.get("MEDIC_TEST_SLOW_S", "3")))
     # One writer at a time: act runs commands for several tasks at once, and the test seeds
     # tasks while it does (the same lock file).
     lock = open(os.environ["MEDIC_TEST_STATE"] + ".lock", "a")
