@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 
+#include "app/log_follower.h"
 #include "app/report_queue.h"
 #include "report/state_report.h"
 #include "app/rule_loading.h"
@@ -84,12 +85,15 @@ LoadedRules load_daemon_rules(const std::optional<std::string>& dir) { return lo
 
 class Daemon {
  public:
-  Daemon(DaemonOptions options, std::unique_ptr<match::PatternDb> db, match::Matcher matcher, publish::Journal journal)
+  Daemon(DaemonOptions options, std::unique_ptr<match::PatternDb> db, match::Matcher matcher, publish::Journal journal,
+         decide::DecidedSet decided)
       : options_(std::move(options)),
         db_(std::move(db)),
         matcher_(std::move(matcher)),
         journal_(std::move(journal)),
-        tracker_(decide::TrackerOptions{options_.exit_event_wait_s}) {}
+        tracker_(decide::TrackerOptions{options_.exit_event_wait_s}) {
+    tracker_.adopt_decided(std::move(decided));
+  }
 
   int run();
 
@@ -123,15 +127,6 @@ class Daemon {
     std::optional<watch::WatchId> db_watch;    // the board's own directory (not the default's)
     std::optional<watch::WatchId> logs_watch;  // its logs dir
     tail::FileId db_id;                        // the kanban.db the reader opened
-  };
-  struct LogFile {
-    std::string board;
-    std::string task_id;
-    // Bytes before this offset were written before medic started and no checkpoint says
-    // what of them was read: their trailers are run boundaries, not exits.
-    std::uint64_t history_end = 0;
-    std::unique_ptr<tail::Tailer> tailer;
-    std::optional<match::Stream> stream;
   };
   // The worker process of a task's current run (Hermes's spawned event), whose death
   // pids_ reports.
@@ -172,13 +167,8 @@ class Daemon {
   void apply(Board& b, const std::string& task, decide::Effects fx);
   bool drain_board(Board& b);  // false: the board was busy (locked); read again soon
   const kanban::TaskRow* refresh_row(Board& b, const std::string& task);
-  void on_log_change(Board& b, const std::string& name);
-  // Reads what is new, at most kReadBudget bytes (the rest continues from the loop);
-  // `all`: everything now (before an exit is decided: its evidence must be complete).
-  void read_log(LogFile& f, bool all = false);
-  void flush_last_line(LogFile& f);
-  void restart_stream(LogFile& f, const match::PatternDb& db, std::uint64_t offset, std::uint64_t line);
-  void on_hits(LogFile& f, std::vector<match::Hit>& hits);
+  void on_log_change(Board& b, const std::string& name) { logs_->on_change(b.slug, b.logs_dir, name); }
+  void on_hits(const LogFollower::Log& log, std::vector<match::Hit>& hits);
   void decide_run(Board& b, const std::string& task, decide::DecideRun d);
   void check_blocked_family(Board& b, const std::string& task);
   void examine_blocked_parent(Board& b, const std::string& parent);
@@ -213,7 +203,7 @@ class Daemon {
   uv_loop_t* loop_ = nullptr;
   std::unique_ptr<publish::UnixSocketPublisher> publisher_;
   std::map<std::string, std::unique_ptr<Board>> boards_;
-  std::map<std::string, LogFile> logs_;          // by path
+  std::optional<LogFollower> logs_;              // every worker log: bytes in, hits out
   decide::RunTracker tracker_;                   // the run lifecycle (pure)
   std::set<std::string> checking_;               // decision ids whose acceptance check is on the threadpool
   std::map<std::string, PidWatch> pid_watches_;  // by board/task
@@ -230,23 +220,14 @@ class Daemon {
   loop::UvHandle<uv_timer_t> checkpoint_timer_;
   loop::UvHandle<uv_timer_t> reload_timer_;
   bool state_dirty_ = false;
-  static constexpr std::size_t kReadBudget = 4u << 20;
-  std::set<std::string> more_logs_;        // logs with bytes left after their budget
-  loop::UvHandle<uv_timer_t> more_timer_;  // continues them from the next loop turn
   // The checkpoint was lost or damaged: boards are read from before the last decision and
   // logs without a saved offset are history (see load_state).
   bool rebuild_ = false;
   static constexpr std::int64_t kRebuildMarginS = 120;
   bool reloading_ = false;
   bool reload_again_ = false;
-  // Saved positions from the last run, applied when a file is first seen.
-  struct SavedFile {
-    tail::FileId id;
-    std::uint64_t offset = 0;
-    std::uint64_t line = 1;
-    std::uint64_t fingerprint = 0;
-  };
-  std::map<std::string, SavedFile> saved_files_;
+  // Saved positions from the last run, for the log follower.
+  std::map<std::string, LogFollower::Saved> saved_files_;
   std::map<std::string, std::int64_t> saved_cursors_;
   std::unique_ptr<ReportQueue> reports_;
   std::map<std::string, std::string> health_reasons_;  // provider -> why it was marked
@@ -257,12 +238,9 @@ class Daemon {
   std::set<std::string> refused_once_;
   bool refuse_once(const std::string& key, const std::string& message);
   bool reading_board_ = false;
-  bool starting_ = true;  // the first scan of the boards and logs at start-up  // on_board_change is on the stack: do
-                          // not re-enter it
   // Counters (logged at shutdown).
   std::uint64_t decisions_ = 0;
   std::uint64_t malformed_events_ = 0;
-  std::uint64_t stream_errors_ = 0;
   // How runs were decided (the exit path each took), logged at shutdown.
   std::uint64_t exits_by_pid_ = 0;                   // pid deaths seen
   std::uint64_t exits_with_status_ = 0;              // ... with a readable zombie exit status
@@ -321,7 +299,7 @@ void Daemon::drop_board(const std::string& slug) {
   Board& b = *it->second;
   if (b.db_watch) watcher_->remove(*b.db_watch);
   if (b.logs_watch) watcher_->remove(*b.logs_watch);
-  std::erase_if(logs_, [&](const auto& kv) { return kv.second.board == slug; });
+  logs_->drop_board(slug);
   boards_.erase(it);
   saved_cursors_.erase(slug);
   recreated_.insert(slug);
@@ -333,7 +311,7 @@ void Daemon::on_overflow() {
   spdlog::warn("inotify queue overflowed (overflows={}): rescanning every board and log", watcher_->overflows());
   rescan_boards();
   for (auto& [slug, b] : boards_) on_board_change(*b);
-  for (auto& [path, f] : logs_) read_log(f);
+  logs_->read_all();
 }
 
 void Daemon::on_board_dir_entry(const std::string& slug, std::string_view name) {
@@ -504,10 +482,7 @@ void Daemon::on_pid_death(const std::string& key) {
   auto b = boards_.find(board);
   if (b == boards_.end()) return;
   // The worker is gone: its last bytes are in the log, read them before deciding.
-  if (auto lf = logs_.find(b->second->logs_dir + "/" + task + ".log"); lf != logs_.end()) {
-    read_log(lf->second, true);
-    flush_last_line(lf->second);
-  }
+  logs_->finish(board, b->second->logs_dir, task);
   // A clean exit (or none known) is no failure when the worker's kanban_complete or
   // kanban_block was committed before it: read the board's pending events first.
   if (!status || (WIFEXITED(*status) && WEXITSTATUS(*status) == 0)) drain_board(*b->second);
@@ -734,11 +709,7 @@ void Daemon::on_board_change(Board& b) {
       if (decide::is_run_ending_kind(e.kind) || e.kind == "gave_up") {
         // The log may hold the worker's last bytes still unread, or be a file whose
         // creation inotify has not reported yet: read it first.
-        on_log_change(b, e.task_id + ".log");
-        if (auto it = logs_.find(b.logs_dir + "/" + e.task_id + ".log"); it != logs_.end()) {
-          read_log(it->second, true);
-          flush_last_line(it->second);
-        }
+        logs_->finish(b.slug, b.logs_dir, e.task_id);
       }
       decide::RunEvent re;
       re.kind = e.kind;
@@ -753,133 +724,7 @@ void Daemon::on_board_change(Board& b) {
   }
 }
 
-void Daemon::on_log_change(Board& b, const std::string& name) {
-  // Only live logs: "<task>.log". A rotated "<task>.log.1" is finished through the
-  // descriptor the tailer already holds.
-  if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".log") != 0 || !b.logs_fd) return;
-  const std::string path = b.logs_dir + "/" + name;
-  auto it = logs_.find(path);
-  if (it == logs_.end()) {
-    const std::string task = name.substr(0, name.size() - 4);
-    if (!core::valid_task_id(task)) {
-      refuse_once("log:" + path, "log=" + path + " refused: not a Hermes task id (t_[a-z0-9_-]+); not read");
-      return;
-    }
-    struct stat st {};
-    if (::fstatat(b.logs_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return;
-    LogFile f;
-    f.board = b.slug;
-    f.task_id = task;
-    f.tailer = std::make_unique<tail::Tailer>(b.logs_dir, name);
-    match::StreamOptions so;
-    auto s = match::Stream::open(*db_, so);
-    if (!s) {
-      ++stream_errors_;
-      spdlog::error("log={} not followed: {}", path, s.error().message);
-      return;
-    }
-    f.stream.emplace(std::move(*s));
-    if (auto sv = saved_files_.find(path); sv != saved_files_.end()) {
-      f.tailer->resume(sv->second.id, sv->second.offset, sv->second.fingerprint);
-      restart_stream(f, *db_, sv->second.offset, sv->second.line);
-    } else if (starting_ && S_ISREG(st.st_mode)) {
-      f.history_end = static_cast<std::uint64_t>(st.st_size);
-    }
-    it = logs_.emplace(path, std::move(f)).first;
-  }
-  read_log(it->second);
-}
-
-void Daemon::read_log(LogFile& f, bool all) {
-  auto b = boards_.find(f.board);
-  if (b == boards_.end() || !b->second->logs_fd) return;
-  const int dir_fd = b->second->logs_fd.get();
-  const std::uint64_t errors_before = f.tailer->errors();
-  const std::uint64_t refusals_before = f.tailer->refusals();
-  std::vector<match::Hit> hits;
-  // At most kReadBudget bytes per call (the tailer's budget): a log far behind is
-  // continued from the loop (more_logs_), so it never holds up an exit of another.
-  const bool more = f.tailer->read_available(
-      dir_fd,
-      [&](const tail::FileId&, std::uint64_t offset, std::string_view bytes, bool restarted, bool rotated) {
-        if (rotated) {
-          // Late bytes of the renamed-away file: a stream of their own, ended at once.
-          if (auto rs = match::Stream::open(*db_, match::StreamOptions{})) {
-            if (rs->restart(*db_, offset, 0)) {
-              rs->feed(bytes, matcher_, hits);
-              rs->finish(matcher_, hits);
-              on_hits(f, hits);
-            }
-          }
-          return;
-        }
-        if (restarted) {
-          // A new file at the path (rotation) or a truncation: the old stream's last
-          // line ends here, the new bytes start a fresh stream at offset 0.
-          f.stream->finish(matcher_, hits);
-          on_hits(f, hits);
-          restart_stream(f, *db_, offset, 1);
-        }
-        f.stream->feed(bytes, matcher_, hits);
-        on_hits(f, hits);
-      },
-      kReadBudget);
-  if (more && all) {
-    read_log(f, true);
-    return;
-  }
-  if (more) {
-    more_logs_.insert(f.tailer->path());
-    if (!uv_is_active(more_timer_.handle())) {
-      arm_timer(
-          more_timer_.get(),
-          [](uv_timer_t* t) {
-            auto* self = static_cast<Daemon*>(t->data);
-            auto paths = std::move(self->more_logs_);
-            self->more_logs_.clear();
-            for (const auto& p : paths) {
-              if (auto it = self->logs_.find(p); it != self->logs_.end()) self->read_log(it->second);
-            }
-          },
-          0, 0);
-    }
-  }
-  if (f.tailer->errors() != errors_before) {
-    spdlog::warn("log={} error=\"{}\" errors={}", f.tailer->path(), f.tailer->last_error(), f.tailer->errors());
-  }
-  if (f.tailer->refusals() != refusals_before) {
-    ++refused_;
-    spdlog::warn("log={} refused: {} (only regular files in the logs dir are read); not read", f.tailer->path(),
-                 f.tailer->refused());
-  }
-  state_dirty_ = true;
-}
-
-// A worker that dies mid-line leaves its last line without a newline; once its exit is
-// seen by its pid or a Hermes event, that line is complete and may be the evidence. (An
-// exit by trailer needs nothing: the trailer line ends with one.) The next run's bytes,
-// appended to the same log, start a new line.
-void Daemon::flush_last_line(LogFile& f) {
-  if (!f.stream || f.stream->finished() || f.stream->line_start_offset() == f.stream->offset()) return;
-  std::vector<match::Hit> hits;
-  const std::uint64_t offset = f.stream->offset();
-  const std::uint64_t line = f.stream->next_line() + 1;
-  f.stream->finish(matcher_, hits);
-  on_hits(f, hits);
-  restart_stream(f, *db_, offset, line);
-}
-
-// A stream that cannot reopen (Hyperscan out of memory) leaves its log unmatched from
-// here on: say so, and count it.
-void Daemon::restart_stream(LogFile& f, const match::PatternDb& db, std::uint64_t offset, std::uint64_t line) {
-  if (auto r = f.stream->restart(db, offset, line); !r) {
-    ++stream_errors_;
-    spdlog::error("log={} stream not restarted at offset {}: {}; its later lines go unmatched", f.tailer->path(),
-                  offset, r.error().message);
-  }
-}
-
-void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
+void Daemon::on_hits(const LogFollower::Log& f, std::vector<match::Hit>& hits) {
   const std::string key = run_key(f.board, f.task_id);
   for (match::Hit& h : hits) {
     const rules::Rule& rule = db_->rule(h.rule);
@@ -923,7 +768,7 @@ void Daemon::on_hits(LogFile& f, std::vector<match::Hit>& hits) {
     e.rule = rule.id;
     e.failure_class = rule.failure_class;
     e.priority = rule.priority;
-    e.path = f.tailer->path();
+    e.path = f.path;
     e.line = h.line;
     e.text = std::move(h.text);
     e.fields = std::move(h.fields);
@@ -952,8 +797,7 @@ void Daemon::decide_run(Board& b, const std::string& task, decide::DecideRun d) 
     return;
   }
   const std::string id = d.decision_id.empty() ? key + "/" + std::to_string(run) : d.decision_id;
-  if (journal_.decided().count(id)) {
-    tracker_.note_decided(id);
+  if (tracker_.decided(id)) {
     spdlog::debug("run={} already decided; {} exit ignored", id, decide::to_string(d.exit.seen_by));
     return;
   }
@@ -1033,7 +877,7 @@ void Daemon::check_then_publish(const std::string& id, decide::RunFacts facts, s
     self.checking_.erase(wk.id);
     const artifacts::CheckResult& r = wk.result;
     wk.facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};
-    if (self.journal_.decided().count(wk.id)) return;
+    if (self.tracker_.decided(wk.id)) return;
     if (self.publish_decision(wk.facts) && !wk.path.empty()) ++self.decided_by_[wk.path];
   };
   checking_.insert(id);
@@ -1129,7 +973,6 @@ bool Daemon::publish_decision(const decide::RunFacts& facts) {
     health_reasons_[h.provider] = h.reason;
   }
   const std::optional<report::Location> workspace = workspace_report(out.decision);
-  journal_.note_decided(out.decision.id, std::string(rules::to_string(out.decision.action)));
   tracker_.note_decided(out.decision.id, out.decision.action, out.decision.known_reset);
   publish_line([d = out.decision](std::uint64_t seq) { return publish::encode_decision(d, seq); });
   ++decisions_;
@@ -1172,7 +1015,7 @@ void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
   facts.run_id = (*row)->current_run_id.value_or((*row)->last_run_id.value_or(0));
   // One examination per blocked spell of a run: the id names the run it follows.
   const std::string id = b.slug + "/" + parent + "/" + std::to_string(facts.run_id) + "/blocked";
-  if (journal_.decided().count(id) || checking_.count(id)) return;
+  if (tracker_.decided(id) || checking_.count(id)) return;
   facts.decision_id = id;
   facts.exit.seen_by = decide::ExitSource::Event;
   facts.exit.event_kind = "blocked";
@@ -1276,15 +1119,10 @@ void Daemon::reload_rules() {
         }
         // Every stream restarts on the new database at its unterminated line's start, and
         // the tailer re-reads from there: each line is scanned once, by one rule set.
-        for (auto& [path, f] : self.logs_) {
-          const auto start = f.stream->line_start_offset();
-          const auto line = f.stream->next_line();
-          self.restart_stream(f, *wk->loaded.db, start, line);
-          f.tailer->rewind_to(start);
-        }
+        self.logs_->switch_db(*wk->loaded.db);
         self.db_ = std::move(wk->loaded.db);
         spdlog::info("rules reloaded rules={}", self.db_->rules().rules.size());
-        for (auto& [path, f] : self.logs_) self.read_log(f);
+        self.logs_->read_all();
       });
   if (queued != 0) {
     delete w;
@@ -1298,16 +1136,7 @@ state::Checkpoint Daemon::snapshot() const {
   for (const auto& [slug, b] : boards_) {
     if (b->cursor >= 0) cp.cursors[slug] = b->cursor;
   }
-  for (const auto& [path, f] : logs_) {
-    if (!f.tailer->open()) continue;
-    state::FileState fs{path, f.tailer->id().dev, f.tailer->id().ino,
-                        // The start of the unterminated line: a restart re-reads it whole.
-                        f.stream->line_start_offset(), f.stream->next_line(), 0};
-    // The tailer's fingerprint is of the bytes before its own offset: saved only when that
-    // is the saved offset too (no unterminated line).
-    if (f.stream->line_start_offset() == f.tailer->offset()) fs.fingerprint = f.tailer->fingerprint();
-    cp.files.push_back(std::move(fs));
-  }
+  cp.files = logs_->files();
   cp.unhealthy_until = engine_.unhealthy_until;
   cp.attempts = engine_.attempts;
   for (auto& [key, r] : tracker_.save()) {
@@ -1401,7 +1230,7 @@ void Daemon::load_state() {
   state::Checkpoint& cp = parsed->checkpoint;
   saved_cursors_ = cp.cursors;
   for (const auto& f : cp.files) {
-    saved_files_[f.path] = SavedFile{tail::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint};
+    saved_files_[f.path] = LogFollower::Saved{tail::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint};
   }
   engine_.unhealthy_until = cp.unhealthy_until;
   engine_.attempts = cp.attempts;
@@ -1431,7 +1260,6 @@ int Daemon::run() {
   loop_ = &loop;
   loop.data = this;
   pids_.emplace(loop_);
-  for (const auto& [id, action] : journal_.decided()) tracker_.note_decided(id, rules::parse_action(action));
   load_state();
   // The root is the operator's (links in its own path are followed); everything below it
   // is reached without following a link (DESIGN.md §6b).
@@ -1473,7 +1301,16 @@ int Daemon::run() {
   sigterm_ = std::move(*sigterm);
   sighup_ = std::move(*sighup);
   reload_timer_ = std::move(*reload_timer);
-  more_timer_ = std::move(*more_timer);
+  logs_.emplace(
+      std::move(*more_timer), *db_, matcher_,
+      LogFollower::Callbacks{[this](const LogFollower::Log& log, std::vector<match::Hit>& hits) { on_hits(log, hits); },
+                             [this](const std::string& key, const std::string& message) { refuse_once(key, message); },
+                             [this] { ++refused_; },
+                             [this](const std::string& board) {
+                               auto b = boards_.find(board);
+                               return b != boards_.end() && b->second->logs_fd ? b->second->logs_fd.get() : -1;
+                             }});
+  logs_->resume_from(std::move(saved_files_));
   journal_retry_ = std::move(*journal_retry);
   checkpoint_timer_ = std::move(*checkpoint_timer);
   // Checkpoint on a timer, never per line (STYLE B5); it only runs when work was done.
@@ -1481,7 +1318,7 @@ int Daemon::run() {
           checkpoint_timer_,
           [](uv_timer_t* t) {
             auto* self = static_cast<Daemon*>(t->data);
-            if (self->state_dirty_) self->save_state();
+            if (self->logs_->take_dirty() || self->state_dirty_) self->save_state();
           },
           1000, 1000);
       !ok) {
@@ -1499,7 +1336,7 @@ int Daemon::run() {
   start_watches();
   reports_ = std::make_unique<ReportQueue>(loop_);
   rescan_boards();
-  starting_ = false;
+  logs_->end_startup();
   // The socket opens last: a client that can connect knows every board is being read
   // from its cursor (a decision made before this is journaled and replayed with since).
   auto pub = publish::UnixSocketPublisher::create(loop_, options_.socket_path, journal_,
@@ -1521,7 +1358,7 @@ int Daemon::run() {
   reports_->shutdown();
   save_state_now();  // (a threadpool write still in flight finishes before the loop closes)
   spdlog::info("stopped decisions={} malformed_events={} stream_errors={} refused={} clients_cut_off={}", decisions_,
-               malformed_events_, stream_errors_, refused_, publisher_ ? publisher_->cut_off() : 0);
+               malformed_events_, logs_->stream_errors(), refused_, publisher_ ? publisher_->cut_off() : 0);
   std::string paths;
   for (const auto& [path, n] : decided_by_) paths += " " + path + "=" + std::to_string(n);
   spdlog::info("exits decided by{} (pid deaths seen={}, with a readable exit status={})",
@@ -1534,7 +1371,7 @@ int Daemon::run() {
   sighup_.reset();
   checkpoint_timer_.reset();
   reload_timer_.reset();
-  more_timer_.reset();
+  logs_->stop();
   flush_unjournaled();
   if (!unjournaled_.empty())
     spdlog::critical("{} message(s) could not be journaled before the stop (the state disk is full)",
@@ -1607,8 +1444,14 @@ int run_daemon(const DaemonOptions& options) {
   }
   auto matcher = match::Matcher::create(*loaded.db);
   if (!matcher) return 2;
+  // The ids the journal holds, kept compactly (9 bytes each): a restart never decides a
+  // run twice, and a journal of a million decisions costs megabytes, not hundreds.
+  decide::DecidedSet decided;
   auto journal =
-      publish::Journal::open(options.state_dir + "/journal", options.journal, options.state_dir + "/journal.ndjson");
+      publish::Journal::open(options.state_dir + "/journal", options.journal, options.state_dir + "/journal.ndjson",
+                             [&decided](std::string_view id, std::string_view action) {
+                               decided.insert(id, decide::DecidedRun{rules::parse_action(action), false});
+                             });
   if (!journal) {
     spdlog::critical("{}", journal.error().message);
     return 2;
@@ -1617,7 +1460,10 @@ int run_daemon(const DaemonOptions& options) {
     spdlog::error("journal segment={} damaged ({}): {} bytes cut, kept in {}; medic goes on from the last good line",
                   r.segment, r.why, r.bytes, r.kept_at);
   }
-  Daemon daemon(options, std::move(loaded.db), std::move(*matcher), std::move(*journal));
+  decided.seal();
+  spdlog::info("journal last_seq={} decided_ids={} ({} KiB)", journal->last_seq(), decided.size(),
+               decided.bytes() / 1024);
+  Daemon daemon(options, std::move(loaded.db), std::move(*matcher), std::move(*journal), std::move(decided));
   return daemon.run();
 }
 

@@ -196,9 +196,9 @@ Effects RunTracker::on_event(const std::string& key, const RunEvent& e, core::Ep
       d.exit = exit;
       d.provider = t.provider;
       d.decision_id = id;
-      if (auto p = actions_.find(run_id_of(key, run)); p != actions_.end()) {
-        d.previous_action = p->second.action;
-        d.previous_known_reset = p->second.known_reset;
+      if (auto p = decided_.find(run_id_of(key, run)); p && p->action) {
+        d.previous_action = p->action;
+        d.previous_known_reset = p->known_reset;
       }
     }
     d.gave_up = true;
@@ -303,10 +303,10 @@ Effects RunTracker::on_wait_expired(const std::string& key, core::EpochSeconds n
 }
 
 void RunTracker::note_decided(const std::string& id, std::optional<rules::Action> action, bool known_reset) {
-  decided_.insert(id);
   const auto [key, run] = split_id(id);
-  if (run == 0) return;  // a task-level id
-  if (action) actions_[id] = Past{*action, known_reset};
+  // A task-level id records no action (a later note without one keeps what is there).
+  decided_.insert(id, DecidedRun{run != 0 ? action : std::nullopt, known_reset});
+  if (run == 0) return;
   auto it = tasks_.find(key);
   if (it != tasks_.end() && it->second.last_decided_run < run) it->second.last_decided_run = run;
 }

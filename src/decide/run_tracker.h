@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "decide/decided_set.h"
 #include "decide/decision.h"
 #include "rules/policy.h"
 
@@ -114,7 +115,13 @@ class RunTracker {
   /// retry_at at a reset the provider named (the one retry that overrides Hermes's breaker).
   void note_decided(const std::string& id, std::optional<rules::Action> action = std::nullopt,
                     bool known_reset = false);
-  bool decided(const std::string& id) const { return decided_.count(id) > 0; }
+  bool decided(const std::string& id) const { return decided_.contains(id); }
+  /// The ids decided before this start (read from the journal), replacing any noted.
+  void adopt_decided(DecidedSet decided) {
+    decided_ = std::move(decided);
+    decided_.seal();
+  }
+  const DecidedSet& decided_set() const { return decided_; }
 
   /// State for the checkpoint: per key, the current run and its evidence so far.
   struct Saved {
@@ -154,12 +161,7 @@ class RunTracker {
 
   TrackerOptions options_;
   std::map<std::string, Task> tasks_;
-  std::set<std::string> decided_;
-  struct Past {
-    rules::Action action = rules::Action::Ignore;
-    bool known_reset = false;
-  };
-  std::map<std::string, Past> actions_;  // run decision id -> what was decided
+  DecidedSet decided_;  // every decision id published, with (for a run's) what was decided
 };
 
 }  // namespace medic::decide

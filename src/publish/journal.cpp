@@ -22,19 +22,21 @@ std::string segment_name(std::uint64_t first_seq) {
   return buf;
 }
 
-core::Result<std::string> read_file(const std::string& path) {
+// The first `max` bytes of a file (its first line, for a legacy journal's first seq).
+core::Result<std::string> read_head(const std::string& path, std::size_t max) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return core::fail(core::ErrorCode::Io, path + ": " + std::strerror(errno));
   core::UniqueFd f(fd);
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
+  std::string out(max, '\0');
+  std::size_t got = 0;
+  while (got < max) {
+    const ssize_t n = ::read(fd, out.data() + got, max - got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return core::fail(core::ErrorCode::Io, path + ": read: " + std::strerror(errno));
     if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
+    got += static_cast<std::size_t>(n);
   }
+  out.resize(got);
   return out;
 }
 
@@ -46,7 +48,8 @@ Journal::~Journal() {
 
 std::uint64_t Journal::first_seq() const { return segments_.empty() ? next_seq_ : segments_.front().first_seq; }
 
-SegmentScan scan_segment(std::string_view text, std::uint64_t first_seq, std::uint64_t index_every) {
+SegmentScan scan_segment(std::string_view text, std::uint64_t first_seq, std::uint64_t index_every,
+                         std::uint64_t first_line) {
   SegmentScan out;
   simdjson::dom::parser parser;
   std::size_t pos = 0;
@@ -61,11 +64,11 @@ SegmentScan scan_segment(std::string_view text, std::uint64_t first_seq, std::ui
     std::uint64_t seq = 0;
     if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS ||
         doc["seq"].get_uint64().get(seq) != simdjson::SUCCESS) {
-      out.why = "line " + std::to_string(out.lines + 1) + " is not a journal message";
+      out.why = "line " + std::to_string(first_line + out.lines + 1) + " is not a journal message";
       break;
     }
     if (seq != first_seq + out.lines) {
-      out.why = "line " + std::to_string(out.lines + 1) + " has seq " + std::to_string(seq) + ", not " +
+      out.why = "line " + std::to_string(first_line + out.lines + 1) + " has seq " + std::to_string(seq) + ", not " +
                 std::to_string(first_seq + out.lines);
       break;
     }
@@ -86,47 +89,82 @@ SegmentScan scan_segment(std::string_view text, std::uint64_t first_seq, std::ui
   return out;
 }
 
-// Reads a segment: builds its index and the decided ids, and cuts it at its first damaged
+// Reads a segment in chunks (a segment of any size costs about kScanChunk of memory):
+// builds its index, hands its decided ids to `on_decided`, and cuts it at its first damaged
 // line (torn, unparsable, or out of sequence), keeping the rest aside.
-core::Result<void> Journal::scan(Segment& s, bool last) {
-  auto read = read_file(s.path);
-  if (!read) return tl::unexpected(read.error());
-  const std::string text = std::move(*read);
-  SegmentScan scanned = scan_segment(text, s.first_seq, kIndexEvery);
-  s.lines = scanned.lines;
-  s.index = std::move(scanned.index);
-  for (auto& [id, action] : scanned.decided) decided_[std::move(id)] = std::move(action);
-  last_decided_at_ = std::max(last_decided_at_, scanned.last_decided_at);
-  const std::string why = std::move(scanned.why);
-  const std::size_t pos = scanned.good_bytes;
-  s.bytes = pos;
-  if (pos < text.size()) {
+core::Result<void> Journal::scan(Segment& s, const OnDecided& on_decided) {
+  constexpr std::size_t kScanChunk = 8u << 20;
+  const int fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return core::fail(core::ErrorCode::Io, s.path + ": " + std::strerror(errno));
+  core::UniqueFd f(fd);
+  s.lines = 0;
+  s.index.clear();
+  std::uint64_t good = 0;  // bytes of the segment scanned whole
+  std::string buf, why;
+  std::vector<char> chunk(kScanChunk);
+  for (bool eof = false; !eof && why.empty();) {
+    const ssize_t n = ::read(fd, chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return core::fail(core::ErrorCode::Io, s.path + ": read: " + std::strerror(errno));
+    eof = n == 0;
+    buf.append(chunk.data(), static_cast<std::size_t>(n));
+    // Whole lines only, but for the end of the file (a torn last line is damage).
+    const std::size_t last_nl = buf.rfind('\n');
+    const std::size_t whole = eof ? buf.size() : (last_nl == std::string::npos ? 0 : last_nl + 1);
+    if (whole == 0) continue;  // a line longer than a chunk: read on
+    SegmentScan sc = scan_segment(std::string_view(buf.data(), whole), s.first_seq + s.lines, 1, s.lines);
+    for (std::size_t i = 0; i < sc.index.size(); ++i) {
+      if ((s.lines + i) % kIndexEvery == 0) s.index.push_back(good + sc.index[i]);
+    }
+    if (on_decided) {
+      for (const auto& [id, action] : sc.decided) on_decided(id, action);
+    }
+    last_decided_at_ = std::max(last_decided_at_, sc.last_decided_at);
+    s.lines += sc.lines;
+    good += sc.good_bytes;
+    buf.erase(0, sc.good_bytes);
+    why = std::move(sc.why);
+  }
+  chunk = {};
+  buf = {};
+  s.bytes = good;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return core::fail(core::ErrorCode::Io, s.path + ": stat: " + std::strerror(errno));
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (good < size) {
     // Keep the damaged bytes aside, then cut them: the journal goes on from its last good line.
     Recovered r;
     r.segment = s.path;
-    r.bytes = text.size() - pos;
-    r.why = why;
+    r.bytes = size - good;
+    r.why = why.empty() ? "a torn last line (no newline)" : why;
     r.kept_at = s.path + ".corrupt-" + std::to_string(std::time(nullptr));
     const int out = ::open(r.kept_at.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (out >= 0) {
-      const std::string_view rest(text.data() + pos, text.size() - pos);
-      if (::write(out, rest.data(), rest.size()) != static_cast<ssize_t>(rest.size())) r.kept_at += " (incomplete)";
+      core::UniqueFd o(out);
+      char copy[1 << 16];
+      for (std::uint64_t at = good; at < size;) {
+        const ssize_t got = ::pread(fd, copy, sizeof copy, static_cast<off_t>(at));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0 || ::write(out, copy, static_cast<std::size_t>(got)) != got) {
+          r.kept_at += " (incomplete)";
+          break;
+        }
+        at += static_cast<std::uint64_t>(got);
+      }
       ::fsync(out);
-      ::close(out);
     } else {
       r.kept_at = "(not kept: " + std::string(std::strerror(errno)) + ")";
     }
-    if (::truncate(s.path.c_str(), static_cast<off_t>(pos)) != 0)
+    if (::truncate(s.path.c_str(), static_cast<off_t>(good)) != 0)
       return core::fail(core::ErrorCode::Io, s.path + ": cannot cut its damaged tail: " + std::strerror(errno));
     recovered_.push_back(std::move(r));
-    (void)last;
   }
-  struct stat st {};
-  if (::stat(s.path.c_str(), &st) == 0) s.mtime = static_cast<std::int64_t>(st.st_mtime);
+  s.mtime = static_cast<std::int64_t>(st.st_mtime);
   return {};
 }
 
-core::Result<Journal> Journal::open(const std::string& dir, JournalOptions options, const std::string& legacy_file) {
+core::Result<Journal> Journal::open(const std::string& dir, JournalOptions options, const std::string& legacy_file,
+                                    const OnDecided& on_decided) {
   Journal j;
   j.dir_ = dir;
   j.options_ = options;
@@ -137,7 +175,7 @@ core::Result<Journal> Journal::open(const std::string& dir, JournalOptions optio
   struct stat st {};
   if (!legacy_file.empty() && ::stat(legacy_file.c_str(), &st) == 0) {
     std::uint64_t first = 1;
-    if (auto text = read_file(legacy_file)) {
+    if (auto text = read_head(legacy_file, 1 << 20)) {
       simdjson::dom::parser p;
       simdjson::dom::element doc;
       const std::size_t nl = text->find('\n');
@@ -163,7 +201,7 @@ core::Result<Journal> Journal::open(const std::string& dir, JournalOptions optio
     Segment s;
     s.first_seq = firsts[i];
     s.path = dir + "/" + segment_name(firsts[i]);
-    if (auto r = j.scan(s, i + 1 == firsts.size()); !r) return tl::unexpected(r.error());
+    if (auto r = j.scan(s, on_decided); !r) return tl::unexpected(r.error());
     if (s.lines == 0 && i + 1 < firsts.size()) {
       ::unlink(s.path.c_str());  // an empty old segment (a crash right after it was started)
       continue;

@@ -1,7 +1,7 @@
 #pragma once
 // The durable decision journal: one NDJSON message per line, each with a `seq` one more
 // than the line before, across restarts. Subscribers replay from it (`since`), and the
-// daemon rebuilds from it which runs were already decided, so a restart never repeats a
+// daemon rebuilds from it (open's on_decided) which runs were already decided, so a restart never repeats a
 // decision.
 // On disk: a directory of segments, `<first seq, 20 digits>.ndjson`; the newest is
 // appended to and a new one starts past `segment_bytes`; whole old segments are deleted
@@ -18,7 +18,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,14 +45,20 @@ struct SegmentScan {
   std::int64_t last_decided_at = 0;
   std::string why;  // empty when the whole text is good
 };
-[[nodiscard]] SegmentScan scan_segment(std::string_view text, std::uint64_t first_seq, std::uint64_t index_every = 64);
+/// `first_line`: how many lines of the segment come before `text` (for the line numbers in `why`).
+[[nodiscard]] SegmentScan scan_segment(std::string_view text, std::uint64_t first_seq, std::uint64_t index_every = 64,
+                                       std::uint64_t first_line = 0);
 
 class Journal {
  public:
+  /// Called at open for each decision line kept, in seq order: its id and action. The
+  /// journal itself keeps no ids (the caller's store does, compactly).
+  using OnDecided = std::function<void(std::string_view id, std::string_view action)>;
   /// Opens (or creates) the journal directory `dir`. A legacy single-file journal at
   /// `legacy_file` (medic before segments) becomes its first segment.
   [[nodiscard]] static core::Result<Journal> open(const std::string& dir, JournalOptions options = {},
-                                                  const std::string& legacy_file = {});
+                                                  const std::string& legacy_file = {},
+                                                  const OnDecided& on_decided = {});
   Journal(Journal&&) noexcept = default;
   Journal& operator=(Journal&&) noexcept = default;
   ~Journal();
@@ -71,9 +76,6 @@ class Journal {
   std::uint64_t last_seq() const { return next_seq_ - 1; }
   /// The oldest seq still kept (last_seq() + 1 when the journal is empty).
   std::uint64_t first_seq() const;
-  /// Decision ids in the kept segments, with their action.
-  const std::map<std::string, std::string>& decided() const { return decided_; }
-  void note_decided(const std::string& id, const std::string& action) { decided_[id] = action; }
 
   struct Recovered {
     std::string segment;      // the damaged segment
@@ -100,7 +102,7 @@ class Journal {
   };
   static constexpr std::uint64_t kIndexEvery = 64;
   Journal() = default;
-  core::Result<void> scan(Segment& s, bool last);
+  core::Result<void> scan(Segment& s, const OnDecided& on_decided);
   core::Result<void> start_segment(std::uint64_t first_seq);
   void apply_retention();
 
@@ -109,7 +111,6 @@ class Journal {
   std::vector<Segment> segments_;  // oldest first
   core::UniqueFd fd_;              // the newest segment, appended to
   std::uint64_t next_seq_ = 1;
-  std::map<std::string, std::string> decided_;
   std::vector<Recovered> recovered_;
   std::uint64_t dropped_ = 0;
   std::int64_t last_decided_at_ = 0;

@@ -41,9 +41,17 @@ TEST_F(JournalTest, AppendsGapFreeSeqsAndReplaysFromAnyOfThem) {
     for (int i = 0; i < 300; ++i) ASSERT_TRUE(j.append([](std::uint64_t s) { return msg(s); }));
     EXPECT_EQ(j.last_seq(), 300u);
   }
-  Journal j = make();
+  std::vector<std::string> decided;
+  auto reopened = Journal::open(dir(), {}, {}, [&](std::string_view id, std::string_view action) {
+    EXPECT_EQ(action, "retry");
+    decided.emplace_back(id);
+  });
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  Journal j = std::move(*reopened);
   EXPECT_EQ(j.last_seq(), 300u);
-  EXPECT_EQ(j.decided().size(), 300u);
+  ASSERT_EQ(decided.size(), 300u) << "open hands over every decided id, in seq order";
+  EXPECT_EQ(decided.front(), "b/t_1/1");
+  EXPECT_EQ(decided.back(), "b/t_300/1");
   const auto tail = read_all(j, 250);
   ASSERT_EQ(tail.size(), 50u);
   EXPECT_EQ(tail.front(), msg(251));
@@ -117,11 +125,49 @@ TEST_F(JournalTest, AnOlderSingleFileJournalBecomesTheFirstSegment) {
     std::ofstream f(legacy);
     for (int s = 1; s <= 4; ++s) f << msg(s) << "\n";
   }
-  auto j = Journal::open(dir(), {}, legacy);
+  std::vector<std::string> decided;
+  auto j = Journal::open(dir(), {}, legacy, [&](std::string_view id, std::string_view) { decided.emplace_back(id); });
   ASSERT_TRUE(j) << j.error().message;
   EXPECT_EQ(j->last_seq(), 4u);
   EXPECT_FALSE(fs::exists(legacy));
-  EXPECT_EQ(j->decided().count("b/t_2/1"), 1u);
+  EXPECT_EQ(decided, (std::vector<std::string>{"b/t_1/1", "b/t_2/1", "b/t_3/1", "b/t_4/1"}));
+}
+
+// A segment larger than the scan's 8 MiB chunk, with lines that straddle chunk ends: read
+// whole, indexed (a replay from any seq starts at the right line) and every id handed over.
+TEST_F(JournalTest, ASegmentLargerThanTheScanChunkIsReadWhole) {
+  const std::string pad(997, 'x');  // a line length prime to the chunk size
+  auto line = [&](std::uint64_t seq) {
+    return "{\"type\":\"decision\",\"seq\":" + std::to_string(seq) + ",\"id\":\"b/t_" + std::to_string(seq) +
+           "/1\",\"action\":\"retry\",\"reason\":\"" + pad + "\"}";
+  };
+  constexpr std::uint64_t kLines = 20000;                      // about 20 MB
+  const std::string torn = "{\"type\":\"decision\",\"seq\":";  // cut and kept aside
+  fs::create_directories(dir());
+  {
+    std::ofstream f(dir() + "/00000000000000000001.ndjson");
+    for (std::uint64_t s = 1; s <= kLines; ++s) f << line(s) << "\n";
+    f << torn;
+  }
+  std::uint64_t ids = 0;
+  std::string last;
+  auto j = Journal::open(dir(), {}, {}, [&](std::string_view id, std::string_view) {
+    ++ids;
+    last = std::string(id);
+  });
+  ASSERT_TRUE(j) << j.error().message;
+  EXPECT_EQ(j->last_seq(), kLines);
+  EXPECT_EQ(ids, kLines);
+  EXPECT_EQ(last, "b/t_20000/1");
+  ASSERT_EQ(j->recovered().size(), 1u);
+  EXPECT_EQ(j->recovered()[0].bytes, torn.size());
+  for (std::uint64_t since : {0ull, 8191ull, 8400ull, 19999ull}) {
+    std::vector<std::string> got;
+    auto r = j->read(since, 3 * line(1).size(), [&](std::string_view l) { got.emplace_back(l); });
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(got.empty()) << since;
+    EXPECT_EQ(got.front(), line(since + 1)) << since;
+  }
 }
 
 }  // namespace

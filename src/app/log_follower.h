@@ -1,0 +1,121 @@
+#pragma once
+// Follows every worker log of every board: one tail::Tailer and one match::Stream per
+// "<task>.log" in a board's logs dir. Bytes in (as inotify reports them), hits out, in
+// byte order, to the daemon's on_hits. What it owns, taken out of the daemon (issue 13):
+// - which names are logs (a live "<task>.log" whose task id is in Hermes's grammar; a
+//   rotated "<task>.log.1" is finished through the descriptor its tailer holds);
+// - the read budget: at most kReadBudget bytes per log per loop turn, the rest continued
+//   from the next turn, so a log far behind never holds up another's exit; `finish()`
+//   reads a log to its end at once (an exit is about to be decided on it);
+// - rotation and truncation (the tailer reports them; the stream restarts), late bytes of
+//   a renamed-away file (a stream of their own), a dead worker's unterminated last line;
+// - history: bytes written before medic's first start with no checkpoint to say what of
+//   them was read (history_end: their trailers are run boundaries, not exits);
+// - a rule reload: every stream restarts on the new database at its unterminated line's
+//   start and is read again from there, so each line is scanned once, by one rule set;
+// - resume positions from the checkpoint, and its files for the next one.
+// Thread: the loop thread.
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "loop/uv_handle.h"
+#include "match/matcher.h"
+#include "match/pattern_db.h"
+#include "match/stream.h"
+#include "state/checkpoint.h"
+#include "tail/tailer.h"
+
+namespace medic::app {
+
+class LogFollower {
+ public:
+  /// The log a batch of hits came from.
+  struct Log {
+    std::string board;
+    std::string task_id;
+    std::string path;
+    std::uint64_t history_end = 0;  // hits before this offset are history
+  };
+  struct Callbacks {
+    /// Hits of one log, in byte order (the vector is the caller's to move from; cleared after).
+    std::function<void(const Log&, std::vector<match::Hit>&)> on_hits;
+    /// A refusal to log once (a bad name, a link, a FIFO): key, message.
+    std::function<void(const std::string&, const std::string&)> refuse_once;
+    /// A refusal of a log file the tailer met (counted by the caller each time).
+    std::function<void()> on_refused;
+    /// The logs dir descriptor of a board (-1: none now).
+    std::function<int(const std::string& board)> logs_fd;
+  };
+  struct Saved {
+    tail::FileId id;
+    std::uint64_t offset = 0;
+    std::uint64_t line = 1;
+    std::uint64_t fingerprint = 0;
+  };
+
+  /// `more_timer`: an initialised timer for the reads continued from the next loop turn.
+  LogFollower(loop::UvHandle<uv_timer_t> more_timer, const match::PatternDb& db, match::Matcher& matcher,
+              Callbacks callbacks);
+  LogFollower(const LogFollower&) = delete;
+  LogFollower& operator=(const LogFollower&) = delete;
+
+  /// Saved positions from the last run, applied when each file is first seen.
+  void resume_from(std::map<std::string, Saved> saved) { saved_ = std::move(saved); }
+  /// The first scan of the boards is over: logs seen from now on are new, not history.
+  void end_startup() { starting_ = false; }
+
+  /// `name` changed in board's logs dir (`logs_dir` is its path, for messages).
+  void on_change(const std::string& board, const std::string& logs_dir, const std::string& name);
+  /// Reads the task's log to its end now and ends its unterminated last line: its worker is
+  /// gone, and its exit is about to be decided on what the log holds.
+  void finish(const std::string& board, const std::string& logs_dir, const std::string& task);
+  /// Reads every log (the kernel dropped events: any change may have been missed).
+  void read_all();
+  void drop_board(const std::string& board);
+  /// Restarts every stream on `next` (which outlives this follower's use of it) at its
+  /// unterminated line's start; call read_all() once `next` is the daemon's database.
+  void switch_db(const match::PatternDb& next);
+  /// The checkpoint's files: where each open log's unterminated line starts.
+  std::vector<state::FileState> files() const;
+  void stop() { more_timer_.reset(); }
+
+  std::size_t size() const { return logs_.size(); }
+  std::uint64_t stream_errors() const { return stream_errors_; }
+  /// True when a read happened since the last call (the checkpoint is dirty).
+  bool take_dirty() { return std::exchange(dirty_, false); }
+
+  static constexpr std::size_t kReadBudget = 4u << 20;
+
+ private:
+  struct File {
+    Log log;
+    std::unique_ptr<tail::Tailer> tailer;
+    std::optional<match::Stream> stream;
+  };
+  void read(File& f, bool all = false);
+  void flush_last_line(File& f);
+  void restart_stream(File& f, const match::PatternDb& db, std::uint64_t offset, std::uint64_t line);
+  void emit(File& f, std::vector<match::Hit>& hits);
+
+  loop::UvHandle<uv_timer_t> more_timer_;
+  const match::PatternDb* db_;
+  match::Matcher& matcher_;
+  Callbacks cb_;
+  std::map<std::string, File> logs_;  // by path
+  std::set<std::string> more_;        // logs with bytes left after their budget
+  std::map<std::string, Saved> saved_;
+  bool starting_ = true;
+  bool dirty_ = false;
+  std::uint64_t stream_errors_ = 0;
+};
+
+}  // namespace medic::app
