@@ -380,7 +380,8 @@ int Actor::run() {
   sigterm_.reset();
   stop_deadline_.reset();
   timers_.clear();  // closes the armed handles; act.json already holds them
-  loop::close_loop(&loop_);
+  if (const std::size_t open = loop::close_loop(&loop_); open > 0)
+    spdlog::debug("{} loop handle(s) were still open at the stop; closed", open);
   return 0;
 }
 

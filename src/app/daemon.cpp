@@ -1384,7 +1384,8 @@ int Daemon::run() {
   waits_.clear();
   boards_.clear();
   // Closing the loop also runs it until the last report write is done.
-  loop::close_loop(loop_);
+  if (const std::size_t open = loop::close_loop(loop_); open > 0)
+    spdlog::debug("{} loop handle(s) were still open at the stop; closed", open);
   spdlog::info("state reports written={} failed={}", reports_->writes(), reports_->errors());
   return rc;
 }
