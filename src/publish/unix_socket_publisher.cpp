@@ -1,5 +1,7 @@
 #include "publish/unix_socket_publisher.h"
 
+#include "loop/handles.h"
+
 #include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
@@ -36,6 +38,7 @@ struct UnixSocketPublisher::Client {
 
 namespace {
 constexpr std::uint64_t kSubscribeGraceMs = 500;
+constexpr std::uint64_t kDrainMs = 2000;  // a cut-off client's last writes
 }  // namespace
 
 namespace {
@@ -215,6 +218,7 @@ void UnixSocketPublisher::on_connection(uv_stream_t* server, int status) {
         },
         kSubscribeGraceMs, 0);
   } else {
+    ref.grace.reset();
     ref.held = false;  // no timer: live from now, as before
   }
   self->clients_.push_back(std::move(c));
@@ -299,9 +303,8 @@ void UnixSocketPublisher::send(Client& c, const std::string& line) {
                              });
       if (!r) {
         // Retention dropped what this client still needed: say so, and let it reconnect.
-        enqueue(c.pipe.get(), c.pending_bytes, error_line(r.error().message) + "\n");
-        c.dead = true;
         c.replaying = false;
+        cut(c, error_line(r.error().message));
         return;
       }
       if (c.replay_next == before) break;  // nothing replayable after it: never spin
@@ -313,17 +316,8 @@ void UnixSocketPublisher::send(Client& c, const std::string& line) {
   if (c.pending_bytes + line.size() > options_.max_client_queue_bytes) {
     // Too slow: stop queueing, say why, and let the client reconnect with `since`.
     ++cut_off_;
-    c.dead = true;
-    enqueue(c.pipe.get(), c.pending_bytes,
-            error_line("client too slow: queue over " + std::to_string(options_.max_client_queue_bytes) +
-                       " bytes; reconnect and subscribe with since") +
-                "\n");
-    auto* sd = new uv_shutdown_t{};
-    uv_shutdown(sd, reinterpret_cast<uv_stream_t*>(c.pipe.get()), [](uv_shutdown_t* s, int) {
-      auto* cl = static_cast<Client*>(s->handle->data);
-      delete s;
-      if (cl) cl->owner->drop(*cl);
-    });
+    cut(c, error_line("client too slow: queue over " + std::to_string(options_.max_client_queue_bytes) +
+                      " bytes; reconnect and subscribe with since"));
     return;
   }
   enqueue(c.pipe.get(), c.pending_bytes, line + "\n");
@@ -358,6 +352,31 @@ void UnixSocketPublisher::publish(const std::string& line) {
     } else {
       send(*c, line);
     }
+  }
+}
+
+// The last line a client gets, then the end of the connection: when what was queued is
+// written (the shutdown), or after kDrainMs whatever it has read, so a client that reads
+// nothing holds neither its queue nor its descriptor.
+void UnixSocketPublisher::cut(Client& c, const std::string& last_line) {
+  c.dead = true;
+  enqueue(c.pipe.get(), c.pending_bytes, last_line + "\n");
+  auto* sd = new uv_shutdown_t{};
+  if (uv_shutdown(sd, reinterpret_cast<uv_stream_t*>(c.pipe.get()), [](uv_shutdown_t* s, int) {
+        auto* cl = static_cast<Client*>(s->handle->data);
+        delete s;
+        if (cl) cl->owner->drop(*cl);
+      }) != 0) {
+    delete sd;
+  }
+  if (!c.grace) {
+    // (the subscribe grace's timer is gone by now; one for the drain)
+    if (auto t = loop::make_timer(loop_, &c)) c.grace = std::move(*t);
+  }
+  if (c.grace && !uv_is_closing(c.grace.handle())) {
+    uv_timer_start(
+        c.grace.get(),
+        [](uv_timer_t* t) { static_cast<Client*>(t->data)->owner->drop(*static_cast<Client*>(t->data)); }, kDrainMs, 0);
   }
 }
 

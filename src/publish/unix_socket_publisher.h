@@ -63,6 +63,7 @@ class UnixSocketPublisher {
   UnixSocketPublisher(uv_loop_t* loop, Journal& journal, PublisherOptions options);
   static void on_connection(uv_stream_t* server, int status);
   void drop(Client& c);
+  void cut(Client& c, const std::string& last_line);
   void handle_line(Client& c, std::string_view line);
   void release(Client& c);  // a client that sent no subscribe within the grace goes live
 
