@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 
+#include "app/board_follower.h"
 #include "app/log_follower.h"
 #include "app/report_queue.h"
 #include "report/state_report.h"
@@ -101,12 +102,10 @@ class Daemon {
   struct Board {
     std::string slug;
     std::string dir;  // where kanban.db lives
-    std::string db_path;
     std::string logs_dir;
-    std::string logs_rel;    // logs_dir beneath the Hermes root
-    core::UniqueFd logs_fd;  // the logs dir, reached from the root without a link
-    std::optional<kanban::BoardReader> reader;
-    bool read_complete = true;  // the last read reached the end of task_events
+    std::string logs_rel;                   // logs_dir beneath the Hermes root
+    core::UniqueFd logs_fd;                 // the logs dir, reached from the root without a link
+    std::unique_ptr<BoardFollower> events;  // its task_events, read as they land
     // Exits that wait for the board: rc=0 (was there a kanban_complete?) while it is
     // locked, and exits of runs whose claim is not read yet (until `until_ms`).
     struct DeferredExit {
@@ -115,18 +114,8 @@ class Daemon {
       std::uint64_t until_ms = 0;  // uv_now; 0: wait for as long as the board is locked
     };
     std::vector<DeferredExit> deferred_trailers;
-    loop::UvHandle<uv_timer_t> busy_retry;  // data: this Board
-    std::int64_t cursor = -1;               // -1: not started (first start begins at the end)
-    bool opened_with_shm = false;
-    // SQLite commits by appending to -wal (inotify sees it) and then updating the WAL
-    // index in the mmapped -shm (inotify does not): a read woken by the last -wal write
-    // can run before the commit is visible. So every notification also arms one read
-    // shortly after; a one-shot per burst, not a polling loop.
-    loop::UvHandle<uv_timer_t> settle;  // data: this Board (boards_ holds unique_ptrs)
-    std::size_t settle_step = 0;
     std::optional<watch::WatchId> db_watch;    // the board's own directory (not the default's)
     std::optional<watch::WatchId> logs_watch;  // its logs dir
-    tail::FileId db_id;                        // the kanban.db the reader opened
   };
   // The worker process of a task's current run (Hermes's spawned event), whose death
   // pids_ reports.
@@ -153,11 +142,12 @@ class Daemon {
   void on_overflow();
   void on_board_dir_entry(const std::string& slug, std::string_view name);
   void drop_board(const std::string& slug);
-  void on_board_change(Board& b);
-  void board_notified(Board& b);
-  static void on_settle(uv_timer_t* t);
-  void arm_busy_retry(Board& b);
-  static constexpr std::array<std::uint64_t, 5> kSettleMs = {5, 25, 100, 400, 1600};
+  void on_board_change(Board& b) { b.events->read(); }
+  void board_notified(Board& b) { b.events->notified(); }
+  void arm_busy_retry(Board& b) { b.events->read_soon(); }
+  void on_board_event(Board& b, const kanban::KanbanEvent& e);
+  void on_board_caught_up(Board& b);
+  std::int64_t first_cursor(Board& b, kanban::BoardReader& reader);
   // How long an exit whose claim is not read yet waits for it (a commit seen late is seen
   // within the settle series, 2.1 s at most).
   static constexpr std::uint64_t kUnknownRunWaitMs = 2500;
@@ -165,7 +155,7 @@ class Daemon {
   void on_pid_death(const std::string& key);
   void arm_wait(Board& b, const std::string& task, core::EpochSeconds until);
   void apply(Board& b, const std::string& task, decide::Effects fx);
-  bool drain_board(Board& b);  // false: the board was busy (locked); read again soon
+  bool drain_board(Board& b) { return b.events->drain(); }  // false: locked; read again soon
   const kanban::TaskRow* refresh_row(Board& b, const std::string& task);
   void on_log_change(Board& b, const std::string& name) { logs_->on_change(b.slug, b.logs_dir, name); }
   void on_hits(const LogFollower::Log& log, std::vector<match::Hit>& hits);
@@ -385,11 +375,17 @@ void Daemon::rescan_boards() {
       slot = std::make_unique<Board>();
       slot->slug = slug;
       slot->dir = dir;
-      slot->db_path = dir + "/kanban.db";
       slot->logs_dir = options_.hermes_root + "/" + logs_rel;
       slot->logs_rel = logs_rel;
-      if (auto it = saved_cursors_.find(slug); it != saved_cursors_.end()) slot->cursor = it->second;
-      if (recreated_.erase(slug) > 0) slot->cursor = 0;  // a board made anew: all its events are new
+      std::int64_t cursor = -1;  // not started: first_cursor
+      if (auto it = saved_cursors_.find(slug); it != saved_cursors_.end()) cursor = it->second;
+      if (recreated_.erase(slug) > 0) cursor = 0;  // a board made anew: all its events are new
+      Board* b = slot.get();
+      slot->events = std::make_unique<BoardFollower>(
+          loop_, slug, dir + "/kanban.db", cursor, reading_board_,
+          BoardFollower::Callbacks{
+              [this, b](const kanban::KanbanEvent& e) { on_board_event(*b, e); }, [this, b] { on_board_caught_up(*b); },
+              [this, b](kanban::BoardReader& r) { return first_cursor(*b, r); }, [this] { state_dirty_ = true; }});
     }
     Board& b = *slot;
     if (b.slug != "default") {
@@ -541,187 +537,80 @@ void Daemon::apply(Board& b, const std::string& task, decide::Effects fx) {
 
 // Reads the board's pending events now, unless they are being read already (this call
 // then comes from inside that read, which goes on in order).
-bool Daemon::drain_board(Board& b) {
-  if (!reading_board_) on_board_change(b);
-  return b.read_complete;
-}
-
 const kanban::TaskRow* Daemon::refresh_row(Board& b, const std::string& task) {
-  if (!b.reader) return nullptr;
-  auto r = b.reader->task(task);
+  if (!b.events->reader()) return nullptr;
+  auto r = b.events->reader()->task(task);
   if (!r || !*r) return nullptr;
   auto& slot = rows_[run_key(b.slug, task)];
   slot = std::move(**r);
   return &slot;
 }
 
-void Daemon::board_notified(Board& b) {
-  on_board_change(b);
-  if (!b.settle) {
-    auto made = loop::make_timer(loop_, &b);
-    if (!made) {
-      spdlog::error("event loop: {}", made.error().message);
-      return;
-    }
-    b.settle = std::move(*made);
+// Where a board read for the first time starts.
+std::int64_t Daemon::first_cursor(Board& b, kanban::BoardReader& reader) {
+  if (rebuild_ && journal_.last_decided_at() > 0) {
+    // The checkpoint was lost: read again from a little before the last decision; the
+    // journal keeps what was decided since from being decided twice.
+    auto at = reader.last_event_before(journal_.last_decided_at() - kRebuildMarginS);
+    const std::int64_t cursor = at ? *at : 0;
+    spdlog::warn("board={} cursor rebuilt: reading from event {} (the last decision was at {})", b.slug, cursor + 1,
+                 journal_.last_decided_at());
+    return cursor;
   }
-  // A commit is visible to a reader only once the writer has also updated the WAL index
-  // in the mmapped -shm (which inotify does not see), or released its lock in DELETE
-  // mode: a read woken by the write itself can come too early. So each notification arms
-  // a short series of re-reads (5, 25, 100, 400, 1600 ms after the last notification), a
-  // one-shot per burst, not a polling loop: a commit whose writer was descheduled between
-  // its two steps is still seen within 1.6 s without any later write to wake the reader.
-  b.settle_step = 0;
-  arm_timer(b.settle.get(), &Daemon::on_settle, kSettleMs[0], 0);
+  // First start on this board: decide only what happens from now on.
+  auto last = reader.last_event_id();
+  return last ? *last : 0;
 }
 
-void Daemon::arm_busy_retry(Board& b) {
-  if (!b.busy_retry) {
-    auto made = loop::make_timer(loop_, &b);
-    if (!made) {
-      spdlog::error("event loop: {}", made.error().message);
-      return;
+// The board has said its say: the rc=0 exits that waited for it are decided now.
+void Daemon::on_board_caught_up(Board& b) {
+  if (b.deferred_trailers.empty()) return;
+  auto deferred = std::move(b.deferred_trailers);
+  b.deferred_trailers.clear();
+  const std::uint64_t now_ms = uv_now(loop_);
+  for (auto& t : deferred) {
+    const std::string key = run_key(b.slug, t.task);
+    if (tracker_.current_run(key) == 0 && now_ms < t.until_ms) {
+      b.deferred_trailers.push_back(std::move(t));  // its claim may still be on its way
+      continue;
     }
-    b.busy_retry = std::move(*made);
+    apply(b, t.task, tracker_.on_trailer(key, t.rc, clock_.now()));
   }
-  if (uv_is_active(b.busy_retry.handle())) return;
-  arm_timer(
-      b.busy_retry.get(),
-      [](uv_timer_t* t) {
-        auto* board = static_cast<Board*>(t->data);
-        static_cast<Daemon*>(t->loop->data)->on_board_change(*board);
-      },
-      50, 0);
+  if (!b.deferred_trailers.empty()) arm_busy_retry(b);
 }
 
-void Daemon::on_settle(uv_timer_t* t) {
-  auto* b = static_cast<Board*>(t->data);
-  Daemon* self = static_cast<Daemon*>(t->loop->data);
-  self->on_board_change(*b);
-  if (++b->settle_step < kSettleMs.size())
-    arm_timer(t, &Daemon::on_settle, kSettleMs[b->settle_step] - kSettleMs[b->settle_step - 1], 0);
-}
-
-void Daemon::on_board_change(Board& b) {
-  std::error_code ec;
-  // One connection per board, kept open: opening one as root makes SQLite chown the
-  // -wal/-shm files, and reopening per change would feed those attribute events back.
-  // A read-only connection opened while no -shm file existed keeps its WAL index in its
-  // own heap and never sees later commits; reopen it once Hermes has created the file.
-  if (b.reader && !b.opened_with_shm && ::access((b.db_path + "-shm").c_str(), F_OK) == 0) b.reader.reset();
-  // A kanban.db deleted and made again under the same name (a restored or recreated
-  // board): the old connection reads the unlinked file forever. Read the new one, all of it.
-  struct stat db_st {};
-  const bool db_there = ::stat(b.db_path.c_str(), &db_st) == 0;
-  const tail::FileId db_now{static_cast<std::uint64_t>(db_st.st_dev), static_cast<std::uint64_t>(db_st.st_ino)};
-  if (b.reader && db_there && !(db_now == b.db_id)) {
-    spdlog::warn("board={} kanban.db was replaced; reading the new one from its first event", b.slug);
-    b.reader.reset();
-    b.cursor = 0;
-    state_dirty_ = true;
+void Daemon::on_board_event(Board& b, const kanban::KanbanEvent& e) {
+  if (!core::valid_task_id(e.task_id)) {
+    // A task id becomes a log path and a `hermes` argument: one outside Hermes's
+    // grammar ("../../x", "-h") is never used for either.
+    refuse_once("task:" + b.slug + "/" + e.task_id,
+                "board=" + b.slug + " event=" + std::to_string(e.id) +
+                    " refused: task id is not a Hermes task id (t_[a-z0-9_-]+); its events are skipped");
+    return;
   }
-  if (!b.reader) {
-    b.opened_with_shm = ::access((b.db_path + "-shm").c_str(), F_OK) == 0;
-    if (!db_there) return;
-    b.db_id = db_now;
-    auto r = kanban::BoardReader::open(b.db_path);
-    if (!r) {
-      spdlog::warn("board={} open failed: {}", b.slug, r.error().message);
-      return;
-    }
-    b.reader.emplace(std::move(*r));
-    if (b.cursor < 0) {
-      if (rebuild_ && journal_.last_decided_at() > 0) {
-        // The checkpoint was lost: read again from a little before the last decision; the
-        // journal keeps what was decided since from being decided twice.
-        auto at = b.reader->last_event_before(journal_.last_decided_at() - kRebuildMarginS);
-        b.cursor = at ? *at : 0;
-        spdlog::warn("board={} cursor rebuilt: reading from event {} (the last decision was at {})", b.slug,
-                     b.cursor + 1, journal_.last_decided_at());
-      } else {
-        // First start on this board: decide only what happens from now on.
-        auto last = b.reader->last_event_id();
-        b.cursor = last ? *last : 0;
-      }
-      state_dirty_ = true;
-    }
-    spdlog::debug("board={} db={} cursor={}", b.slug, b.db_path, b.cursor);
+  if (e.malformed) {
+    ++malformed_events_;
+    spdlog::warn("board={} event={} kind={} task={} payload is not a JSON object; its kind and run still count", b.slug,
+                 e.id, e.kind, e.task_id);
   }
-  reading_board_ = true;
-  struct Done {
-    bool& flag;
-    ~Done() { flag = false; }
-  } done{reading_board_};
-  for (;;) {
-    auto events = b.reader->events_after(b.cursor);
-    if (!events) {
-      if (events.error().code == core::ErrorCode::Busy) {
-        // Another process holds the board's lock (a DELETE-mode commit, an EXCLUSIVE
-        // transaction): read again shortly, without blocking the loop meanwhile.
-        b.read_complete = false;
-        arm_busy_retry(b);
-        return;
-      }
-      spdlog::warn("board={} read failed: {}", b.slug, events.error().message);
-      return;
-    }
-    if (events->empty()) {
-      b.read_complete = true;
-      // rc=0 exits that waited for the board: it has said its say now.
-      if (!b.deferred_trailers.empty()) {
-        auto deferred = std::move(b.deferred_trailers);
-        b.deferred_trailers.clear();
-        reading_board_ = false;
-        const std::uint64_t now_ms = uv_now(loop_);
-        for (auto& t : deferred) {
-          const std::string key = run_key(b.slug, t.task);
-          if (tracker_.current_run(key) == 0 && now_ms < t.until_ms) {
-            b.deferred_trailers.push_back(std::move(t));  // its claim may still be on its way
-            continue;
-          }
-          apply(b, t.task, tracker_.on_trailer(key, t.rc, clock_.now()));
-        }
-        if (!b.deferred_trailers.empty()) arm_busy_retry(b);
-      }
-      return;
-    }
-    for (const auto& e : *events) {
-      spdlog::trace("board={} event={} kind={} task={} run={}", b.slug, e.id, e.kind, e.task_id, e.run_id.value_or(-1));
-      b.cursor = e.id;
-      state_dirty_ = true;
-      if (!core::valid_task_id(e.task_id)) {
-        // A task id becomes a log path and a `hermes` argument: one outside Hermes's
-        // grammar ("../../x", "-h") is never used for either.
-        refuse_once("task:" + b.slug + "/" + e.task_id,
-                    "board=" + b.slug + " event=" + std::to_string(e.id) +
-                        " refused: task id is not a Hermes task id (t_[a-z0-9_-]+); its events are skipped");
-        continue;
-      }
-      if (e.malformed) {
-        ++malformed_events_;
-        spdlog::warn("board={} event={} kind={} task={} payload is not a JSON object; its kind and run still count",
-                     b.slug, e.id, e.kind, e.task_id);
-      }
-      if (e.kind == "created" || e.kind == "linked") {
-        check_blocked_family(b, e.task_id);
-        continue;
-      }
-      if (decide::is_run_ending_kind(e.kind) || e.kind == "gave_up") {
-        // The log may hold the worker's last bytes still unread, or be a file whose
-        // creation inotify has not reported yet: read it first.
-        logs_->finish(b.slug, b.logs_dir, e.task_id);
-      }
-      decide::RunEvent re;
-      re.kind = e.kind;
-      re.run_id = e.run_id;
-      re.at = e.created_at;
-      re.pid = e.pid;
-      re.started_at = e.started_at;
-      re.exit_code = e.exit_code;
-      re.reason = e.reason;
-      apply(b, e.task_id, tracker_.on_event(run_key(b.slug, e.task_id), re, clock_.now()));
-    }
+  if (e.kind == "created" || e.kind == "linked") {
+    check_blocked_family(b, e.task_id);
+    return;
   }
+  if (decide::is_run_ending_kind(e.kind) || e.kind == "gave_up") {
+    // The log may hold the worker's last bytes still unread, or be a file whose
+    // creation inotify has not reported yet: read it first.
+    logs_->finish(b.slug, b.logs_dir, e.task_id);
+  }
+  decide::RunEvent re;
+  re.kind = e.kind;
+  re.run_id = e.run_id;
+  re.at = e.created_at;
+  re.pid = e.pid;
+  re.started_at = e.started_at;
+  re.exit_code = e.exit_code;
+  re.reason = e.reason;
+  apply(b, e.task_id, tracker_.on_event(run_key(b.slug, e.task_id), re, clock_.now()));
 }
 
 void Daemon::on_hits(const LogFollower::Log& f, std::vector<match::Hit>& hits) {
@@ -825,13 +714,13 @@ void Daemon::decide_run(Board& b, const std::string& task, decide::DecideRun d) 
     facts.workspace = row->workspace_path;
     facts.assignee = row->assignee;
   }
-  if (facts.blocked && b.reader) {
+  if (facts.blocked && b.events->reader()) {
     // Children waiting on this task make its decision theirs too.
-    if (auto c = b.reader->waiting_children(task)) facts.waiting_children = std::move(*c);
+    if (auto c = b.events->reader()->waiting_children(task)) facts.waiting_children = std::move(*c);
   }
   // Hermes's breaker: never publish a retry for a run after which Hermes gives up.
-  if (!facts.gave_up && b.reader) {
-    if (auto h = b.reader->failure_history(task, run)) {
+  if (!facts.gave_up && b.events->reader()) {
+    if (auto h = b.events->reader()->failure_history(task, run)) {
       facts.breaker = decide::BreakerFacts{h->consecutive_failures, h->max_retries, h->protocol_violation_streak,
                                            h->run_closed, options_.hermes_failure_limit};
     }
@@ -996,18 +885,18 @@ artifacts::CheckResult Daemon::check_artifacts(const std::string& board, const s
 }
 
 void Daemon::check_blocked_family(Board& b, const std::string& task) {
-  if (!b.reader) return;
+  if (!b.events->reader()) return;
   // This task blocked with children waiting, or this (waiting) task's blocked parents.
-  if (auto row = b.reader->task(task); row && *row && (*row)->status == "blocked") {
-    if (auto c = b.reader->waiting_children(task); c && !c->empty()) examine_blocked_parent(b, task);
+  if (auto row = b.events->reader()->task(task); row && *row && (*row)->status == "blocked") {
+    if (auto c = b.events->reader()->waiting_children(task); c && !c->empty()) examine_blocked_parent(b, task);
   }
-  if (auto parents = b.reader->blocked_parents(task); parents) {
+  if (auto parents = b.events->reader()->blocked_parents(task); parents) {
     for (const auto& p : *parents) examine_blocked_parent(b, p);
   }
 }
 
 void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
-  auto row = b.reader->task(parent);
+  auto row = b.events->reader()->task(parent);
   if (!row || !*row) return;
   decide::RunFacts facts;
   facts.board = b.slug;
@@ -1024,7 +913,7 @@ void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
   facts.provider = (*row)->provider_override;
   facts.workspace = (*row)->workspace_path;
   facts.assignee = (*row)->assignee;
-  if (auto c = b.reader->waiting_children(parent)) facts.waiting_children = std::move(*c);
+  if (auto c = b.events->reader()->waiting_children(parent)) facts.waiting_children = std::move(*c);
   if (facts.waiting_children.empty()) return;
   // State files must have changed since its last run started (a parent blocked before
   // any run has none, and passes only on files that exist and outputs that pass).
@@ -1134,7 +1023,7 @@ void Daemon::reload_rules() {
 state::Checkpoint Daemon::snapshot() const {
   state::Checkpoint cp;
   for (const auto& [slug, b] : boards_) {
-    if (b->cursor >= 0) cp.cursors[slug] = b->cursor;
+    if (b->events->cursor() >= 0) cp.cursors[slug] = b->events->cursor();
   }
   cp.files = logs_->files();
   cp.unhealthy_until = engine_.unhealthy_until;
