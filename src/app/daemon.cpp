@@ -99,6 +99,17 @@ class Daemon {
   int run();
 
  private:
+  // Start-up steps, in the order run() takes them, and the one teardown.
+  core::Result<void> start_loop();
+  core::Result<void> start_state();
+  core::Result<void> start_root();
+  core::Result<void> start_handles();
+  core::Result<void> start_watching();
+  core::Result<void> start_reading();
+  core::Result<void> start_publishing();
+  void teardown();
+  uv_loop_t loop_storage_{};
+  bool read_ = false;  // the boards and logs were read at start: the state is whole
   struct Board {
     std::string slug;
     std::string dir;  // where kanban.db lives
@@ -1143,53 +1154,90 @@ void Daemon::load_state() {
                cp.runs.size());
 }
 
+// Start-up, in order (Falco's app/actions): each step either succeeds or names what failed,
+// and the first failure ends the start; the teardown then runs whatever the start got to.
+// The socket opens last: a client that can connect knows every board is being read from
+// its cursor (a decision made before that is journaled and replayed with since).
 int Daemon::run() {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  loop_ = &loop;
-  loop.data = this;
-  pids_.emplace(loop_);
-  load_state();
-  // The root is the operator's (links in its own path are followed); everything below it
-  // is reached without following a link (DESIGN.md §6b).
-  auto root = core::open_trusted_dir(options_.hermes_root);
-  if (!root) {
-    spdlog::critical("Hermes root: {}", root.error().message);
-    return 2;
+  struct Step {
+    const char* name;
+    core::Result<void> (Daemon::*run)();
+  };
+  static constexpr Step kSteps[] = {
+      {"event loop", &Daemon::start_loop},   {"state", &Daemon::start_state},
+      {"Hermes root", &Daemon::start_root},  {"signals and timers", &Daemon::start_handles},
+      {"watches", &Daemon::start_watching},  {"boards and logs", &Daemon::start_reading},
+      {"socket", &Daemon::start_publishing},
+  };
+  int rc = 0;
+  for (const Step& step : kSteps) {
+    if (auto ok = (this->*step.run)(); !ok) {
+      spdlog::critical("{}: {}", step.name, ok.error().message);
+      rc = 2;
+      break;
+    }
   }
+  if (rc == 0) {
+    spdlog::info("medic running root={} socket={} state={} rules={} last_seq={}", options_.hermes_root,
+                 options_.socket_path, options_.state_dir, db_->rules().rules.size(), journal_.last_seq());
+    uv_run(loop_, UV_RUN_DEFAULT);
+    // Decisions whose acceptance check is still running are published before the stop.
+    while (!checking_.empty()) uv_run(loop_, UV_RUN_ONCE);
+  }
+  teardown();
+  return rc;
+}
+
+core::Result<void> Daemon::start_loop() {
+  if (auto ok = loop::check(uv_loop_init(&loop_storage_), "uv_loop_init"); !ok) return ok;
+  loop_ = &loop_storage_;
+  loop_->data = this;
+  pids_.emplace(loop_);
+  return {};
+}
+
+core::Result<void> Daemon::start_state() {
+  load_state();
+  return {};
+}
+
+// The root is the operator's (links in its own path are followed); everything below it
+// is reached without following a link (DESIGN.md §6b).
+core::Result<void> Daemon::start_root() {
+  auto root = core::open_trusted_dir(options_.hermes_root);
+  if (!root) return tl::unexpected(root.error());
   root_fd_ = std::move(*root);
   std::vector<std::string> dropped;
   workspace_roots_ = artifacts::WorkspaceRoots::create(options_.workspace_roots, &dropped);
   for (const auto& d : dropped) spdlog::info("workspace root left out: {}", d);
   spdlog::info("workspace roots: {}", core::join(workspace_roots_.roots()));
+  return {};
+}
 
+// Every handle of the daemon's own, made through loop/'s factories: one libuv refusal is a
+// start-up error that names the call, not a daemon that runs half-wired.
+core::Result<void> Daemon::start_handles() {
   auto stop = [](uv_signal_t* s, int signum) {
     spdlog::info("signal={} shutting down", signum);
     uv_stop(s->loop);
   };
-  // Every handle of the daemon's own, made through loop/'s factories: one libuv refusal
-  // is a start-up error that names the call, not a daemon that runs half-wired.
   auto on_hup = [](uv_signal_t* s, int) { static_cast<Daemon*>(s->data)->reload_rules(); };
   auto sigint = loop::make_signal(loop_, this, SIGINT, stop);
-  auto sigterm = loop::make_signal(loop_, this, SIGTERM, stop);
-  auto sighup = loop::make_signal(loop_, this, SIGHUP, on_hup);
-  auto reload_timer = loop::make_timer(loop_, this);
-  auto more_timer = loop::make_timer(loop_, this);
-  auto journal_retry = loop::make_timer(loop_, this);
-  auto checkpoint_timer = loop::make_timer(loop_, this);
-  for (const auto* err :
-       {sigint ? nullptr : &sigint.error(), sigterm ? nullptr : &sigterm.error(), sighup ? nullptr : &sighup.error(),
-        reload_timer ? nullptr : &reload_timer.error(), more_timer ? nullptr : &more_timer.error(),
-        journal_retry ? nullptr : &journal_retry.error(), checkpoint_timer ? nullptr : &checkpoint_timer.error()}) {
-    if (err) {
-      spdlog::critical("event loop: {}", err->message);
-      return 2;
-    }
-  }
+  if (!sigint) return tl::unexpected(sigint.error());
   sigint_ = std::move(*sigint);
+  auto sigterm = loop::make_signal(loop_, this, SIGTERM, stop);
+  if (!sigterm) return tl::unexpected(sigterm.error());
   sigterm_ = std::move(*sigterm);
+  auto sighup = loop::make_signal(loop_, this, SIGHUP, on_hup);
+  if (!sighup) return tl::unexpected(sighup.error());
   sighup_ = std::move(*sighup);
-  reload_timer_ = std::move(*reload_timer);
+  for (auto* slot : {&reload_timer_, &journal_retry_, &checkpoint_timer_}) {
+    auto t = loop::make_timer(loop_, this);
+    if (!t) return tl::unexpected(t.error());
+    *slot = std::move(*t);
+  }
+  auto more_timer = loop::make_timer(loop_, this);
+  if (!more_timer) return tl::unexpected(more_timer.error());
   logs_.emplace(
       std::move(*more_timer), *db_, matcher_,
       LogFollower::Callbacks{[this](const LogFollower::Log& log, std::vector<match::Hit>& hits) { on_hits(log, hits); },
@@ -1200,54 +1248,50 @@ int Daemon::run() {
                                return b != boards_.end() && b->second->logs_fd ? b->second->logs_fd.get() : -1;
                              }});
   logs_->resume_from(std::move(saved_files_));
-  journal_retry_ = std::move(*journal_retry);
-  checkpoint_timer_ = std::move(*checkpoint_timer);
   // Checkpoint on a timer, never per line (STYLE B5); it only runs when work was done.
-  if (auto ok = loop::start_timer(
-          checkpoint_timer_,
-          [](uv_timer_t* t) {
-            auto* self = static_cast<Daemon*>(t->data);
-            if (self->logs_->take_dirty() || self->state_dirty_) self->save_state();
-          },
-          1000, 1000);
-      !ok) {
-    spdlog::critical("event loop: {}", ok.error().message);
-    return 2;
-  }
+  return loop::start_timer(
+      checkpoint_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Daemon*>(t->data);
+        if (self->logs_->take_dirty() || self->state_dirty_) self->save_state();
+      },
+      1000, 1000);
+}
 
+core::Result<void> Daemon::start_watching() {
   auto watcher = watch::InotifyWatcher::create(loop_);
-  if (!watcher) {
-    spdlog::critical("{}", watcher.error().message);
-    return 2;
-  }
+  if (!watcher) return tl::unexpected(watcher.error());
   watcher_ = std::move(*watcher);
   watcher_->on_overflow([this] { on_overflow(); });
   start_watches();
   reports_ = std::make_unique<ReportQueue>(loop_);
+  return {};
+}
+
+core::Result<void> Daemon::start_reading() {
   rescan_boards();
   logs_->end_startup();
-  // The socket opens last: a client that can connect knows every board is being read
-  // from its cursor (a decision made before this is journaled and replayed with since).
+  read_ = true;  // from here on the state is whole: a stop checkpoints it
+  return {};
+}
+
+core::Result<void> Daemon::start_publishing() {
   auto pub = publish::UnixSocketPublisher::create(loop_, options_.socket_path, journal_,
                                                   publish::PublisherOptions{options_.max_client_queue_bytes, 0660},
                                                   [this] { return hello(); });
-  int rc = 0;
-  if (pub) {
-    publisher_ = std::move(*pub);
-    spdlog::info("medic running root={} socket={} state={} rules={} last_seq={}", options_.hermes_root,
-                 options_.socket_path, options_.state_dir, db_->rules().rules.size(), journal_.last_seq());
-    uv_run(loop_, UV_RUN_DEFAULT);
-    // Decisions whose acceptance check is still running are published before the stop.
-    while (!checking_.empty()) uv_run(loop_, UV_RUN_ONCE);
-  } else {
-    spdlog::critical("socket: {}", pub.error().message);
-    rc = 2;
-  }
+  if (!pub) return tl::unexpected(pub.error());
+  publisher_ = std::move(*pub);
+  return {};
+}
 
-  reports_->shutdown();
-  save_state_now();  // (a threadpool write still in flight finishes before the loop closes)
+// Whatever the start got to, in reverse: the checkpoint (only of a state that was read
+// whole), the counters, the socket, every handle, then the loop, drained.
+void Daemon::teardown() {
+  if (!loop_) return;
+  if (reports_) reports_->shutdown();
+  if (read_) save_state_now();  // (a threadpool write still in flight finishes before the loop closes)
   spdlog::info("stopped decisions={} malformed_events={} stream_errors={} refused={} clients_cut_off={}", decisions_,
-               malformed_events_, logs_->stream_errors(), refused_, publisher_ ? publisher_->cut_off() : 0);
+               malformed_events_, logs_ ? logs_->stream_errors() : 0, refused_, publisher_ ? publisher_->cut_off() : 0);
   std::string paths;
   for (const auto& [path, n] : decided_by_) paths += " " + path + "=" + std::to_string(n);
   spdlog::info("exits decided by{} (pid deaths seen={}, with a readable exit status={})",
@@ -1260,7 +1304,7 @@ int Daemon::run() {
   sighup_.reset();
   checkpoint_timer_.reset();
   reload_timer_.reset();
-  logs_->stop();
+  if (logs_) logs_->stop();
   flush_unjournaled();
   if (!unjournaled_.empty())
     spdlog::critical("{} message(s) could not be journaled before the stop (the state disk is full)",
@@ -1271,12 +1315,11 @@ int Daemon::run() {
   pid_watches_.clear();
   pids_.reset();
   waits_.clear();
-  boards_.clear();
   // Closing the loop also runs it until the last report write is done.
   if (const std::size_t open = loop::close_loop(loop_); open > 0)
     spdlog::debug("{} loop handle(s) were still open at the stop; closed", open);
-  spdlog::info("state reports written={} failed={}", reports_->writes(), reports_->errors());
-  return rc;
+  if (reports_) spdlog::info("state reports written={} failed={}", reports_->writes(), reports_->errors());
+  loop_ = nullptr;
 }
 
 }  // namespace
