@@ -22,6 +22,7 @@
 
 #include "act/hermes_command.h"
 #include "act/planner.h"
+#include "act/store.h"
 #include "app/child_process.h"
 #include "app/config.h"
 #include "app/report_queue.h"
@@ -40,8 +41,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using rules::Action;
-
-constexpr std::size_t kMaxApplied = 20000;  // ids remembered for idempotence
 
 std::int64_t now_s() { return core::SystemClock().now(); }
 
@@ -237,42 +236,31 @@ void Actor::load_state() {
   if (!in) return;
   std::stringstream ss;
   ss << in.rdbuf();
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  const simdjson::padded_string json(ss.str());
-  if (parser.parse(json).get(doc) != simdjson::SUCCESS) {
+  std::size_t dropped = 0;
+  auto loaded = act::decode_state(ss.str(), &dropped);
+  if (!loaded) {
     spdlog::error(
-        "{}: damaged; starting from the daemon's current seq (decisions already applied may be seen "
+        "{}: damaged ({}); starting from the daemon's current seq (decisions already applied may be seen "
         "again only if replayed)",
-        state_path());
+        state_path(), loaded.error().message);
     return;
   }
+  if (dropped > 0)
+    spdlog::warn("{}: {} timer(s) with a task or board outside Hermes's grammar dropped", state_path(), dropped);
   started_ = true;
-  last_seq_ = static_cast<std::uint64_t>(num(doc, "last_seq"));
-  simdjson::dom::array list;
-  if (doc["applied"].get_array().get(list) == simdjson::SUCCESS) {
-    for (simdjson::dom::element e : list) {
-      std::string_view id;
-      if (e.get_string().get(id) != simdjson::SUCCESS) continue;
-      applied_order_.emplace_back(id);
-      applied_.emplace(id);
-    }
+  last_seq_ = loaded->last_seq;
+  for (auto& id : loaded->applied) {
+    applied_.insert(id);
+    applied_order_.push_back(std::move(id));
   }
-  if (doc["timers"].get_array().get(list) == simdjson::SUCCESS) {
-    for (simdjson::dom::element e : list) {
-      const std::string id = str(e, "decision_id");
-      const std::string task = str(e, "task");
-      const std::string board = str(e, "board");
-      if (id.empty() || !core::valid_task_id(task) || !core::valid_board_slug(board)) continue;
-      Timer& t = timers_[id];
-      t.decision_id = id;
-      t.board = board;
-      t.task = task;
-      t.workspace = str(e, "workspace");
-      t.at = num(e, "at");
-      bool b = false;
-      if (e["overrides_breaker"].get_bool().get(b) == simdjson::SUCCESS) t.overrides_breaker = b;
-    }
+  for (auto& ts : loaded->timers) {
+    Timer& t = timers_[ts.decision_id];
+    t.decision_id = ts.decision_id;
+    t.board = std::move(ts.board);
+    t.task = std::move(ts.task);
+    t.workspace = std::move(ts.workspace);
+    t.at = ts.at;
+    t.overrides_breaker = ts.overrides_breaker;
   }
 }
 
@@ -284,27 +272,15 @@ void Actor::mark_dirty() {
 
 void Actor::save_state() {
   if (dry_run_) return;
-  std::string out;
-  core::JsonWriter w(out);
-  w.begin_object();
+  act::ActState st;
   const std::uint64_t durable = pending_seqs_.empty() ? last_seq_ : *pending_seqs_.begin() - 1;
-  w.key("last_seq").value(static_cast<std::int64_t>(std::min(last_seq_, durable)));
-  w.key("applied").begin_array();
-  for (const auto& id : applied_order_) w.value(id);
-  w.end_array();
-  w.key("timers").begin_array();
-  for (const auto& [id, t] : timers_) {
-    w.begin_object();
-    w.key("decision_id").value(t.decision_id).key("board").value(t.board).key("task").value(t.task);
-    w.key("workspace").value(t.workspace).key("at").value(t.at).key("overrides_breaker").value(t.overrides_breaker);
-    w.end_object();
-  }
-  w.end_array();
-  w.end_object();
-  out += '\n';
+  st.last_seq = std::min(last_seq_, durable);
+  st.applied = applied_order_;
+  for (const auto& [id, t] : timers_)
+    st.timers.push_back(act::TimerState{t.decision_id, t.board, t.task, t.workspace, t.at, t.overrides_breaker});
   std::error_code ec;
   fs::create_directories(state_dir_, ec);
-  if (auto ok = core::write_file_atomically(state_path(), out, 0600); !ok) {
+  if (auto ok = core::write_file_atomically(state_path(), act::encode_state(st), 0600); !ok) {
     spdlog::error("{}: cannot save ({}); applied decisions may be applied again after a restart", state_path(),
                   ok.error().message);
   }
@@ -314,7 +290,7 @@ void Actor::remember(const std::string& id) {
   if (dry_run_) return;
   applied_.insert(id);
   applied_order_.push_back(id);
-  while (applied_order_.size() > kMaxApplied) {
+  while (applied_order_.size() > act::kMaxApplied) {
     applied_.erase(applied_order_.front());
     applied_order_.pop_front();
   }

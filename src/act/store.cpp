@@ -1,0 +1,84 @@
+#include "act/store.h"
+
+#include <simdjson.h>
+
+#include "core/ids.h"
+#include "core/json_writer.h"
+
+namespace medic::act {
+namespace {
+
+std::string str(simdjson::dom::element e, const char* key) {
+  std::string_view v;
+  return e[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+}
+
+std::int64_t num(simdjson::dom::element e, const char* key) {
+  std::int64_t v = 0;
+  if (e[key].get_int64().get(v) == simdjson::SUCCESS) return v;
+  std::uint64_t u = 0;
+  if (e[key].get_uint64().get(u) == simdjson::SUCCESS) return static_cast<std::int64_t>(u);
+  return 0;
+}
+
+}  // namespace
+
+std::string encode_state(const ActState& s) {
+  std::string out;
+  core::JsonWriter w(out);
+  w.begin_object();
+  w.key("last_seq").value(static_cast<std::int64_t>(s.last_seq));
+  w.key("applied").begin_array();
+  for (const auto& id : s.applied) w.value(id);
+  w.end_array();
+  w.key("timers").begin_array();
+  for (const auto& t : s.timers) {
+    w.begin_object();
+    w.key("decision_id").value(t.decision_id).key("board").value(t.board).key("task").value(t.task);
+    w.key("workspace").value(t.workspace).key("at").value(t.at).key("overrides_breaker").value(t.overrides_breaker);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  out += '\n';
+  return out;
+}
+
+core::Result<ActState> decode_state(std::string_view text, std::size_t* dropped) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  const simdjson::padded_string json(text);
+  simdjson::dom::object obj;
+  if (parser.parse(json).get(doc) != simdjson::SUCCESS || doc.get_object().get(obj) != simdjson::SUCCESS)
+    return core::fail(core::ErrorCode::Parse, "not a JSON object");
+  ActState s;
+  s.last_seq = static_cast<std::uint64_t>(std::max<std::int64_t>(0, num(doc, "last_seq")));
+  simdjson::dom::array list;
+  if (doc["applied"].get_array().get(list) == simdjson::SUCCESS) {
+    for (simdjson::dom::element e : list) {
+      std::string_view id;
+      if (e.get_string().get(id) == simdjson::SUCCESS) s.applied.emplace_back(id);
+    }
+    while (s.applied.size() > kMaxApplied) s.applied.pop_front();
+  }
+  if (doc["timers"].get_array().get(list) == simdjson::SUCCESS) {
+    for (simdjson::dom::element e : list) {
+      TimerState t;
+      t.decision_id = str(e, "decision_id");
+      t.board = str(e, "board");
+      t.task = str(e, "task");
+      if (t.decision_id.empty() || !core::valid_task_id(t.task) || !core::valid_board_slug(t.board)) {
+        if (dropped) ++*dropped;
+        continue;
+      }
+      t.workspace = str(e, "workspace");
+      t.at = num(e, "at");
+      bool b = false;
+      if (e["overrides_breaker"].get_bool().get(b) == simdjson::SUCCESS) t.overrides_breaker = b;
+      s.timers.push_back(std::move(t));
+    }
+  }
+  return s;
+}
+
+}  // namespace medic::act
