@@ -231,7 +231,8 @@ int main(int argc, char** argv) {
         }
         (void)!write(lf, "\n", 1);
       }
-      const std::string fail = "   📝 Error: Request timed out.\n";
+      const std::string fail = std::getenv("MEDIC_BENCH_FAIL") ? std::string(std::getenv("MEDIC_BENCH_FAIL")) + "\n"
+                                                               : "   📝 Error: Request timed out.\n";
       (void)!write(lf, fail.data(), fail.size());
       const std::int64_t t = mono_ns();
       const std::string trailer = "[kanban-worker-exit] rc=1\n";
@@ -317,6 +318,11 @@ int main(int argc, char** argv) {
       "%.2f KiB per file above the %ld KiB baseline\n",
       after.cpu_s - before.cpu_s, after.rss_kb, after.hwm_kb, n,
       static_cast<double>(before.rss_kb - baseline.rss_kb) / std::max(1, n), baseline.rss_kb);
-  fs::remove_all(dir);
+  // MEDIC_BENCH_KEEP=1 keeps the run's directory (medic.log, the board, the logs) to look at.
+  if (std::getenv("MEDIC_BENCH_KEEP")) {
+    std::printf("kept: %s (medic.log there)\n", dir.c_str());
+  } else {
+    fs::remove_all(dir);
+  }
   return static_cast<int>(decided.size()) == n ? 0 : 1;
 }

@@ -43,7 +43,12 @@ void Tailer::close_fd() {
   fd_ = -1;
 }
 
-std::uint64_t Tailer::fingerprint() const { return tail_.empty() ? 0 : core::fnv1a(tail_); }
+// 0 (no check at resume) when the bytes before the offset are not all known (just
+// after a rewind_to).
+std::uint64_t Tailer::fingerprint() const {
+  if (tail_.empty() || tail_.size() < std::min<std::uint64_t>(kTailBytes, offset_)) return 0;
+  return core::fnv1a(tail_);
+}
 
 void Tailer::remember_tail(std::string_view bytes) {
   if (bytes.size() >= kTailBytes) {
@@ -54,14 +59,6 @@ void Tailer::remember_tail(std::string_view bytes) {
   }
 }
 
-// Whether the bytes before `offset` of `fd` are `expect` (its last bytes read).
-bool Tailer::tail_matches(int fd, std::uint64_t offset, std::string_view expect) const {
-  if (expect.empty() || offset < expect.size()) return true;
-  char buf[kTailBytes];
-  const ssize_t n = ::pread(fd, buf, expect.size(), static_cast<off_t>(offset - expect.size()));
-  return n == static_cast<ssize_t>(expect.size()) && std::string_view(buf, expect.size()) == expect;
-}
-
 bool Tailer::refuse(const FileId& id, std::string what) {
   if (refused_.empty() || !(id == refused_id_) || refused_ != what) ++refusals_;
   refused_ = std::move(what);
@@ -69,25 +66,44 @@ bool Tailer::refuse(const FileId& id, std::string what) {
   return false;
 }
 
-bool Tailer::drain(const Sink& sink, std::size_t& budget) {
+// Reads from offset_ to the end (or the budget). With `verify`, the first read starts
+// kTailBytes early and checks those bytes are still the ones read last (the fingerprint),
+// in the same pread as the new bytes: a file truncated, or truncated and rewritten past
+// the offset, is read again from 0. A short read is the end of the file for now (a later
+// write brings another inotify event), so an idle file costs no second pread.
+bool Tailer::drain(const Sink& sink, std::size_t& budget, bool verify) {
   // One buffer for every file the loop thread follows: an idle file costs no buffer.
   thread_local std::vector<char> buf;
-  if (buf.size() < chunk_) buf.resize(chunk_);
+  if (buf.size() < chunk_ + kTailBytes) buf.resize(chunk_ + kTailBytes);
   while (budget > 0) {
-    const ssize_t n = ::pread(fd_, buf.data(), std::min(chunk_, budget), static_cast<off_t>(offset_));
+    const std::size_t back = verify ? tail_.size() : 0;
+    const std::size_t want = std::min(chunk_, budget);
+    const ssize_t n = ::pread(fd_, buf.data(), back + want, static_cast<off_t>(offset_ - back));
     if (n < 0) {
       if (errno == EINTR) continue;
       ++errors_;
       last_error_ = std::string("read at offset ") + std::to_string(offset_) + ": " + std::strerror(errno);
       return false;
     }
-    if (n == 0) return false;  // EOF
-    const std::string_view bytes(buf.data(), static_cast<std::size_t>(n));
+    if (back > 0) {
+      verify = false;
+      if (static_cast<std::size_t>(n) < back || std::string_view(buf.data(), back) != tail_) {
+        offset_ = 0;  // truncated (and maybe rewritten past the old offset already)
+        tail_.clear();
+        restarted_ = true;
+        ++truncations_;
+        continue;
+      }
+    }
+    const std::size_t got = static_cast<std::size_t>(n) - back;
+    if (got == 0) return false;  // EOF
+    const std::string_view bytes(buf.data() + back, got);
     sink(id_, offset_, bytes, restarted_, false);
     remember_tail(bytes);
     restarted_ = false;
-    offset_ += static_cast<std::uint64_t>(n);
-    budget -= static_cast<std::size_t>(n);
+    offset_ += got;
+    budget -= got;
+    if (got < want) return false;  // the end, for now
   }
   return true;  // budget spent, more may remain
 }
@@ -143,7 +159,7 @@ bool Tailer::read_available(int dir_fd, const Sink& sink, std::size_t budget) {
   if (fd_ >= 0 && (!at_path || !(path_id == id_))) {
     // Rotated or deleted: finish the old file through our descriptor first, then keep it
     // open for the bytes its writer may still add (until the next rotation).
-    if (drain(sink, budget)) return true;
+    if (drain(sink, budget, false)) return true;
     if (rotated_fd_ >= 0) ::close(rotated_fd_);
     rotated_fd_ = fd_;
     rotated_id_ = id_;
@@ -198,15 +214,9 @@ bool Tailer::read_available(int dir_fd, const Sink& sink, std::size_t budget) {
     }
     resume_id_ = FileId{};
   }
-  struct stat st {};
-  if (::fstat(fd_, &st) == 0 &&
-      (static_cast<std::uint64_t>(st.st_size) < offset_ || !tail_matches(fd_, offset_, tail_))) {
-    offset_ = 0;  // truncated (and maybe rewritten past the old offset already)
-    tail_.clear();
-    restarted_ = true;
-    ++truncations_;
-  }
-  return drain(sink, budget);
+  // A truncation (and a rewrite past the offset) shows in the fingerprint, checked by the
+  // first read itself.
+  return drain(sink, budget, true);
 }
 
 }  // namespace medic::tail

@@ -69,7 +69,12 @@ class Tailer {
 
   /// Reads again from `offset` of the current file (a rule reload restarts the match
   /// stream at the unterminated line's start).
-  void rewind_to(std::uint64_t offset) { offset_ = offset; }
+  void rewind_to(std::uint64_t offset) {
+    // The fingerprint becomes the bytes before the new offset, as far as they are known.
+    const std::uint64_t back = offset_ > offset ? offset_ - offset : 0;
+    tail_.resize(back < tail_.size() ? tail_.size() - static_cast<std::size_t>(back) : 0);
+    offset_ = offset;
+  }
 
   const std::string& path() const { return path_; }
   const std::string& name() const { return name_; }
@@ -88,12 +93,11 @@ class Tailer {
   std::uint64_t refusals() const { return refusals_; }
 
  private:
-  bool drain(const Sink& sink, std::size_t& budget);
+  bool drain(const Sink& sink, std::size_t& budget, bool verify);
   bool drain_rotated(const Sink& sink, std::size_t& budget);
   void close_fd();
   bool refuse(const FileId& id, std::string what);
   void remember_tail(std::string_view bytes);
-  bool tail_matches(int fd, std::uint64_t offset, std::string_view expect) const;
   bool open_rotated_at_resume(int dir_fd);
 
   std::string path_;

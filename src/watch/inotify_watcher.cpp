@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace medic::watch {
@@ -56,10 +58,20 @@ void InotifyWatcher::drain() {
   alignas(struct inotify_event) char buf[64 * 1024];
   bool overflowed = false;
   std::vector<int> gone;
+  // One read returns up to 64 KiB of events (about two thousand); a name that changed
+  // several times in it is reported once, at its first place: a thousand logs written at
+  // once cost one read of each per batch, not one per write() of their writers.
+  std::vector<std::pair<int, std::string_view>> changed;
+  std::unordered_set<std::string_view> seen;  // "<wd>/<name>" keys, in keys
+  std::vector<std::string> keys;
   for (;;) {
     const ssize_t n = ::read(fd_.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // EAGAIN: drained
+    changed.clear();
+    seen.clear();
+    keys.clear();
+    keys.reserve(static_cast<std::size_t>(n) / sizeof(struct inotify_event));  // no reallocation: views stay valid
     for (ssize_t off = 0; off < n;) {
       const auto* ev = reinterpret_cast<const struct inotify_event*>(buf + off);
       off += static_cast<ssize_t>(sizeof(struct inotify_event) + ev->len);
@@ -67,13 +79,17 @@ void InotifyWatcher::drain() {
         overflowed = true;
         continue;
       }
-      auto it = watches_.find(ev->wd);
-      if (it == watches_.end()) continue;
       if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT)) {
         gone.push_back(ev->wd);
         continue;
       }
       const std::string_view name = ev->len > 0 ? std::string_view(ev->name) : std::string_view();
+      keys.push_back(std::to_string(ev->wd) + "/" + std::string(name));
+      if (seen.insert(keys.back()).second) changed.emplace_back(ev->wd, name);
+    }
+    for (const auto& [wd, name] : changed) {
+      auto it = watches_.find(wd);
+      if (it == watches_.end()) continue;  // removed meanwhile (by a callback)
       // A copy: the callback may remove this very watch.
       const OnEntry cb = it->second.on_entry;
       if (cb) cb(name);

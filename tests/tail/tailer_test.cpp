@@ -95,6 +95,28 @@ TEST_F(TailerTest, ATruncationRewrittenPastTheOldOffsetIsSeenByItsFingerprint) {
   EXPECT_EQ(text(p), "run two line, and a longer one\n");
 }
 
+// A rule reload rewinds to the start of the unterminated line: the bytes from there are
+// read again (not taken for a truncation), and a truncation after it is still seen.
+TEST_F(TailerTest, ARewindRereadsFromThereAndStillSeesALaterTruncation) {
+  Tailer t(dir_.path(), "t_1.log");
+  append("a whole line\npartial");
+  read(t);
+  t.rewind_to(13);
+  append(" line\n");
+  auto p = read(t);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].offset, 13u);
+  EXPECT_EQ(p[0].bytes, "partial line\n");
+  EXPECT_FALSE(p[0].restarted);
+  EXPECT_EQ(t.truncations(), 0u);
+  { std::ofstream(path(), std::ios::trunc) << "a new run, longer than the old one was\n"; }
+  auto q = read(t);
+  ASSERT_FALSE(q.empty());
+  EXPECT_TRUE(q[0].restarted);
+  EXPECT_EQ(q[0].offset, 0u);
+  EXPECT_EQ(t.truncations(), 1u);
+}
+
 TEST_F(TailerTest, FinishesARenamedFileThenReadsItsLateBytesAndTheNewOne) {
   Tailer t(dir_.path(), "t_1.log");
   append("old 1\n");

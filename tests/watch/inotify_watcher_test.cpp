@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -55,6 +56,26 @@ TEST_F(InotifyWatcherTest, ReportsEntriesByName) {
   dir_.file("t_1.log", "x\n");
   ASSERT_TRUE(run_until([&] { return !names.empty(); }));
   EXPECT_EQ(names.front(), "t_1.log");
+}
+
+// Writes that pile up between two reads of the inotify queue are one change per name:
+// a name written 200 times before the loop looks is reported once, the other once too.
+TEST_F(InotifyWatcherTest, ManyWritesToANameBeforeTheLoopLooksAreOneChange) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(watcher_->add(
+      dir_.path(), [&](std::string_view n) { names.emplace_back(n); }, [] {}));
+  {
+    std::ofstream a(dir_.path() + "/t_a.log");
+    std::ofstream b(dir_.path() + "/t_b.log");
+    for (int i = 0; i < 200; ++i) {
+      a << "line " << i << "\n" << std::flush;
+      b << "line " << i << "\n" << std::flush;
+    }
+  }
+  ASSERT_TRUE(run_until([&] { return names.size() >= 2; }));
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "t_a.log"), 1) << names.size();
+  EXPECT_EQ(std::count(names.begin(), names.end(), "t_b.log"), 1) << names.size();
 }
 
 TEST_F(InotifyWatcherTest, ADeletedDirectoryIsReportedGoneOnce) {
