@@ -114,6 +114,8 @@ struct Timer {
   // The release's commands are running: the timer leaves act.json only when they are done,
   // so a stop (or a crash) in between releases the task again at the next start.
   bool releasing = false;
+  // > 0: the task was parked this long after `at` (its timer was due when armed).
+  std::int64_t parked_late_ms = 0;
 };
 
 constexpr std::int64_t kPreReadMs = 3000;
@@ -567,6 +569,7 @@ void Actor::start_job(const std::string& key) {
       t.workspace = d.workspace;
       t.at = *release_at;
       t.overrides_breaker = d.overrides_breaker;
+      t.parked_late_ms = std::max<std::int64_t>(0, wall_ms() - t.at * 1000);
       arm(t);
     } else if (release_at) {
       std::printf("# at %s UTC: %s\n", core::utc_time(*release_at).c_str(),
@@ -758,8 +761,15 @@ void Actor::release_due() {
     if (it == timers_.end() || it->second.releasing) continue;
     Timer& t = it->second;
     const std::int64_t late = now - t.at * 1000;
-    max_late_ms_ = std::max(max_late_ms_, late);
-    spdlog::info("decision={} timer for {} fired {} ms after retry_at", id, t.task, late);
+    if (t.parked_late_ms > 0) {
+      // Not the timer's lateness: the task was parked only after its time (the decision
+      // came late, or its commands queued behind others): released at once.
+      spdlog::info("decision={} release for {} {} ms after retry_at: parked {} ms after it", id, t.task, late,
+                   t.parked_late_ms);
+    } else {
+      max_late_ms_ = std::max(max_late_ms_, late);
+      spdlog::info("decision={} timer for {} fired {} ms after retry_at", id, t.task, late);
+    }
     // Without a state read back yet, the release is the unblock of what act parked.
     const bool wants_unblock = !t.state_read || std::any_of(t.release.begin(), t.release.end(),
                                                             [](const auto& c) { return c.verb == "unblock"; });

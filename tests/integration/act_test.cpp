@@ -254,7 +254,8 @@ TEST_F(ActTest, AReleaseCutShortByAStopIsMadeAtTheNextStart) {
   h_.append("t_cut", codex_429(DaemonHarness::now() + 2) + "[kanban-worker-exit] rc=1\n");
   ASSERT_TRUE(wait_for_changes(1)) << testing::read_file(act_log());
   ASSERT_TRUE(wait_for([&] {
-    return testing::read_file(act_log()).find("timer for t_cut fired") != std::string::npos;
+    const std::string log = testing::read_file(act_log());
+    return log.find("timer for t_cut fired") != std::string::npos || log.find("release for t_cut") != std::string::npos;
   })) << testing::read_file(act_log());
   stop_act();
   ASSERT_EQ(changes().size(), 1u) << "the slow unblock was to be cut short:\n" << testing::read_file(record_);
@@ -404,11 +405,11 @@ TEST_F(ActTest, ADryRunPrintsTheCommandsAndChangesNothing) {
 }
 
 // Timers keep time (issue 10): never before retry_at by the wall clock, at most 1 s after,
-// over twenty parked tasks.
+// over twenty parked tasks. A task parked only after its time (on a loaded machine each
+// stand-in call is a Python start, and act runs four at once) is released at once and
+// logged as parked late: that measures the queue, not the timer, and is counted apart.
 TEST_F(ActTest, TwentyReleasesComeNeverEarlyAndWithinASecond) {
   start_act();
-  // The reset leaves time to park all twenty first, even on a loaded CI machine (each
-  // stand-in call is a Python start): a timer armed after its time measures the queue.
   const auto reset = DaemonHarness::now() + 30;
   for (int i = 0; i < 20; ++i) {
     const std::string task = "t_many" + std::to_string(i);
@@ -417,30 +418,33 @@ TEST_F(ActTest, TwentyReleasesComeNeverEarlyAndWithinASecond) {
     seed(task, "running", run, true);
     h_.append(task, codex_429(reset) + "[kanban-worker-exit] rc=1\n");
   }
+  const std::regex timed(R"(timer for \S+ fired (-?\d+) ms after retry_at)");
+  const std::regex parked(R"(release for \S+ (-?\d+) ms after retry_at: parked)");
+  auto count = [](const std::string& log, const std::regex& re) {
+    return static_cast<int>(std::distance(std::sregex_iterator(log.begin(), log.end(), re), std::sregex_iterator()));
+  };
   ASSERT_TRUE(wait_for(
       [&] {
         const std::string log = testing::read_file(act_log());
-        std::size_t n = 0;
-        for (auto at = log.find("ms after retry_at"); at != std::string::npos;
-             at = log.find("ms after retry_at", at + 1))
-          ++n;
-        return n >= 20;
+        return count(log, timed) + count(log, parked) >= 20;
       },
-      60s))
+      120s))
       << testing::read_file(act_log());
   const std::string log = testing::read_file(act_log());
-  const std::regex late(R"(fired (-?\d+) ms after retry_at)");
   long lo = 1 << 30, hi = -(1 << 30);
-  int n = 0;
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), late); it != std::sregex_iterator(); ++it, ++n) {
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), timed); it != std::sregex_iterator(); ++it) {
     const long ms = std::stol((*it)[1]);
     lo = std::min(lo, ms);
     hi = std::max(hi, ms);
   }
-  EXPECT_EQ(n, 20);
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), parked); it != std::sregex_iterator(); ++it)
+    EXPECT_GE(std::stol((*it)[1]), 0) << "a release came before retry_at";
+  const int n = count(log, timed);
+  EXPECT_EQ(n + count(log, parked), 20);
+  ASSERT_GE(n, 1) << "no task was parked before its time: the machine is too loaded to measure the timers\n" << log;
   EXPECT_GE(lo, 0) << "a release came before retry_at";
   EXPECT_LT(hi, 1000) << "a release came more than a second late";
-  std::printf("[ lateness ] %d timers: min %ld ms, max %ld ms\n", n, lo, hi);
+  std::printf("[ lateness ] %d timers: min %ld ms, max %ld ms; %d parked late\n", n, lo, hi, count(log, parked));
 }
 
 }  // namespace
