@@ -15,6 +15,18 @@ void start_or_log(const loop::UvHandle<uv_timer_t>& t, uv_timer_cb cb, std::uint
   if (auto ok = loop::start_timer(t, cb, ms); !ok) spdlog::error("event loop: {}", ok.error().message);
 }
 
+// Makes `slot`'s timer on first use; false (logged) when libuv refuses it.
+bool ensure_timer(loop::UvHandle<uv_timer_t>& slot, uv_loop_t* loop, void* owner) {
+  if (slot) return true;
+  auto made = loop::make_timer(loop, owner);
+  if (!made) {
+    spdlog::error("event loop: {}", made.error().message);
+    return false;
+  }
+  slot = std::move(*made);
+  return true;
+}
+
 }  // namespace
 
 BoardFollower::BoardFollower(uv_loop_t* loop, std::string slug, std::string db_path, std::int64_t cursor, bool& reading,
@@ -28,14 +40,7 @@ BoardFollower::BoardFollower(uv_loop_t* loop, std::string slug, std::string db_p
 
 void BoardFollower::notified() {
   read();
-  if (!settle_) {
-    auto made = loop::make_timer(loop_, this);
-    if (!made) {
-      spdlog::error("event loop: {}", made.error().message);
-      return;
-    }
-    settle_ = std::move(*made);
-  }
+  if (!ensure_timer(settle_, loop_, this)) return;
   settle_step_ = 0;
   start_or_log(settle_, &BoardFollower::on_settle, kSettleMs[0]);
 }
@@ -49,14 +54,7 @@ void BoardFollower::on_settle(uv_timer_t* t) {
 }
 
 void BoardFollower::read_soon() {
-  if (!busy_retry_) {
-    auto made = loop::make_timer(loop_, this);
-    if (!made) {
-      spdlog::error("event loop: {}", made.error().message);
-      return;
-    }
-    busy_retry_ = std::move(*made);
-  }
+  if (!ensure_timer(busy_retry_, loop_, this)) return;
   if (uv_is_active(busy_retry_.handle())) return;
   start_or_log(
       busy_retry_, [](uv_timer_t* t) { static_cast<BoardFollower*>(t->data)->read(); }, 50);

@@ -193,7 +193,6 @@ class Daemon {
   bool checkpoint_busy_ = false;
   bool checkpoint_again_ = false;
   static std::string run_key(const std::string& board, const std::string& task) { return board + "/" + task; }
-  static std::string run_key_of(const std::string& board, const std::string& task) { return board + "/" + task; }
 
   DaemonOptions options_;
   std::unique_ptr<match::PatternDb> db_;
@@ -524,7 +523,7 @@ void Daemon::arm_wait(Board& b, const std::string& task, core::EpochSeconds unti
         if (b == self->boards_.end()) return;
         // Hermes's event may be committed but not yet read: read the board first.
         self->drain_board(*b->second);
-        self->apply(*b->second, task, self->tracker_.on_wait_expired(run_key_of(board, task), self->clock_.now()));
+        self->apply(*b->second, task, self->tracker_.on_wait_expired(run_key(board, task), self->clock_.now()));
       },
       static_cast<std::uint64_t>(delay_ms), 0);
   spdlog::debug("task={} waits up to {} s for Hermes's run-ending event", task, until - clock_.now());

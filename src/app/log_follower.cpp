@@ -17,20 +17,26 @@ LogFollower::LogFollower(loop::UvHandle<uv_timer_t> more_timer, const match::Pat
 }
 
 void LogFollower::on_change(const std::string& board, const std::string& logs_dir, const std::string& name) {
+  if (File* f = follow(board, logs_dir, name)) read(*f);
+}
+
+// The log at `name`, followed from now on if it was not yet; null for a name that is not
+// a live log of a valid task id (or a stream that cannot open).
+LogFollower::File* LogFollower::follow(const std::string& board, const std::string& logs_dir, const std::string& name) {
   // Only live logs: "<task>.log". A rotated "<task>.log.1" is finished through the
   // descriptor the tailer already holds.
   const int dir_fd = cb_.logs_fd(board);
-  if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".log") != 0 || dir_fd < 0) return;
+  if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".log") != 0 || dir_fd < 0) return nullptr;
   const std::string path = logs_dir + "/" + name;
   auto it = logs_.find(path);
   if (it == logs_.end()) {
     const std::string task = name.substr(0, name.size() - 4);
     if (!core::valid_task_id(task)) {
       cb_.refuse_once("log:" + path, "log=" + path + " refused: not a Hermes task id (t_[a-z0-9_-]+); not read");
-      return;
+      return nullptr;
     }
     struct stat st {};
-    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return;
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return nullptr;
     File f;
     f.log = Log{board, task, path, 0};
     f.tailer = std::make_unique<tail::Tailer>(logs_dir, name);
@@ -38,7 +44,7 @@ void LogFollower::on_change(const std::string& board, const std::string& logs_di
     if (!s) {
       ++stream_errors_;
       spdlog::error("log={} not followed: {}", path, s.error().message);
-      return;
+      return nullptr;
     }
     f.stream.emplace(std::move(*s));
     if (auto sv = saved_.find(path); sv != saved_.end()) {
@@ -49,15 +55,14 @@ void LogFollower::on_change(const std::string& board, const std::string& logs_di
     }
     it = logs_.emplace(path, std::move(f)).first;
   }
-  read(it->second);
+  return &it->second;
 }
 
 void LogFollower::finish(const std::string& board, const std::string& logs_dir, const std::string& task) {
-  // The log may be a file whose creation inotify has not reported yet: look at it first.
-  on_change(board, logs_dir, task + ".log");
-  if (auto it = logs_.find(logs_dir + "/" + task + ".log"); it != logs_.end()) {
-    read(it->second, true);
-    flush_last_line(it->second);
+  // The log may be a file whose creation inotify has not reported yet: follow it first.
+  if (File* f = follow(board, logs_dir, task + ".log")) {
+    read(*f, true);
+    flush_last_line(*f);
   }
 }
 

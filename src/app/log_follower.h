@@ -101,6 +101,7 @@ class LogFollower {
     std::unique_ptr<tail::Tailer> tailer;
     std::optional<match::Stream> stream;
   };
+  File* follow(const std::string& board, const std::string& logs_dir, const std::string& name);
   void read(File& f, bool all = false);
   void flush_last_line(File& f);
   void restart_stream(File& f, const match::PatternDb& db, std::uint64_t offset, std::uint64_t line);

@@ -61,17 +61,20 @@ void InotifyWatcher::drain() {
   // One read returns up to 64 KiB of events (about two thousand); a name that changed
   // several times in it is reported once, at its first place: a thousand logs written at
   // once cost one read of each per batch, not one per write() of their writers.
+  // Keys are views into `buf`, valid for the batch: no allocation per event.
+  struct KeyHash {
+    std::size_t operator()(const std::pair<int, std::string_view>& k) const {
+      return std::hash<std::string_view>()(k.second) * 31 + static_cast<std::size_t>(k.first);
+    }
+  };
   std::vector<std::pair<int, std::string_view>> changed;
-  std::unordered_set<std::string_view> seen;  // "<wd>/<name>" keys, in keys
-  std::vector<std::string> keys;
+  std::unordered_set<std::pair<int, std::string_view>, KeyHash> seen;
   for (;;) {
     const ssize_t n = ::read(fd_.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // EAGAIN: drained
     changed.clear();
     seen.clear();
-    keys.clear();
-    keys.reserve(static_cast<std::size_t>(n) / sizeof(struct inotify_event));  // no reallocation: views stay valid
     for (ssize_t off = 0; off < n;) {
       const auto* ev = reinterpret_cast<const struct inotify_event*>(buf + off);
       off += static_cast<ssize_t>(sizeof(struct inotify_event) + ev->len);
@@ -84,8 +87,7 @@ void InotifyWatcher::drain() {
         continue;
       }
       const std::string_view name = ev->len > 0 ? std::string_view(ev->name) : std::string_view();
-      keys.push_back(std::to_string(ev->wd) + "/" + std::string(name));
-      if (seen.insert(keys.back()).second) changed.emplace_back(ev->wd, name);
+      if (seen.emplace(ev->wd, name).second) changed.emplace_back(ev->wd, name);
     }
     for (const auto& [wd, name] : changed) {
       auto it = watches_.find(wd);
