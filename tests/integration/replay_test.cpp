@@ -124,28 +124,31 @@ class Replay {
     // A worker's files are in its workspace by the time it exits, but the recorder snapshots
     // them only when it sees the exit, which can be after the trailer it read from the log:
     // each "files" step is played right after the spawn of that task's run instead.
-    std::vector<simdjson::dom::element> order;
-    std::map<std::string, std::size_t> last_spawn;  // task -> index in `order` after its spawn
-    std::vector<std::pair<std::size_t, simdjson::dom::element>> hoisted;
+    std::vector<simdjson::dom::element> kept;
+    std::map<std::string, std::size_t> last_spawn;               // task -> index in `kept` after its spawn
+    std::multimap<std::size_t, simdjson::dom::element> hoisted;  // played before kept[index]
     for (simdjson::dom::element step : steps) {
       std::string_view op, task, kind;
       if (step["op"].get_string().get(op) != simdjson::SUCCESS) op = {};
       if (op == "event" && step["event"]["kind"].get_string().get(kind) == simdjson::SUCCESS && kind == "spawned" &&
           step["event"]["task_id"].get_string().get(task) == simdjson::SUCCESS) {
-        order.push_back(step);
-        last_spawn[std::string(task)] = order.size();
+        kept.push_back(step);
+        last_spawn[std::string(task)] = kept.size();
         continue;
       }
       if (op == "files" && step["task_id"].get_string().get(task) == simdjson::SUCCESS) {
         if (auto it = last_spawn.find(std::string(task)); it != last_spawn.end()) {
-          hoisted.emplace_back(it->second, step);
+          hoisted.emplace(it->second, step);
           continue;
         }
       }
-      order.push_back(step);
+      kept.push_back(step);
     }
-    for (auto it = hoisted.rbegin(); it != hoisted.rend(); ++it)
-      order.insert(order.begin() + static_cast<std::ptrdiff_t>(it->first), it->second);
+    std::vector<simdjson::dom::element> order;
+    for (std::size_t i = 0; i <= kept.size(); ++i) {
+      for (auto [h, end] = hoisted.equal_range(i); h != end; ++h) order.push_back(h->second);
+      if (i < kept.size()) order.push_back(kept[i]);
+    }
     std::int64_t last_t = 0;
     for (simdjson::dom::element step : order) {
       std::int64_t t = 0;
@@ -191,7 +194,7 @@ class Replay {
         double d = 0;
         std::string_view sv;
         if (v.get_int64().get(n) == simdjson::SUCCESS)
-          val = kTimes.count(col) ? now_s() : n;  // times move to the replay's clock
+          val = kTimes.count(col) ? replay_time(n) : n;
         else if (v.get_double().get(d) == simdjson::SUCCESS)
           val = d;
         else if (v.get_string().get(sv) == simdjson::SUCCESS)
@@ -212,6 +215,11 @@ class Replay {
       b.upsert(table, row);
     }
   }
+
+  // A recorded time moves to the replay's clock when it is first seen, and keeps that value
+  // each time a later step rewrites the row: a run's started_at must not move past the
+  // files its worker wrote after the claim.
+  std::int64_t replay_time(std::int64_t recorded) { return times_.try_emplace(recorded, now_s()).first->second; }
 
   Worker& worker_for(std::int64_t recorded) {
     auto it = workers_.find(recorded);
@@ -314,6 +322,7 @@ class Replay {
   std::map<std::string, HermesBoard*> boards_;
   std::map<std::int64_t, Worker> workers_;  // recorded pid -> live stand-in
   std::map<std::string, std::set<std::string>> columns_;
+  std::map<std::int64_t, std::int64_t> times_;  // recorded time -> the replay's
 };
 
 // What medic must decide for each scenario's runs, in run order: class/action (run-level
