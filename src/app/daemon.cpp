@@ -534,6 +534,14 @@ void Daemon::apply(Board& b, const std::string& task, decide::Effects fx) {
   if (fx.reread_row) refresh_row(b, task);
   if (fx.finished_run != 0)
     spdlog::info("run={}/{} ended with the worker's own Kanban call: no decision", key, fx.finished_run);
+  if (fx.hermes_ended) {
+    // Hermes's word on a run medic decided before Hermes ended it: act waits for it before
+    // it completes such a run, so Hermes records the run as it ended.
+    publish::RunEnded r{fx.hermes_ended->decision_id, b.slug,      task, fx.hermes_ended->run_id,
+                        fx.hermes_ended->kind,        clock_.now()};
+    spdlog::info("run={} decided earlier; Hermes has now ended it ({})", r.decision_id, r.event);
+    publish_line([r = std::move(r)](std::uint64_t seq) { return publish::encode_run_ended(r, seq); });
+  }
   if (fx.unwatch_pid) {
     pid_watches_.erase(key);
     pids_->unwatch(key);
@@ -925,6 +933,13 @@ void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
   facts.assignee = (*row)->assignee;
   if (auto c = b.events->reader()->waiting_children(parent)) facts.waiting_children = std::move(*c);
   if (facts.waiting_children.empty()) return;
+  if (auto run = tracker_.decided_set().find(run_key(b.slug, parent) + "/" + std::to_string(facts.run_id));
+      run && run->action == rules::Action::Complete) {
+    // Blocked by Hermes after medic said complete for that run (act waits for Hermes's word
+    // before it completes): that decision stands for the children too.
+    spdlog::info("decision id={}: nothing new to decide (complete stands)", id);
+    return;
+  }
   // State files must have changed since its last run started (a parent blocked before
   // any run has none, and passes only on files that exist and outputs that pass).
   const std::int64_t started = (*row)->last_run_started_at.value_or(0);

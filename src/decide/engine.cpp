@@ -103,7 +103,12 @@ std::optional<FailureClass> class_from_exit(const ExitInfo& e) {
 // earlier one would now fight Hermes or the work is in fact done.
 void decide_gave_up(const RunFacts& facts, Decision& d, const std::string& bf, bool& publish) {
   const ArtifactFacts* a = facts.artifacts ? &*facts.artifacts : nullptr;
+  const auto prev = facts.previous_action;
   if (a && a->passed()) {
+    if (prev == Action::Complete) {
+      publish = false;  // medic said complete already: it stands
+      return;
+    }
     d.action = Action::Complete;
     d.checked = a->checked;
     d.reason = "Hermes gave up on the task after repeated failures, but every acceptance check passed (" +
@@ -112,7 +117,6 @@ void decide_gave_up(const RunFacts& facts, Decision& d, const std::string& bf, b
                      " --summary \"completed by medic: artifacts pass acceptance\"";
     return;
   }
-  const auto prev = facts.previous_action;
   if (prev == Action::RetryAt) {
     // A retry_at that survived the breaker at its decision is a rate limit at a named reset
     // that says it overrides Hermes (decide/breaker.h); it stands.

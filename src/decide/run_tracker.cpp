@@ -144,6 +144,7 @@ Effects RunTracker::on_event(const std::string& key, const RunEvent& e, core::Ep
     const std::int64_t run = e.run_id.value_or(t.run_id);
     if (run == 0) return fx;
     if (decided(run_id_of(key, run)) || (run == t.run_id && t.finished)) {
+      if (decided(run_id_of(key, run))) fx.hermes_ended = Effects::HermesEnded{run_id_of(key, run), run, e.kind};
       if (run == t.run_id) end_tracking(t, fx);
       return fx;
     }

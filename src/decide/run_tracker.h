@@ -79,6 +79,14 @@ struct Effects {
   bool reread_row = false;        // the task row may have changed (workspace_path is set after claim)
   bool task_blocked = false;      // blocked by someone else: examine the task's family
   std::int64_t finished_run = 0;  // this run ended in kanban_complete / request_review: no decision
+  // Hermes has now ended a run medic decided earlier (from its trailer or its pid): Hermes's
+  // own word on it, for subscribers that wait for it (act completes such a run only then).
+  struct HermesEnded {
+    std::string decision_id;
+    std::int64_t run_id = 0;
+    std::string kind;  // the run-ending event's kind
+  };
+  std::optional<HermesEnded> hermes_ended;
 };
 
 struct TrackerOptions {

@@ -132,6 +132,22 @@ std::string encode_health(const decide::ProviderHealth& h, std::uint64_t seq) {
   return out;
 }
 
+std::string encode_run_ended(const RunEnded& r, std::uint64_t seq) {
+  std::string out;
+  core::JsonWriter w(out);
+  w.begin_object();
+  w.key("type").value("run_ended");
+  w.key("seq").value(static_cast<std::int64_t>(seq));
+  w.key("id").value(r.decision_id);
+  w.key("board").value(r.board);
+  w.key("task_id").value(r.task_id);
+  w.key("run_id").value(r.run_id);
+  w.key("event").value(r.event);
+  w.key("at").value(r.at);
+  w.end_object();
+  return out;
+}
+
 namespace {
 
 std::string str(simdjson::dom::element e, const char* key) {
@@ -165,6 +181,26 @@ std::string message_type(std::string_view line) {
   simdjson::dom::element doc;
   if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS) return {};
   return str(doc, "type");
+}
+
+core::Result<RunEnded> decode_run_ended(std::string_view line) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::object obj;
+  if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(obj) != simdjson::SUCCESS)
+    return core::fail(core::ErrorCode::Parse, "not a JSON object");
+  if (str(doc, "type") != "run_ended") return core::fail(core::ErrorCode::InvalidArgument, "not a run_ended");
+  RunEnded r;
+  r.decision_id = str(doc, "id");
+  r.board = str(doc, "board");
+  r.task_id = str(doc, "task_id");
+  r.run_id = num(doc, "run_id").value_or(0);
+  r.event = str(doc, "event");
+  r.at = num(doc, "at").value_or(0);
+  if (r.decision_id.empty() || r.run_id <= 0)
+    return core::fail(core::ErrorCode::InvalidArgument, "a run_ended without id or run_id");
+  return r;
 }
 
 core::Result<DecisionMessage> decode_decision(std::string_view line) {

@@ -1,7 +1,8 @@
 #pragma once
 // The decision wire format (DESIGN.md §6), owned here: one encoder for the daemon and one
 // decoder for `medic act`, `medic subscribe` and the tests, so a field is named once.
-// One JSON object per line: `decision` and `provider_health` messages with their seq.
+// One JSON object per line: `decision`, `provider_health` and `run_ended` messages with
+// their seq.
 // publish/ depends on decide/ for the value types it serialises (STYLE.md B1, amended:
 // the wire format's owner encodes the engine's values rather than a copy of them).
 // Thread: any; pure.
@@ -21,6 +22,20 @@ std::string encode_decision(const decide::Decision& d, std::uint64_t seq);
 /// A `provider_health` line.
 std::string encode_health(const decide::ProviderHealth& h, std::uint64_t seq);
 
+/// Hermes's own word on a run medic decided before Hermes ended it (from its trailer or
+/// its pid): the `run_ended` line names the decision and the run-ending event's kind.
+struct RunEnded {
+  std::string decision_id;
+  std::string board;
+  std::string task_id;
+  std::int64_t run_id = 0;
+  std::string event;  // crashed, protocol_violation, rate_limited, timed_out, ...
+  std::int64_t at = 0;
+};
+std::string encode_run_ended(const RunEnded& r, std::uint64_t seq);
+/// Reads a `run_ended` line back; fails for another type or one without id or run_id.
+[[nodiscard]] core::Result<RunEnded> decode_run_ended(std::string_view line);
+
 struct DecisionMessage {
   std::uint64_t seq = 0;
   decide::Decision decision;
@@ -30,7 +45,8 @@ struct DecisionMessage {
 /// a decision without id, task_id or a known action.
 [[nodiscard]] core::Result<DecisionMessage> decode_decision(std::string_view line);
 
-/// The `type` of a message line ("decision", "provider_health", "hello", "error"), or "".
+/// The `type` of a message line ("decision", "provider_health", "run_ended", "hello",
+/// "error"), or "".
 std::string message_type(std::string_view line);
 
 }  // namespace medic::publish

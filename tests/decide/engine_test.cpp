@@ -257,6 +257,18 @@ TEST_F(EngineTest, AGaveUpTaskWhoseArtifactsPassIsCompleted) {
   EXPECT_EQ(decide_run(f).decision.action, Action::Complete);
 }
 
+TEST_F(EngineTest, AGaveUpAfterMedicSaidCompleteForThatRunPublishesNothingNew) {
+  // act waits for Hermes to end a run before it completes it; Hermes's breaker may give up
+  // on the task in that same tick. The complete stands: no second one.
+  RunFacts f = run(0);
+  f.exit.seen_by = ExitSource::Event;
+  f.exit.event_kind = "gave_up";
+  f.gave_up = true;
+  f.previous_action = Action::Complete;
+  f.artifacts = artifacts(true, true, true);
+  EXPECT_FALSE(decide_run(f).publish);
+}
+
 TEST_F(EngineTest, AGaveUpTaskWithoutPassingArtifactsIsDecidedByItsEvidence) {
   RunFacts f = run(0, {hit(FailureClass::RateLimit, "codex-usage-limit-reached", 80)});
   f.exit.seen_by = ExitSource::Event;

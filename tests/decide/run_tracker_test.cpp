@@ -277,6 +277,23 @@ TEST_F(RunTrackerTest, ALateEventAboutADecidedRunDoesNotRevive) {
   EXPECT_EQ(t_.current_run(kKey), 3);
 }
 
+TEST_F(RunTrackerTest, HermesEndingARunDecidedEarlierIsReportedOnceWithItsKind) {
+  start(4);
+  publish(t_.on_pid_exit(kKey, 4, exited(0), kNow), Action::Complete);
+  // Hermes's tick classifies the dead worker's run: its word on a run medic decided.
+  const Effects fx = t_.on_event(kKey, ev("protocol_violation", 4, 0), kNow + 30);
+  EXPECT_TRUE(fx.decide.empty());
+  ASSERT_TRUE(fx.hermes_ended);
+  EXPECT_EQ(fx.hermes_ended->decision_id, kKey + "/4");
+  EXPECT_EQ(fx.hermes_ended->run_id, 4);
+  EXPECT_EQ(fx.hermes_ended->kind, "protocol_violation");
+  // A run decided by its own event, and a run never decided, say nothing more.
+  start(5);
+  const Effects by_event = t_.on_event(kKey, ev("crashed", 5, 1), kNow + 90);
+  ASSERT_EQ(by_event.decide.size(), 1u);
+  EXPECT_FALSE(by_event.hermes_ended);
+}
+
 TEST_F(RunTrackerTest, ALineKeepsOnlyItsStrongestHit) {
   start(1);
   Evidence weak = failure(FailureClass::AuthExpired);
