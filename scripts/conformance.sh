@@ -18,7 +18,8 @@
 # 60 s and its default 300 s rate-limit cooldown (crash grace 0).  Two phases, each on a fresh
 # root with its own `medic run` and `medic act`: main (a Codex 429 naming resets_at = now+75,
 # rc=0: parked by act, released at resets_at; a parent whose worker wrote every artifact but
-# made no Kanban call, and its child: act completes the parent and dispatches the child) and
+# made no Kanban call (max_retries 1: Hermes's breaker stops it), and its child: act waits for
+# Hermes to end the parent's run, then completes the parent and dispatches the child) and
 # fallback (`--config` with policy.fallback_providers {openai-codex: [{provider: xai, model:
 # grok-4.3}]}: act's set-model, and the next run's -m/--provider).  A recorder polls both boards
 # every 20 ms for event times in ms.  Hermes's CLI runs with its bytecode cached (under the

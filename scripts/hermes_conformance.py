@@ -71,7 +71,9 @@ SCENARIOS = [
 ACT_PHASES = {
     "main": [
         ("RL_reset_then_complete", "default", [{"do": "pv429", "resets_in_s": 75}, "complete"], {}),
-        ("PARENT_artifacts_no_call", "proj", ["pv_artifacts", "complete"], {}),
+        # max_retries 1: Hermes's breaker stops the parent after that run rather than run it
+        # again, so the complete is act's to make (a respawn would redo the work instead).
+        ("PARENT_artifacts_no_call", "proj", ["pv_artifacts", "complete"], {"max_retries": 1}),
         ("CHILD_of_parent", "proj", ["complete"], {"parents": ["PARENT_artifacts_no_call"]}),
     ],
     "fallback": [
@@ -792,6 +794,11 @@ def cmd_act_analyze(a):
         pd = first_run_decision(pds, pruns)
         check(pd is not None and pd["action"] == "complete",
               f"parent: medic decided complete (got {pd and (pd['class'], pd['action'])})")
+        # act completes only once Hermes has ended the run: the run keeps Hermes's outcome.
+        first = pruns[0] if pruns else None
+        check(first is not None and first["outcome"] not in (None, "completed"),
+              f"parent: run {first and first['id']} keeps Hermes's own outcome, not act's complete "
+              f"(got {first and first['outcome']})")
         names = [(_verb(c["cmd"]), c["exit"]) for c in pcmds]
         check([n for n, _ in names][:2] == ["complete", "dispatch"] and all(c["exit"] == 0 for c in pcmds[:2]),
               f"parent: act ran `complete` then `dispatch`, exit 0 (got {names})")

@@ -59,6 +59,12 @@ Plan plan(const decide::Decision& d, const TaskView& t, core::EpochSeconds now, 
                           "); that run is left to finish");
         return p;
       }
+      if (s == "running" && t.latest_run == d.run_id && t.latest_run_open && o.wait_for_hermes) {
+        p.wait_for_hermes = true;
+        p.notes.push_back("Hermes has not ended run " + std::to_string(d.run_id) +
+                          " yet; the complete waits for its word, so the run keeps Hermes's own outcome");
+        return p;
+      }
       if (s == "scheduled") {
         p.commands.push_back(HermesCommand{"unblock", {}, {id}});
       } else if (!in(s, {"running", "ready", "blocked"})) {

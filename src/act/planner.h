@@ -16,6 +16,13 @@
 // - plain retries and resumes are left to Hermes's own retry on its tick (only a fallback
 //   model is set, or a resume note added); only a retry_at parks the task (`schedule`),
 //   and act's timer releases it at that time (`unblock`), then dispatches;
+// - a `complete` of a run still open on the board (its worker died, by its trailer or its
+//   pid, before Hermes's tick saw it) waits for Hermes to end that run: completing it now
+//   would end it as `completed` and Hermes's own classification of it (protocol_violation,
+//   crashed) would never be written. Once Hermes has ended it, the task is completed from
+//   where Hermes left it (ready or blocked: a zero-length completed run carries medic's
+//   summary), unless Hermes has already started it again; if Hermes never says (its
+//   dispatcher is not running), the caller plans again with wait_for_hermes off;
 // - no `reclaim`: the decided worker has exited already, and a reclaim kills and resets
 //   Hermes's failure counter (a reclaim whose reason starts "medic:" is still never decided
 //   on by the daemon, should an operator script one).
@@ -46,11 +53,15 @@ struct TaskView {
 
 struct PlanOptions {
   bool dispatch = true;  // run one dispatcher pass after a complete and after a release
+  // A `complete` of a run Hermes has not ended yet (its worker is dead, Hermes's tick has
+  // not seen it) waits for Hermes's word on that run; false once that wait is over.
+  bool wait_for_hermes = true;
 };
 
 struct Plan {
   std::vector<HermesCommand> commands;           // in order
   std::optional<core::EpochSeconds> release_at;  // hold a timer; then plan_release
+  bool wait_for_hermes = false;                  // plan again once Hermes has ended the run
   std::vector<std::string> notes;                // what was left alone, and why
 };
 

@@ -39,6 +39,15 @@ std::string encode_state(const ActState& s) {
     w.end_object();
   }
   w.end_array();
+  w.key("waits").begin_array();
+  for (const auto& t : s.waits) {
+    w.begin_object();
+    w.key("decision_id").value(t.decision_id).key("board").value(t.board).key("task").value(t.task);
+    w.key("run_id").value(t.run_id).key("workspace").value(t.workspace).key("reason").value(t.reason);
+    w.key("until").value(t.until);
+    w.end_object();
+  }
+  w.end_array();
   w.end_object();
   out += '\n';
   return out;
@@ -76,6 +85,23 @@ core::Result<ActState> decode_state(std::string_view text, std::size_t* dropped)
       bool b = false;
       if (e["overrides_breaker"].get_bool().get(b) == simdjson::SUCCESS) t.overrides_breaker = b;
       s.timers.push_back(std::move(t));
+    }
+  }
+  if (doc["waits"].get_array().get(list) == simdjson::SUCCESS) {
+    for (simdjson::dom::element e : list) {
+      WaitState t;
+      t.decision_id = str(e, "decision_id");
+      t.board = str(e, "board");
+      t.task = str(e, "task");
+      t.run_id = num(e, "run_id");
+      if (t.decision_id.empty() || t.run_id <= 0 || !core::valid_task_id(t.task) || !core::valid_board_slug(t.board)) {
+        if (dropped) ++*dropped;
+        continue;
+      }
+      t.workspace = str(e, "workspace");
+      t.reason = str(e, "reason");
+      t.until = num(e, "until");
+      s.waits.push_back(std::move(t));
     }
   }
   return s;

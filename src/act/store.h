@@ -4,7 +4,8 @@
 // - last_seq: decisions up to it were applied (act subscribes after it; a decision received
 //   but not yet applied keeps it below that decision, so a stop or a crash replays it);
 // - applied: the ids of the last kMaxApplied decisions applied (a replay skips them);
-// - timers: releases still to come (a task parked until a provider's reset).
+// - timers: releases still to come (a task parked until a provider's reset);
+// - waits: completes waiting for Hermes to end their run.
 // The file is written whole and atomically (core::write_file_atomically) by the caller.
 // Untrusted on read as far as its names go: a timer whose task id or board slug is outside
 // Hermes's grammar is dropped, never turned into a `hermes` argv.
@@ -30,10 +31,24 @@ struct TimerState {
   friend bool operator==(const TimerState&, const TimerState&) = default;
 };
 
+/// A `complete` waiting for Hermes to end the decided run (planner.h): planned again when
+/// the daemon says Hermes has ended it, or at `until` without Hermes's word.
+struct WaitState {
+  std::string decision_id;
+  std::string board;
+  std::string task;
+  std::int64_t run_id = 0;
+  std::string workspace;
+  std::string reason;      // the decision's reason (the complete's summary)
+  std::int64_t until = 0;  // epoch seconds
+  friend bool operator==(const WaitState&, const WaitState&) = default;
+};
+
 struct ActState {
   std::uint64_t last_seq = 0;
   std::deque<std::string> applied;  // oldest first
   std::vector<TimerState> timers;
+  std::vector<WaitState> waits;
   friend bool operator==(const ActState&, const ActState&) = default;
 };
 
@@ -42,8 +57,8 @@ inline constexpr std::size_t kMaxApplied = 20000;  // ids remembered for idempot
 /// The file's text (one JSON object and a newline).
 [[nodiscard]] std::string encode_state(const ActState& s);
 /// Reads the file's text; a text that is not a JSON object is an error (the caller starts
-/// from the daemon's current seq). Timers with invalid names are dropped and counted in
-/// `dropped` when given.
+/// from the daemon's current seq). Timers and waits with invalid names are dropped and
+/// counted in `dropped` when given.
 [[nodiscard]] core::Result<ActState> decode_state(std::string_view text, std::size_t* dropped = nullptr);
 
 }  // namespace medic::act

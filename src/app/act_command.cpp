@@ -120,6 +120,25 @@ struct Timer {
 
 constexpr std::int64_t kPreReadMs = 3000;
 
+// A `complete` waiting for Hermes to end its run (act::Plan::wait_for_hermes): planned
+// again at the daemon's `run_ended` for it, or at `until` without it.
+struct Wait {
+  act::WaitState st;
+  loop::UvHandle<uv_timer_t> handle;  // fires at st.until; its data is this Wait
+};
+
+decide::Decision decision_of(const act::WaitState& w) {
+  decide::Decision d;
+  d.id = w.decision_id;
+  d.board = w.board;
+  d.task_id = w.task;
+  d.run_id = w.run_id;
+  d.workspace = w.workspace;
+  d.reason = w.reason;
+  d.action = Action::Complete;
+  return d;
+}
+
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -129,8 +148,9 @@ std::int64_t wall_ms() {
 struct Job {
   enum class Kind { Apply, Release };
   Kind kind = Kind::Apply;
-  std::uint64_t seq = 0;      // Apply: the decision's seq
+  std::uint64_t seq = 0;      // Apply: the decision's seq (0: a wait planned again)
   decide::Decision decision;  // Apply
+  bool wait_over = false;     // Apply: Hermes never ended the run in time; do not wait again
   std::string timer_id;       // Release
 };
 
@@ -145,6 +165,7 @@ class Actor {
         profile_home_(o.profile_home),
         plan_options_{o.dispatch},
         command_timeout_(std::chrono::seconds(o.command_timeout_s)),
+        hermes_wait_s_(static_cast<std::int64_t>(o.hermes_wait_s)),
         parallel_(o.parallel) {}
 
   int run();
@@ -158,14 +179,19 @@ class Actor {
   void start_job(const std::string& key);
   void job_done(const std::string& key);
   // Runs `hermes kanban --board=B show --json -- T`, then `then` with the parsed view.
+  // A run_ended for the task while the read was out reads it again (at most twice more).
   void show(const std::string& board, const std::string& task, std::int64_t run,
-            std::function<void(const act::TaskView&)> then);
+            std::function<void(const act::TaskView&)> then, int again = 0);
   // Runs the plan's commands in order, then `then`.
   void run_commands(const std::string& decision_id, const std::string& board, const std::string& task,
                     std::vector<act::HermesCommand> commands, std::function<void()> then);
   void run_preflight(const decide::Decision& d, std::function<void(bool, const std::string&)> then);
   void arm(Timer& t);
   void release_due();
+  // A complete waits for Hermes to end its run; replan() queues it again.
+  void wait_for_hermes(const decide::Decision& d);
+  void arm(Wait& w);
+  void replan(const std::string& decision_id, bool wait_over);
   std::vector<std::string> due_;  // timers due in this loop turn
   loop::UvHandle<uv_timer_t> batch_timer_;
   void request_dispatch(const std::string& decision_id, const std::string& board, const std::string& task,
@@ -200,6 +226,7 @@ class Actor {
   std::string profile_home_;
   act::PlanOptions plan_options_;
   std::chrono::milliseconds command_timeout_;
+  std::int64_t hermes_wait_s_;
   std::size_t parallel_;
   artifacts::WorkspaceRoots workspace_roots_ = artifacts::WorkspaceRoots::create(default_workspace_roots());
   uv_loop_t loop_{};
@@ -226,6 +253,14 @@ class Actor {
   std::deque<std::string> applied_order_;
   std::set<std::string> applied_;
   std::map<std::string, Timer> timers_;  // by decision id
+  std::map<std::string, Wait> waits_;    // by decision id
+  // Runs Hermes ended that no wait was held for yet (the run_ended can come while the
+  // decision's `show` is out): a wait made for one of them is planned again at once.
+  std::set<std::string> ended_;
+  std::deque<std::string> ended_order_;
+  // board/task -> how many run_ended messages came for it: a `show` out while one came may
+  // have read the task before Hermes's tick moved it, and is read again.
+  std::map<std::string, std::uint64_t> moves_;
   std::vector<report::CommandRow> pending_rows_;
   std::uint64_t commands_ = 0;
   std::uint64_t failed_commands_ = 0;
@@ -264,6 +299,10 @@ void Actor::load_state() {
     t.at = ts.at;
     t.overrides_breaker = ts.overrides_breaker;
   }
+  for (auto& ws : loaded->waits) {
+    Wait& w = waits_[ws.decision_id];
+    w.st = std::move(ws);
+  }
 }
 
 void Actor::mark_dirty() {
@@ -280,6 +319,7 @@ void Actor::save_state() {
   st.applied = applied_order_;
   for (const auto& [id, t] : timers_)
     st.timers.push_back(act::TimerState{t.decision_id, t.board, t.task, t.workspace, t.at, t.overrides_breaker});
+  for (const auto& [id, w] : waits_) st.waits.push_back(w.st);
   std::error_code ec;
   fs::create_directories(state_dir_, ec);
   if (auto ok = core::write_file_atomically(state_path(), act::encode_state(st), 0600); !ok) {
@@ -339,9 +379,12 @@ int Actor::run() {
   reports_ = std::make_unique<ReportQueue>(&loop_);
   // Timers held across a restart: due ones fire at once.
   for (auto& [id, t] : timers_) arm(t);
-  spdlog::info("medic act socket={} hermes={} state={}{} timers={} dispatch={} command_timeout={}s parallel={}",
-               socket_, hermes_, state_path(), dry_run_ ? " (dry run)" : "", timers_.size(), plan_options_.dispatch,
-               command_timeout_.count() / 1000, parallel_);
+  for (auto& [id, w] : waits_) arm(w);
+  spdlog::info(
+      "medic act socket={} hermes={} state={}{} timers={} waits={} dispatch={} command_timeout={}s hermes_wait={}s "
+      "parallel={}",
+      socket_, hermes_, state_path(), dry_run_ ? " (dry run)" : "", timers_.size(), waits_.size(),
+      plan_options_.dispatch, command_timeout_.count() / 1000, hermes_wait_s_, parallel_);
   connect();
   uv_run(&loop_, UV_RUN_DEFAULT);
   spdlog::info("act stopped commands={} failed={} refused={} pending_timers={} max_timer_lateness_ms={}", commands_,
@@ -358,6 +401,7 @@ int Actor::run() {
   sigterm_.reset();
   stop_deadline_.reset();
   timers_.clear();  // closes the armed handles; act.json already holds them
+  waits_.clear();
   if (const std::size_t open = loop::close_loop(&loop_); open > 0)
     spdlog::debug("{} loop handle(s) were still open at the stop; closed", open);
   return 0;
@@ -443,6 +487,29 @@ void Actor::on_line(std::string_view line) {
   }
   if (type == "error") {
     spdlog::warn("daemon: {}", std::string(line));
+    return;
+  }
+  if (type == "run_ended") {
+    auto r = publish::decode_run_ended(line);
+    if (!r) {
+      spdlog::warn("unreadable run_ended skipped: {}", r.error().message);
+      return;
+    }
+    ++moves_[r->board + "/" + r->task_id];
+    if (moves_.size() > 10000) moves_.erase(moves_.begin());
+    if (r->decision_id.size() > 0 && ended_.insert(r->decision_id).second) {
+      ended_order_.push_back(r->decision_id);
+      if (ended_order_.size() > 1000) {
+        ended_.erase(ended_order_.front());
+        ended_order_.pop_front();
+      }
+    }
+    if (waits_.count(r->decision_id)) {
+      spdlog::info("decision={}: Hermes has ended run {} ({}); the complete is planned again", r->decision_id,
+                   r->run_id, r->event);
+      replan(r->decision_id, false);
+    }
+    mark_dirty();
     return;
   }
   if (type != "decision") return;
@@ -556,6 +623,10 @@ void Actor::start_job(const std::string& key) {
   }
   const decide::Decision d = job.decision;
   const std::uint64_t seq = job.seq;
+  if (seq == 0 && !waits_.count(d.id)) {
+    job_done(key);  // a wait planned twice (its run_ended and its time): done already
+    return;
+  }
   workspace_of_[d.id] = d.workspace;
   if (workspace_of_.size() > 1000) workspace_of_.erase(workspace_of_.begin());
   spdlog::info("decision={} action={} task={} run={}", d.id, rules::to_string(d.action), d.task_id, d.run_id);
@@ -581,8 +652,19 @@ void Actor::start_job(const std::string& key) {
     flush_reports(d.board, d.workspace);
     job_done(d.board + "/" + d.task_id);
   };
+  act::PlanOptions options = plan_options_;
+  if (job.wait_over) options.wait_for_hermes = false;
   auto finish = [=, this](act::Plan p) {
     for (const auto& n : p.notes) spdlog::info("decision={}: {}", d.id, n);
+    if (p.wait_for_hermes) {
+      wait_for_hermes(d);
+      settle(std::nullopt);
+      return;
+    }
+    if (auto w = waits_.find(d.id); w != waits_.end()) {
+      waits_.erase(w);  // planned without a wait now: whatever it runs, the wait is over
+      mark_dirty();
+    }
     const std::uint64_t failed_before = failed_commands_;
     run_commands(d.id, d.board, d.task_id, std::move(p.commands), [=, this] {
       if (failed_commands_ == failed_before || d.action == Action::RepairAuth) {
@@ -592,7 +674,12 @@ void Actor::start_job(const std::string& key) {
       // Hermes's dispatcher moved the task between the read and the command: read it again
       // and converge from where it is now (once; "already there" is success).
       show(d.board, d.task_id, d.run_id, [=, this](const act::TaskView& t) {
-        act::Plan again = act::plan(d, t, now_s(), plan_options_);
+        act::Plan again = act::plan(d, t, now_s(), options);
+        if (again.wait_for_hermes) {
+          wait_for_hermes(d);
+          settle(std::nullopt);
+          return;
+        }
         if (again.commands.empty()) spdlog::info("decision={}: converged after Hermes moved the task", d.id);
         for (const auto& n : again.notes) spdlog::info("decision={}: {}", d.id, n);
         const auto release = again.release_at;
@@ -607,15 +694,81 @@ void Actor::start_job(const std::string& key) {
     });
     return;
   }
-  show(d.board, d.task_id, d.run_id,
-       [=, this](const act::TaskView& t) { finish(act::plan(d, t, now, plan_options_)); });
+  show(d.board, d.task_id, d.run_id, [=, this](const act::TaskView& t) {
+    act::Plan p = act::plan(d, t, now, options);
+    if (p.wait_for_hermes && dry_run_) {
+      // A dry run holds nothing: it shows the wait, then what would follow it.
+      std::printf("# waits for Hermes to end run %lld of %s (at most %lld s), then:\n",
+                  static_cast<long long>(d.run_id), d.task_id.c_str(), static_cast<long long>(hermes_wait_s_));
+      std::fflush(stdout);
+      act::PlanOptions after = options;
+      after.wait_for_hermes = false;
+      p = act::plan(d, t, now, after);
+    }
+    finish(std::move(p));
+  });
+}
+
+void Actor::wait_for_hermes(const decide::Decision& d) {
+  if (dry_run_) return;
+  auto [it, fresh] = waits_.try_emplace(d.id);
+  Wait& w = it->second;
+  if (fresh) {
+    w.st = act::WaitState{d.id, d.board, d.task_id, d.run_id, d.workspace, d.reason, now_s() + hermes_wait_s_};
+    spdlog::info("decision={} waits up to {} s for Hermes to end run {}", d.id, hermes_wait_s_, d.run_id);
+  }
+  arm(w);
+  mark_dirty();
+  // Hermes ended it while the task was being read: plan again now.
+  if (fresh && ended_.count(d.id)) replan(d.id, false);
+}
+
+void Actor::arm(Wait& w) {
+  if (!w.handle) {
+    w.handle = loop::UvHandle<uv_timer_t>(&w);
+    uv_timer_init(&loop_, w.handle.get());
+    w.handle.mark_initialized();
+  }
+  uv_update_time(&loop_);
+  const std::int64_t delay_ms = std::max<std::int64_t>(0, w.st.until * 1000 - wall_ms());
+  uv_timer_start(
+      w.handle.get(),
+      [](uv_timer_t* th) {
+        const std::string id = static_cast<Wait*>(th->data)->st.decision_id;
+        auto* self = static_cast<Actor*>(th->loop->data);
+        if (self->stopping_) return;  // act.json keeps it: the next start plans it
+        spdlog::info(
+            "decision={}: Hermes did not end the run within {} s (is its dispatcher running?); completing "
+            "it without Hermes's word",
+            id, self->hermes_wait_s_);
+        self->replan(id, true);
+      },
+      static_cast<std::uint64_t>(delay_ms), 0);
+}
+
+void Actor::replan(const std::string& decision_id, bool wait_over) {
+  auto it = waits_.find(decision_id);
+  if (it == waits_.end()) return;
+  Job job;
+  job.kind = Job::Kind::Apply;
+  job.decision = decision_of(it->second.st);
+  job.wait_over = wait_over;
+  enqueue(it->second.st.board + "/" + it->second.st.task, std::move(job));
 }
 
 void Actor::show(const std::string& board, const std::string& task, std::int64_t run,
-                 std::function<void(const act::TaskView&)> then) {
+                 std::function<void(const act::TaskView&)> then, int again) {
   const auto argv = act::HermesCommand{"show", {{"json", ""}}, {task}}.argv(hermes_, board);
+  const std::string key = board + "/" + task;
+  const std::uint64_t moves = moves_.count(key) ? moves_[key] : 0;
   children_->run(argv, {"HERMES_KANBAN_BOARD=" + board}, command_timeout_,
-                 [=, then = std::move(then)](loop::ChildOutcome r) {
+                 [=, this, then = std::move(then)](loop::ChildOutcome r) mutable {
+                   if (auto m = moves_.find(key); m != moves_.end() && m->second != moves && again < 2) {
+                     // Hermes ended a run of this task while it was being read: read it again.
+                     spdlog::info("task={} moved by Hermes while act read it; reading it again", key);
+                     show(board, task, run, std::move(then), again + 1);
+                     return;
+                   }
                    if (r.exit_code != 0) {
                      spdlog::warn("`{}` exited {}{}: {}", shell_quote(argv), r.exit_code,
                                   r.timed_out ? " (killed: over the command timeout)" : "", last_line(r.output));

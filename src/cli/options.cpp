@@ -79,6 +79,9 @@ ParseOutcome parse(int argc, char** argv) {
                     "Do not run `hermes kanban dispatch` after a complete or a timed release");
   act_cmd->add_option("--command-timeout", act.command_timeout_s,
                       "Seconds a `hermes` command may run before it is killed (default: 60)");
+  act_cmd->add_option("--hermes-wait", act.hermes_wait_s,
+                      "Seconds a complete of a run Hermes has not ended yet waits for Hermes to end it "
+                      "(default: 90, its tick and crash grace); then it is completed anyway");
   act_cmd->add_option("--parallel", act.parallel, "Tasks worked on at once (default: 4)")->check(CLI::Range(1, 64));
   act_cmd->add_option("--profile-home", act.profile_home,
                       "A worker profile's HOME, with {assignee} for the profile name: repair_auth "

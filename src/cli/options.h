@@ -73,6 +73,9 @@ struct ActOptions {
   bool dispatch = true;                  // one dispatcher pass after a complete or a release
   std::uint64_t command_timeout_s = 60;  // a `hermes` call running longer is killed
   std::size_t parallel = 4;              // tasks worked on at once (one command at a time each)
+  // How long a complete of a run Hermes has not ended waits for Hermes's word on it: its
+  // dispatcher's tick (60 s) plus its crash grace (30 s), as the daemon waits for it.
+  std::uint64_t hermes_wait_s = 90;
 };
 
 using Command = std::variant<ScanOptions, RulesCheckOptions, RulesTestOptions, RulesExportOptions, RulesProfileOptions,

@@ -43,7 +43,9 @@ using V = std::vector<std::string>;
 
 TEST(PlannerTest, CompleteFromEveryStateHermesAllowsAndDispatches) {
   const auto d = decision(Action::Complete);
-  EXPECT_EQ(verbs(plan(d, view("running"), kNow)), (V{"complete", "dispatch"})) << "no reclaim of a dead worker";
+  const PlanOptions hermes_silent{true, false};  // Hermes never ended the run in time
+  EXPECT_EQ(verbs(plan(d, view("running"), kNow, hermes_silent)), (V{"complete", "dispatch"}))
+      << "no reclaim of a dead worker";
   EXPECT_EQ(verbs(plan(d, view("ready", 3, false), kNow)), (V{"complete", "dispatch"}));
   EXPECT_EQ(verbs(plan(d, view("blocked", 3, false), kNow)), (V{"complete", "dispatch"})) << "even after gave_up";
   EXPECT_EQ(verbs(plan(d, view("scheduled", 3, false), kNow)), (V{"unblock", "complete", "dispatch"}));
@@ -52,7 +54,28 @@ TEST(PlannerTest, CompleteFromEveryStateHermesAllowsAndDispatches) {
   EXPECT_TRUE(plan(d, view("running", 4, true), kNow).commands.empty())
       << "a newer run is left to finish (a reclaim kills it and resets Hermes's counter)";
   EXPECT_TRUE(plan(d, TaskView{}, kNow).commands.empty());
-  EXPECT_EQ(verbs(plan(d, view("running"), kNow, PlanOptions{false})), (V{"complete"}));
+  EXPECT_EQ(verbs(plan(d, view("running"), kNow, PlanOptions{false, false})), (V{"complete"}));
+}
+
+TEST(PlannerTest, ACompleteOfARunHermesHasNotEndedWaitsForHermesWord) {
+  const auto d = decision(Action::Complete);
+  // The decided run is still open: completing now would end it as `completed`, and
+  // Hermes's own outcome for it (protocol_violation) would never be written.
+  const Plan wait = plan(d, view("running", 3, true), kNow);
+  EXPECT_TRUE(wait.commands.empty());
+  EXPECT_TRUE(wait.wait_for_hermes);
+  ASSERT_FALSE(wait.notes.empty());
+  EXPECT_NE(wait.notes[0].find("run 3"), std::string::npos) << wait.notes[0];
+  // Once Hermes has ended it: completed from where Hermes left it, with no wait.
+  const Plan after = plan(d, view("ready", 3, false), kNow);
+  EXPECT_FALSE(after.wait_for_hermes);
+  EXPECT_EQ(verbs(after), (V{"complete", "dispatch"}));
+  // Hermes started it again meanwhile: that run is left to finish.
+  const Plan again = plan(d, view("running", 4, true), kNow);
+  EXPECT_FALSE(again.wait_for_hermes);
+  EXPECT_TRUE(again.commands.empty());
+  // Other actions never wait: a block keeps Hermes from respawning a failing task.
+  EXPECT_FALSE(plan(decision(Action::Block), view("running", 3, true), kNow).wait_for_hermes);
 }
 
 TEST(PlannerTest, BlockOnlyFromRunningOrReadyAndNeverTwice) {

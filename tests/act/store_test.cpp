@@ -11,6 +11,7 @@ TEST(ActStoreTest, WhatIsSavedIsReadBackTheSame) {
   s.applied = {"default/t_a/1", "ops/t_b/3"};
   s.timers.push_back(TimerState{"default/t_a/1", "default", "t_a", "/home/w/ws \"quoted\"", 1780861905, true});
   s.timers.push_back(TimerState{"ops/t_c/2", "ops", "t_c", "", 1780000000, false});
+  s.waits.push_back(WaitState{"default/t_d/11", "default", "t_d", 11, "/home/w/d", "artifacts \"pass\"", 1780000090});
   const std::string text = encode_state(s);
   EXPECT_EQ(text.back(), '\n');
   auto back = decode_state(text);
@@ -41,6 +42,20 @@ TEST(ActStoreTest, TimersWithNamesOutsideHermesGrammarAreDropped) {
   EXPECT_EQ(s->timers[0].decision_id, "d5");
   EXPECT_EQ(s->timers[0].at, 5);
   EXPECT_EQ(s->last_seq, 7u);
+}
+
+TEST(ActStoreTest, WaitsWithNamesOutsideHermesGrammarOrNoRunAreDropped) {
+  const std::string text = R"({"last_seq":7,"waits":[
+    {"decision_id":"d1","board":"default","task":"--help","run_id":3,"until":9},
+    {"decision_id":"d2","board":"default","task":"t_ok","until":9},
+    {"decision_id":"d3","board":"default","task":"t_ok","run_id":3,"until":9}]})";
+  std::size_t dropped = 0;
+  auto s = decode_state(text, &dropped);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(dropped, 2u);
+  ASSERT_EQ(s->waits.size(), 1u);
+  EXPECT_EQ(s->waits[0].decision_id, "d3");
+  EXPECT_EQ(s->waits[0].until, 9);
 }
 
 TEST(ActStoreTest, KeepsOnlyTheNewestAppliedIds) {

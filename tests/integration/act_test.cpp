@@ -164,6 +164,57 @@ class ActTest : public ::testing::Test {
     return doc["tasks"][task]["status"].get_string().get(s) == simdjson::SUCCESS ? std::string(s) : std::string();
   }
 
+  // Rewrites the stand-in's view of a task (under its lock): status, and its open run ended.
+  void restate(const std::string& task, const std::string& status, const std::string& outcome,
+               std::int64_t new_run = 0) {
+    const std::string script =
+        "import fcntl,json,sys,time\n"
+        "p,task,status,outcome=sys.argv[1:5]\n"
+        "lock=open(p+'.lock','a'); fcntl.flock(lock, fcntl.LOCK_EX)\n"
+        "s=json.load(open(p)); t=s['tasks'][task]; t['status']=status\n"
+        "for r in t['runs']:\n"
+        "  if r.get('ended_at') is None: r['ended_at']=int(time.time()); r['outcome']=outcome\n"
+        "if int(sys.argv[5]): t['runs'].append({'id': int(sys.argv[5]), 'ended_at': None})\n"
+        "json.dump(s,open(p+'.tmp','w')); import os; os.replace(p+'.tmp',p)\n";
+    const std::string cmd = "python3 -c \"$MEDIC_SCRIPT\" '" + state_ + "' " + task + " " + status + " " + outcome +
+                            " " + std::to_string(new_run);
+    ::setenv("MEDIC_SCRIPT", script.c_str(), 1);
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  // Hermes's tick finds the worker dead with no Kanban call (kanban_db.py:7580-7660 at the
+  // pinned commit): the run ends `crashed` with a protocol_violation event and the task goes
+  // back to ready, in the stand-in's state and on the board the daemon follows.
+  void hermes_tick_ends(const std::string& task, std::int64_t run) {
+    restate(task, "ready", "crashed");
+    const auto now = std::to_string(DaemonHarness::now());
+    h_.board().exec("UPDATE task_runs SET ended_at=" + now +
+                    ", outcome='crashed', status='crashed' WHERE id=" + std::to_string(run) +
+                    "; UPDATE tasks SET status='ready', current_run_id=NULL WHERE id='" + task + "'");
+    h_.board().event(task, run, "protocol_violation", R"({"pid": 4242, "exit_code": 0, "protocol_violation": true})",
+                     DaemonHarness::now());
+  }
+  bool act_logged(const std::string& text) {
+    return wait_for([&] { return testing::read_file(act_log()).find(text) != std::string::npos; });
+  }
+  // The stand-in's runs of a task: "id:outcome" each, oldest first.
+  std::vector<std::string> runs_of(const std::string& task) const {
+    std::vector<std::string> out;
+    simdjson::dom::parser p;
+    simdjson::dom::element doc;
+    simdjson::dom::array runs;
+    if (p.parse(testing::read_file(state_)).get(doc) != simdjson::SUCCESS ||
+        doc["tasks"][task]["runs"].get_array().get(runs) != simdjson::SUCCESS)
+      return out;
+    for (simdjson::dom::element r : runs) {
+      std::int64_t id = 0;
+      std::string_view outcome;
+      if (r["id"].get_int64().get(id) != simdjson::SUCCESS) continue;
+      if (r["outcome"].get_string().get(outcome) != simdjson::SUCCESS) outcome = "open";
+      out.push_back(std::to_string(id) + ":" + std::string(outcome));
+    }
+    return out;
+  }
+
   // A protocol violation whose artifacts all pass: the daemon decides `complete`.
   std::int64_t complete_task(TempDir& ws, const std::string& task) {
     h_.board().create_task(task, "Write the report", "writer", ws.path());
@@ -183,11 +234,22 @@ class ActTest : public ::testing::Test {
   pid_t act_pid_ = -1;
 };
 
-TEST_F(ActTest, CompletesADoneTaskWithoutReclaimAndDispatchesTheNext) {
+TEST_F(ActTest, CompletesADoneTaskOnceHermesHasEndedItsRunAndDispatchesTheNext) {
   start_act();
   TempDir ws(h_.dir());
-  complete_task(ws, "t_done");
+  const auto run = complete_task(ws, "t_done");
+  // The worker is dead but Hermes's tick has not seen it: a complete now would end the run
+  // as `completed` and Hermes's own outcome for it would never be written. act waits.
+  ASSERT_TRUE(act_logged("decision=default/t_done/1 waits up to 90 s for Hermes to end run 1"))
+      << testing::read_file(act_log()) << h_.daemon_log();
+  EXPECT_TRUE(changes().empty());
+  hermes_tick_ends("t_done", run);
   ASSERT_TRUE(wait_for_changes(2)) << testing::read_file(act_log()) << h_.daemon_log();
+  EXPECT_NE(h_.daemon_log().find("run=default/t_done/1 decided earlier; Hermes has now ended it (protocol_violation)"),
+            std::string::npos)
+      << h_.daemon_log();
+  // Hermes's run keeps Hermes's outcome; medic's summary is on a completed run of its own.
+  EXPECT_EQ(runs_of("t_done"), (std::vector<std::string>{"1:crashed", "2:completed"}));
   const auto c = changes();
   // The worker has exited (that is what was decided): no reclaim, which would kill nothing
   // and reset Hermes's failure counter. Then one dispatcher pass for the next ready task.
@@ -304,6 +366,24 @@ TEST_F(ActTest, AStaleDecisionForARunHermesHasMovedPastIsLeftAlone) {
   EXPECT_TRUE(changes().empty());
 }
 
+TEST_F(ActTest, ATaskHermesMovesWhileActReadsItIsReadAgainBeforeAnyCommand) {
+  // The stand-in's `show` reads the task at once and answers 2 s later.
+  start_act({}, {"MEDIC_TEST_SLOW_SHOW_S=2"});
+  h_.board().create_task("t_moved", "task", "researcher");
+  const auto run = h_.board().claim("t_moved", DaemonHarness::now() - 5);
+  seed("t_moved", "running", run, true);
+  h_.append("t_moved", "[kanban-worker-exit] rc=0\n");  // nothing on disk: a block for run 1
+  ASSERT_TRUE(wait_for([&] { return std::filesystem::exists(state_ + ".read"); })) << testing::read_file(act_log());
+  // While that answer is on its way, Hermes's tick ends run 1 and starts run 2.
+  restate("t_moved", "running", "crashed", run + 1);
+  const auto now = DaemonHarness::now();
+  h_.board().event("t_moved", run, "protocol_violation", R"({"pid": 4242, "exit_code": 0})", now);
+  ASSERT_TRUE(act_logged("task=default/t_moved moved by Hermes while act read it; reading it again"))
+      << testing::read_file(act_log()) << h_.daemon_log();
+  ASSERT_TRUE(act_logged("is stale")) << testing::read_file(act_log());
+  EXPECT_TRUE(changes().empty()) << "run 2 must not be blocked for run 1's exit";
+}
+
 class ActFallbackTest : public ActTest {
  protected:
   ActFallbackTest()
@@ -368,14 +448,34 @@ TEST_F(ActTest, AnAssigneeThatIsAPathGetsNoPreflightAndNoCommand) {
   EXPECT_FALSE(std::filesystem::exists(tools_.path() + "/victim3/.codex"));
 }
 
+TEST_F(ActTest, CompletesWithoutHermesWordWhenHermesNeverEndsTheRun) {
+  // No dispatcher ticks (Hermes's gateway is down): after --hermes-wait, act completes the
+  // run itself rather than leave the task running for good.
+  start_act({"--hermes-wait", "1"});
+  TempDir ws(h_.dir());
+  complete_task(ws, "t_silent");
+  ASSERT_TRUE(wait_for_changes(2)) << testing::read_file(act_log()) << h_.daemon_log();
+  EXPECT_NE(testing::read_file(act_log()).find("Hermes did not end the run within 1 s"), std::string::npos)
+      << testing::read_file(act_log());
+  EXPECT_EQ(changes()[0].rfind(tabs({"kanban", "--board=default", "complete"}), 0), 0u) << changes()[0];
+  EXPECT_EQ(status_of("t_silent"), "done");
+  EXPECT_EQ(runs_of("t_silent"), (std::vector<std::string>{"1:completed"}));
+}
+
 TEST_F(ActTest, AppliesEachDecisionOnceAcrossRestarts) {
   start_act();
   TempDir ws(h_.dir());
-  complete_task(ws, "t_once");
-  ASSERT_TRUE(wait_for_changes(2)) << testing::read_file(act_log());
+  const auto once = complete_task(ws, "t_once");
+  ASSERT_TRUE(act_logged("decision=default/t_once/1 waits up to")) << testing::read_file(act_log());
   stop_act();
-  // Restarted from 0 on purpose: the journal replays the decision, act skips it.
+  // The wait is kept across act's restart; Hermes ends the run while act is down.
+  hermes_tick_ends("t_once", once);
+  ASSERT_TRUE(h_.wait_for_log("run=default/t_once/1 decided earlier; Hermes has now ended it")) << h_.daemon_log();
+  // Restarted from 0 on purpose: the journal replays the decision, act skips it, and the
+  // run_ended it replays plans the kept wait again.
   start_act({"--since", "0"});
+  ASSERT_TRUE(wait_for_changes(2)) << testing::read_file(act_log());
+  EXPECT_EQ(status_of("t_once"), "done");
   h_.board().create_task("t_quota", "task", "researcher");
   const auto run = h_.board().claim("t_quota", DaemonHarness::now());
   seed("t_quota", "running", run, true);
@@ -396,6 +496,9 @@ TEST_F(ActTest, ADryRunPrintsTheCommandsAndChangesNothing) {
   complete_task(ws, "t_dry");
   ASSERT_TRUE(wait_for([&] { return testing::read_file(act_out()).find("-- t_dry") != std::string::npos; }))
       << testing::read_file(act_log());
+  EXPECT_NE(testing::read_file(act_out()).find("# waits for Hermes to end run 1 of t_dry (at most 90 s), then:"),
+            std::string::npos)
+      << testing::read_file(act_out());
   EXPECT_NE(testing::read_file(act_out()).find(hermes_ + " kanban --board=default complete '--summary=medic: "),
             std::string::npos)
       << testing::read_file(act_out());

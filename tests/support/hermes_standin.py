@@ -25,7 +25,8 @@ State: $MEDIC_TEST_STATE (JSON {"tasks": {id: {"status", "model_override", "prov
 $MEDIC_TEST_RECORD as one line, arguments separated by tabs, and its exit code to
 $MEDIC_TEST_RECORD.rc (one per line). $MEDIC_TEST_SLOW_VERB names a verb that takes
 $MEDIC_TEST_SLOW_S seconds (default 3) before it does anything, as a loaded machine's would:
-a test can stop act while that command is in flight.
+a test can stop act while that command is in flight. $MEDIC_TEST_SLOW_SHOW_S makes `show`
+read the state at once but answer that many seconds later (the board can move meanwhile).
 """
 import fcntl
 import json
@@ -201,6 +202,11 @@ def main():
         elif verb == "complete":
             if t["status"] in ("running", "ready", "blocked"):
                 run = end_open_run(t, "completed")
+                if run is None and opts.get("summary"):
+                    # No run in flight: Hermes records a zero-length completed run that
+                    # carries the summary (complete_task, kanban_db.py:4963-4970).
+                    run = max([r["id"] for r in t.get("runs", [])] + [0]) + 1
+                    t.setdefault("runs", []).append({"id": run, "ended_at": now, "outcome": "completed"})
                 t["status"] = "done"
                 event(t, "completed", run)
                 out = f"Completed {tid}"
@@ -228,6 +234,11 @@ def main():
             out = f"Comment added to {tid}"
     if rc == 0:
         save(state)
+    if verb == "show" and os.environ.get("MEDIC_TEST_SLOW_SHOW_S"):
+        # Read now, answer late: the board may change meanwhile, as under Hermes's tick.
+        lock.close()
+        open(os.environ["MEDIC_TEST_STATE"] + ".read", "a").close()  # the test may move the task now
+        time.sleep(float(os.environ["MEDIC_TEST_SLOW_SHOW_S"]))
     print(out, file=sys.stdout if rc == 0 else sys.stderr)
     record(args, rc)
     return rc
