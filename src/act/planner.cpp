@@ -89,6 +89,17 @@ Plan plan(const decide::Decision& d, const TaskView& t, core::EpochSeconds now, 
         p.notes.push_back("left as " + s + " (Hermes blocks only running or ready tasks)");
         return p;
       }
+      if (d.breaker && d.breaker->trips && s == "running" && t.latest_run == d.run_id && t.latest_run_open &&
+          o.wait_for_hermes) {
+        // Hermes's breaker gives up on the task at this very exit: Hermes blocks it itself on
+        // its tick. A block now would race that tick; wait for Hermes's word instead.
+        p.wait_for_hermes = true;
+        p.notes.push_back("Hermes's breaker trips at this exit (" + std::to_string(d.breaker->failures) + " of " +
+                          std::to_string(d.breaker->limit) + " " + d.breaker->budget +
+                          "): Hermes blocks the task itself; act waits for its word on run " +
+                          std::to_string(d.run_id));
+        return p;
+      }
       p.commands.push_back(HermesCommand{"block", {{"kind", block_kind(d)}}, {id, clip(d.reason, 400)}});
       return p;
     }

@@ -16,6 +16,8 @@
 // - plain retries and resumes are left to Hermes's own retry on its tick (only a fallback
 //   model is set, or a resume note added); only a retry_at parks the task (`schedule`),
 //   and act's timer releases it at that time (`unblock`), then dispatches;
+// - a `block` at an exit where Hermes's breaker trips (Hermes blocks the task itself on its
+//   tick) waits for Hermes's word on that run too, rather than race it;
 // - a `complete` of a run still open on the board (its worker died, by its trailer or its
 //   pid, before Hermes's tick saw it) waits for Hermes to end that run: completing it now
 //   would end it as `completed` and Hermes's own classification of it (protocol_violation,

@@ -43,7 +43,7 @@ std::string encode_state(const ActState& s) {
   for (const auto& t : s.waits) {
     w.begin_object();
     w.key("decision_id").value(t.decision_id).key("board").value(t.board).key("task").value(t.task);
-    w.key("run_id").value(t.run_id).key("workspace").value(t.workspace).key("reason").value(t.reason);
+    w.key("run_id").value(t.run_id).key("workspace").value(t.workspace).key("decision").value(t.decision);
     w.key("until").value(t.until);
     w.end_object();
   }
@@ -99,7 +99,7 @@ core::Result<ActState> decode_state(std::string_view text, std::size_t* dropped)
         continue;
       }
       t.workspace = str(e, "workspace");
-      t.reason = str(e, "reason");
+      t.decision = str(e, "decision");
       t.until = num(e, "until");
       s.waits.push_back(std::move(t));
     }

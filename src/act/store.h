@@ -5,7 +5,7 @@
 //   but not yet applied keeps it below that decision, so a stop or a crash replays it);
 // - applied: the ids of the last kMaxApplied decisions applied (a replay skips them);
 // - timers: releases still to come (a task parked until a provider's reset);
-// - waits: completes waiting for Hermes to end their run.
+// - waits: decisions waiting for Hermes to end their run.
 // The file is written whole and atomically (core::write_file_atomically) by the caller.
 // Untrusted on read as far as its names go: a timer whose task id or board slug is outside
 // Hermes's grammar is dropped, never turned into a `hermes` argv.
@@ -31,7 +31,7 @@ struct TimerState {
   friend bool operator==(const TimerState&, const TimerState&) = default;
 };
 
-/// A `complete` waiting for Hermes to end the decided run (planner.h): planned again when
+/// A decision waiting for Hermes to end the decided run (planner.h): planned again when
 /// the daemon says Hermes has ended it, or at `until` without Hermes's word.
 struct WaitState {
   std::string decision_id;
@@ -39,7 +39,7 @@ struct WaitState {
   std::string task;
   std::int64_t run_id = 0;
   std::string workspace;
-  std::string reason;      // the decision's reason (the complete's summary)
+  std::string decision;    // the decision's line as the daemon sent it
   std::int64_t until = 0;  // epoch seconds
   friend bool operator==(const WaitState&, const WaitState&) = default;
 };

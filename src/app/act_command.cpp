@@ -120,24 +120,12 @@ struct Timer {
 
 constexpr std::int64_t kPreReadMs = 3000;
 
-// A `complete` waiting for Hermes to end its run (act::Plan::wait_for_hermes): planned
+// A decision waiting for Hermes to end its run (act::Plan::wait_for_hermes): planned
 // again at the daemon's `run_ended` for it, or at `until` without it.
 struct Wait {
   act::WaitState st;
   loop::UvHandle<uv_timer_t> handle;  // fires at st.until; its data is this Wait
 };
-
-decide::Decision decision_of(const act::WaitState& w) {
-  decide::Decision d;
-  d.id = w.decision_id;
-  d.board = w.board;
-  d.task_id = w.task;
-  d.run_id = w.run_id;
-  d.workspace = w.workspace;
-  d.reason = w.reason;
-  d.action = Action::Complete;
-  return d;
-}
 
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -188,7 +176,7 @@ class Actor {
   void run_preflight(const decide::Decision& d, std::function<void(bool, const std::string&)> then);
   void arm(Timer& t);
   void release_due();
-  // A complete waits for Hermes to end its run; replan() queues it again.
+  // A decision waits for Hermes to end its run; replan() queues it again.
   void wait_for_hermes(const decide::Decision& d);
   void arm(Wait& w);
   void replan(const std::string& decision_id, bool wait_over);
@@ -505,7 +493,7 @@ void Actor::on_line(std::string_view line) {
       }
     }
     if (waits_.count(r->decision_id)) {
-      spdlog::info("decision={}: Hermes has ended run {} ({}); the complete is planned again", r->decision_id,
+      spdlog::info("decision={}: Hermes has ended run {} ({}); its decision is planned again", r->decision_id,
                    r->run_id, r->event);
       replan(r->decision_id, false);
     }
@@ -714,7 +702,8 @@ void Actor::wait_for_hermes(const decide::Decision& d) {
   auto [it, fresh] = waits_.try_emplace(d.id);
   Wait& w = it->second;
   if (fresh) {
-    w.st = act::WaitState{d.id, d.board, d.task_id, d.run_id, d.workspace, d.reason, now_s() + hermes_wait_s_};
+    w.st = act::WaitState{
+        d.id, d.board, d.task_id, d.run_id, d.workspace, publish::encode_decision(d, 0), now_s() + hermes_wait_s_};
     spdlog::info("decision={} waits up to {} s for Hermes to end run {}", d.id, hermes_wait_s_, d.run_id);
   }
   arm(w);
@@ -738,7 +727,7 @@ void Actor::arm(Wait& w) {
         auto* self = static_cast<Actor*>(th->loop->data);
         if (self->stopping_) return;  // act.json keeps it: the next start plans it
         spdlog::info(
-            "decision={}: Hermes did not end the run within {} s (is its dispatcher running?); completing "
+            "decision={}: Hermes did not end the run within {} s (is its dispatcher running?); applying "
             "it without Hermes's word",
             id, self->hermes_wait_s_);
         self->replan(id, true);
@@ -749,9 +738,16 @@ void Actor::arm(Wait& w) {
 void Actor::replan(const std::string& decision_id, bool wait_over) {
   auto it = waits_.find(decision_id);
   if (it == waits_.end()) return;
+  auto m = publish::decode_decision(it->second.st.decision);
+  if (!m) {
+    spdlog::warn("decision={}: its kept line is unreadable ({}); the wait is dropped", decision_id, m.error().message);
+    waits_.erase(it);
+    mark_dirty();
+    return;
+  }
   Job job;
   job.kind = Job::Kind::Apply;
-  job.decision = decision_of(it->second.st);
+  job.decision = std::move(m->decision);
   job.wait_over = wait_over;
   enqueue(it->second.st.board + "/" + it->second.st.task, std::move(job));
 }

@@ -74,8 +74,23 @@ TEST(PlannerTest, ACompleteOfARunHermesHasNotEndedWaitsForHermesWord) {
   const Plan again = plan(d, view("running", 4, true), kNow);
   EXPECT_FALSE(again.wait_for_hermes);
   EXPECT_TRUE(again.commands.empty());
-  // Other actions never wait: a block keeps Hermes from respawning a failing task.
+  // A block keeps Hermes from respawning a failing task: it does not wait.
   EXPECT_FALSE(plan(decision(Action::Block), view("running", 3, true), kNow).wait_for_hermes);
+}
+
+TEST(PlannerTest, ABlockWhereHermesBreakerTripsWaitsForHermesToBlockIt) {
+  auto d = decision(Action::Block, FailureClass::ProtocolViolation);
+  d.breaker = decide::BreakerOutlook{true, true, 1, 1, "protocol violations in a row"};
+  // Hermes blocks the task itself on its tick: a block now would race it.
+  const Plan wait = plan(d, view("running", 3, true), kNow);
+  EXPECT_TRUE(wait.wait_for_hermes);
+  EXPECT_TRUE(wait.commands.empty());
+  // Hermes did block it: already there.
+  EXPECT_TRUE(plan(d, view("blocked", 3, false), kNow).commands.empty());
+  // Hermes did not (the board said otherwise): blocked from where it is.
+  EXPECT_EQ(verbs(plan(d, view("ready", 3, false), kNow)), (V{"block"}));
+  // No word from Hermes in time: blocked anyway.
+  EXPECT_EQ(verbs(plan(d, view("running", 3, true), kNow, PlanOptions{true, false})), (V{"block"}));
 }
 
 TEST(PlannerTest, BlockOnlyFromRunningOrReadyAndNeverTwice) {

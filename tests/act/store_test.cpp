@@ -11,7 +11,8 @@ TEST(ActStoreTest, WhatIsSavedIsReadBackTheSame) {
   s.applied = {"default/t_a/1", "ops/t_b/3"};
   s.timers.push_back(TimerState{"default/t_a/1", "default", "t_a", "/home/w/ws \"quoted\"", 1780861905, true});
   s.timers.push_back(TimerState{"ops/t_c/2", "ops", "t_c", "", 1780000000, false});
-  s.waits.push_back(WaitState{"default/t_d/11", "default", "t_d", 11, "/home/w/d", "artifacts \"pass\"", 1780000090});
+  s.waits.push_back(
+      WaitState{"default/t_d/11", "default", "t_d", 11, "/home/w/d", R"({"type":"decision","id":"x"})", 1780000090});
   const std::string text = encode_state(s);
   EXPECT_EQ(text.back(), '\n');
   auto back = decode_state(text);

@@ -384,6 +384,26 @@ TEST_F(ActTest, ATaskHermesMovesWhileActReadsItIsReadAgainBeforeAnyCommand) {
   EXPECT_TRUE(changes().empty()) << "run 2 must not be blocked for run 1's exit";
 }
 
+TEST_F(ActTest, ABlockAtAnExitWhereHermesBreakerTripsIsLeftToHermes) {
+  start_act();
+  h_.board().create_task("t_trip", "task", "researcher");
+  h_.board().exec("UPDATE tasks SET max_retries=1 WHERE id='t_trip'");
+  const auto run = h_.board().claim("t_trip", DaemonHarness::now() - 5);
+  seed("t_trip", "running", run, true);
+  h_.append("t_trip", "[kanban-worker-exit] rc=0\n");  // nothing on disk: block; Hermes gives up at it
+  ASSERT_TRUE(act_logged("Hermes's breaker trips at this exit")) << testing::read_file(act_log()) << h_.daemon_log();
+  // Hermes's tick: the run ends with a protocol_violation, and its breaker blocks the task.
+  restate("t_trip", "blocked", "crashed");
+  const auto now = DaemonHarness::now();
+  h_.board().exec("UPDATE task_runs SET ended_at=" + std::to_string(now) +
+                  ", outcome='crashed', status='crashed' WHERE id=" + std::to_string(run) +
+                  "; UPDATE tasks SET status='blocked', current_run_id=NULL WHERE id='t_trip'");
+  h_.board().event("t_trip", run, "protocol_violation", R"({"pid": 4242, "exit_code": 0})", now);
+  h_.board().event("t_trip", std::nullopt, "gave_up", R"({"failures": 1})", now);
+  ASSERT_TRUE(act_logged("decision=default/t_trip/1: already blocked")) << testing::read_file(act_log());
+  EXPECT_TRUE(changes().empty()) << "a block racing Hermes's own is never sent";
+}
+
 class ActFallbackTest : public ActTest {
  protected:
   ActFallbackTest()
@@ -455,7 +475,9 @@ TEST_F(ActTest, CompletesWithoutHermesWordWhenHermesNeverEndsTheRun) {
   TempDir ws(h_.dir());
   complete_task(ws, "t_silent");
   ASSERT_TRUE(wait_for_changes(2)) << testing::read_file(act_log()) << h_.daemon_log();
-  EXPECT_NE(testing::read_file(act_log()).find("Hermes did not end the run within 1 s"), std::string::npos)
+  EXPECT_NE(testing::read_file(act_log()).find(
+                "Hermes did not end the run within 1 s (is its dispatcher running?); applying it"),
+            std::string::npos)
       << testing::read_file(act_log());
   EXPECT_EQ(changes()[0].rfind(tabs({"kanban", "--board=default", "complete"}), 0), 0u) << changes()[0];
   EXPECT_EQ(status_of("t_silent"), "done");
