@@ -14,10 +14,42 @@ std::int64_t now_s() { return core::SystemClock().now(); }
 
 }  // namespace
 
-ReportQueue::ReportQueue(uv_loop_t* loop) : loop_(loop), pace_(this) {
-  req_.data = this;
+ReportQueue::ReportQueue(uv_loop_t* loop) : loop_(loop), pace_(this), done_(this) {
   uv_timer_init(loop_, pace_.get());
   pace_.mark_initialized();
+  uv_async_init(loop_, done_.get(), [](uv_async_t* a) { static_cast<ReportQueue*>(a->data)->job_done(); });
+  done_.mark_initialized();
+  // Like a threadpool request, the handle keeps the loop alive only while a job runs.
+  uv_unref(reinterpret_cast<uv_handle_t*>(done_.get()));
+  thread_ = std::thread([this] { work(); });
+}
+
+ReportQueue::~ReportQueue() {
+  {
+    std::lock_guard lock(m_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ReportQueue::work() {
+  // Linux: nice is per thread, and this thread only writes reports.
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+  std::unique_lock lock(m_);
+  for (;;) {
+    cv_.wait(lock, [this] { return quit_ || (job_ && !job_done_); });
+    if (quit_) return;
+    lock.unlock();
+    const std::int64_t now = now_s();
+    for (const auto& [path, p] : running_) {
+      if (auto r = report::append(p.where, p.update, now); !r) failures_.push_back(r.error().message);
+    }
+    lock.lock();
+    job_done_ = true;
+    cv_.notify_all();  // shutdown() may be waiting
+    if (done_) uv_async_send(done_.get());
+  }
 }
 
 void ReportQueue::add(const report::Location& where, report::Update u) {
@@ -48,44 +80,32 @@ void ReportQueue::start() {
   last_start_ms_ = uv_now(loop_);
   running_.swap(pending_);
   failures_.clear();
-  const int rc = uv_queue_work(
-      loop_, &req_,
-      [](uv_work_t* req) {
-        auto* self = static_cast<ReportQueue*>(req->data);
-        // Reports are background work: on a loaded host the loop thread, which publishes
-        // decisions, goes first. (Linux: nice is per thread; the pool only runs such work.)
-        static thread_local const bool lowered = ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) == 0;
-        (void)lowered;
-        const std::int64_t now = now_s();
-        for (const auto& [path, p] : self->running_) {
-          if (auto r = report::append(p.where, p.update, now); !r) self->failures_.push_back(r.error().message);
-        }
-      },
-      [](uv_work_t* req, int) {
-        auto* self = static_cast<ReportQueue*>(req->data);
-        self->writes_ += self->running_.size() - self->failures_.size();
-        self->errors_ += self->failures_.size();
-        for (const auto& f : self->failures_) spdlog::warn("state report not written: {}", f);
-        self->running_.clear();
-        self->busy_ = false;
-        if (self->stopping_)
-          self->write_pending_now();
-        else if (!self->pending_.empty())
-          self->start_paced();
-      });
-  if (rc != 0) {
-    // Cannot happen on a live loop; keep the updates, oldest first, for the next try.
-    spdlog::warn("state report write not queued: {}", uv_strerror(rc));
-    auto newer = std::move(pending_);
-    pending_ = std::move(running_);
-    for (auto& [path, p] : newer) {
-      Pending& into = pending_[path];
-      into.where = p.where;
-      into.update.merge(std::move(p.update));
-    }
-    running_.clear();
-    busy_ = false;
+  uv_ref(reinterpret_cast<uv_handle_t*>(done_.get()));
+  {
+    std::lock_guard lock(m_);
+    job_ = true;
+    job_done_ = false;
   }
+  cv_.notify_all();
+}
+
+void ReportQueue::job_done() {
+  {
+    std::lock_guard lock(m_);
+    if (!job_ || !job_done_) return;  // (an async send can be coalesced or come late)
+    job_ = false;
+    job_done_ = false;
+  }
+  if (done_) uv_unref(reinterpret_cast<uv_handle_t*>(done_.get()));
+  writes_ += running_.size() - failures_.size();
+  errors_ += failures_.size();
+  for (const auto& f : failures_) spdlog::warn("state report not written: {}", f);
+  running_.clear();
+  busy_ = false;
+  if (stopping_)
+    write_pending_now();
+  else if (!pending_.empty())
+    start_paced();
 }
 
 void ReportQueue::write_pending_now() {
@@ -104,7 +124,20 @@ void ReportQueue::write_pending_now() {
 void ReportQueue::shutdown() {
   stopping_ = true;
   pace_.reset();  // closed with the loop; nothing is paced any more
-  if (!busy_) write_pending_now();
+  if (busy_) {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [this] { return job_done_; });
+    lock.unlock();
+    job_done();
+  }
+  write_pending_now();
+  {
+    std::lock_guard lock(m_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  done_.reset();
 }
 
 }  // namespace medic::app

@@ -1,17 +1,23 @@
 #pragma once
 // Writes the state reports off the loop thread (each write fsyncs). Updates for a file
-// are merged while a write is in flight or waiting, and one libuv threadpool job at a time
-// writes every pending file, at most once a second: the reports are for people, and a
-// burst of a thousand decisions costs a few writes per file instead of a thousand. Order
-// per file is kept. A write that fails is logged and counted; the decision was published
-// already. shutdown() writes what is pending before the daemon exits.
-// Thread: the loop thread, except the job, which runs on the threadpool.
+// are merged while a write is in flight or waiting, and one job at a time writes every
+// pending file, at most once a second: the reports are for people, and a burst of a
+// thousand decisions costs a few writes per file instead of a thousand. Order per file is
+// kept. A write that fails is logged and counted; the decision was published already.
+// shutdown() writes what is pending before the daemon exits.
+// Thread: the loop thread, except the job, which runs on the queue's own thread at nice
+// 10 (background work: the loop thread, and the libuv threadpool that runs the acceptance
+// checks on the exit path, go first; a niced pool thread made those checks wait behind
+// any busy process, milliseconds at p50).
 
 #include <uv.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "loop/uv_handle.h"
@@ -22,12 +28,12 @@ namespace medic::app {
 class ReportQueue {
  public:
   explicit ReportQueue(uv_loop_t* loop);
+  ~ReportQueue();
   ReportQueue(const ReportQueue&) = delete;
   ReportQueue& operator=(const ReportQueue&) = delete;
 
   void add(const report::Location& where, report::Update u);
-  /// Stops the pacing timer and writes what is pending (now, or when the job in flight
-  /// ends, which the loop's closing run waits for).
+  /// Stops the pacing timer, waits for the job in flight, and writes what is pending.
   void shutdown();
   std::uint64_t writes() const { return writes_; }
   std::uint64_t errors() const { return errors_; }
@@ -38,10 +44,18 @@ class ReportQueue {
   void start();
   void start_paced();
   void write_pending_now();
+  void job_done();  // on the loop thread: count the job's writes, start the next
+  void work();      // the thread's body
 
   uv_loop_t* loop_;
-  uv_work_t req_{};
   loop::UvHandle<uv_timer_t> pace_;
+  loop::UvHandle<uv_async_t> done_;  // the thread's "job done" to the loop
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool job_ = false;       // under m_: a job is handed to the thread
+  bool job_done_ = false;  // under m_: ... and it is written
+  bool quit_ = false;      // under m_
+  std::thread thread_;
   bool busy_ = false;
   bool stopping_ = false;
   std::uint64_t last_start_ms_ = 0;
