@@ -492,9 +492,9 @@ void Actor::on_line(std::string_view line) {
         ended_order_.pop_front();
       }
     }
+    spdlog::info("decision={}: Hermes ended run {} ({})", r->decision_id, r->run_id, r->event);
     if (waits_.count(r->decision_id)) {
-      spdlog::info("decision={}: Hermes has ended run {} ({}); its decision is planned again", r->decision_id,
-                   r->run_id, r->event);
+      spdlog::info("decision={}: it waited for that; planned again", r->decision_id);
       replan(r->decision_id, false);
     }
     mark_dirty();

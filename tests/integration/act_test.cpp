@@ -367,8 +367,8 @@ TEST_F(ActTest, AStaleDecisionForARunHermesHasMovedPastIsLeftAlone) {
 }
 
 TEST_F(ActTest, ATaskHermesMovesWhileActReadsItIsReadAgainBeforeAnyCommand) {
-  // The stand-in's `show` reads the task at once and answers 2 s later.
-  start_act({}, {"MEDIC_TEST_SLOW_SHOW_S=2"});
+  // The stand-in's `show` reads the task at once and answers when the test says so.
+  start_act({}, {"MEDIC_TEST_SLOW_SHOW_S=30"});
   h_.board().create_task("t_moved", "task", "researcher");
   const auto run = h_.board().claim("t_moved", DaemonHarness::now() - 5);
   seed("t_moved", "running", run, true);
@@ -378,6 +378,9 @@ TEST_F(ActTest, ATaskHermesMovesWhileActReadsItIsReadAgainBeforeAnyCommand) {
   restate("t_moved", "running", "crashed", run + 1);
   const auto now = DaemonHarness::now();
   h_.board().event("t_moved", run, "protocol_violation", R"({"pid": 4242, "exit_code": 0})", now);
+  ASSERT_TRUE(act_logged("decision=default/t_moved/1: Hermes ended run 1 (protocol_violation)"))
+      << testing::read_file(act_log()) << h_.daemon_log();
+  std::ofstream(state_ + ".go").put('\n');  // now the read that began before the tick answers
   ASSERT_TRUE(act_logged("task=default/t_moved moved by Hermes while act read it; reading it again"))
       << testing::read_file(act_log()) << h_.daemon_log();
   ASSERT_TRUE(act_logged("is stale")) << testing::read_file(act_log());

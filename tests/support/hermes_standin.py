@@ -26,7 +26,8 @@ $MEDIC_TEST_RECORD as one line, arguments separated by tabs, and its exit code t
 $MEDIC_TEST_RECORD.rc (one per line). $MEDIC_TEST_SLOW_VERB names a verb that takes
 $MEDIC_TEST_SLOW_S seconds (default 3) before it does anything, as a loaded machine's would:
 a test can stop act while that command is in flight. $MEDIC_TEST_SLOW_SHOW_S makes `show`
-read the state at once but answer that many seconds later (the board can move meanwhile).
+read the state at once but answer that many seconds later, or as soon as a file
+$MEDIC_TEST_STATE.go exists (the board can move meanwhile).
 """
 import fcntl
 import json
@@ -238,7 +239,9 @@ def main():
         # Read now, answer late: the board may change meanwhile, as under Hermes's tick.
         lock.close()
         open(os.environ["MEDIC_TEST_STATE"] + ".read", "a").close()  # the test may move the task now
-        time.sleep(float(os.environ["MEDIC_TEST_SLOW_SHOW_S"]))
+        deadline = time.time() + float(os.environ["MEDIC_TEST_SLOW_SHOW_S"])
+        while time.time() < deadline and not os.path.exists(os.environ["MEDIC_TEST_STATE"] + ".go"):
+            time.sleep(0.02)
     print(out, file=sys.stdout if rc == 0 else sys.stderr)
     record(args, rc)
     return rc
