@@ -31,6 +31,7 @@
 #include "core/json_writer.h"
 #include "core/text.h"
 #include "loop/async_child.h"
+#include "loop/handles.h"
 #include "loop/uv_handle.h"
 #include "core/atomic_file.h"
 #include "publish/decision_codec.h"
@@ -242,10 +243,6 @@ class Actor {
   std::set<std::string> applied_;
   std::map<std::string, Timer> timers_;  // by decision id
   std::map<std::string, Wait> waits_;    // by decision id
-  // Runs Hermes ended that no wait was held for yet (the run_ended can come while the
-  // decision's `show` is out): a wait made for one of them is planned again at once.
-  std::set<std::string> ended_;
-  std::deque<std::string> ended_order_;
   // board/task -> how many run_ended messages came for it: a `show` out while one came may
   // have read the task before Hermes's tick moved it, and is read again.
   std::map<std::string, std::uint64_t> moves_;
@@ -478,20 +475,17 @@ void Actor::on_line(std::string_view line) {
     return;
   }
   if (type == "run_ended") {
-    auto r = publish::decode_run_ended(line);
-    if (!r) {
-      spdlog::warn("unreadable run_ended skipped: {}", r.error().message);
+    auto m = publish::decode_run_ended(line);
+    if (!m) {
+      spdlog::warn("unreadable run_ended skipped: {}", m.error().message);
       return;
     }
+    last_seq_ = std::max(last_seq_, m->seq);
+    const publish::RunEnded* r = &m->run;
+    // A `show` out now may have read the task before Hermes's tick: it reads it again. (A
+    // show started after this line reads what Hermes committed, so nothing else is kept.)
     ++moves_[r->board + "/" + r->task_id];
     if (moves_.size() > 10000) moves_.erase(moves_.begin());
-    if (r->decision_id.size() > 0 && ended_.insert(r->decision_id).second) {
-      ended_order_.push_back(r->decision_id);
-      if (ended_order_.size() > 1000) {
-        ended_.erase(ended_order_.front());
-        ended_order_.pop_front();
-      }
-    }
     spdlog::info("decision={}: Hermes ended run {} ({})", r->decision_id, r->run_id, r->event);
     if (waits_.count(r->decision_id)) {
       spdlog::info("decision={}: it waited for that; planned again", r->decision_id);
@@ -642,13 +636,16 @@ void Actor::start_job(const std::string& key) {
   };
   act::PlanOptions options = plan_options_;
   if (job.wait_over) options.wait_for_hermes = false;
+  // A plan that waits for Hermes holds the decision (act.json) and ends the job.
+  auto held = [=, this](const act::Plan& p) {
+    if (!p.wait_for_hermes) return false;
+    wait_for_hermes(d);
+    settle(std::nullopt);
+    return true;
+  };
   auto finish = [=, this](act::Plan p) {
     for (const auto& n : p.notes) spdlog::info("decision={}: {}", d.id, n);
-    if (p.wait_for_hermes) {
-      wait_for_hermes(d);
-      settle(std::nullopt);
-      return;
-    }
+    if (held(p)) return;
     if (auto w = waits_.find(d.id); w != waits_.end()) {
       waits_.erase(w);  // planned without a wait now: whatever it runs, the wait is over
       mark_dirty();
@@ -663,11 +660,7 @@ void Actor::start_job(const std::string& key) {
       // and converge from where it is now (once; "already there" is success).
       show(d.board, d.task_id, d.run_id, [=, this](const act::TaskView& t) {
         act::Plan again = act::plan(d, t, now_s(), options);
-        if (again.wait_for_hermes) {
-          wait_for_hermes(d);
-          settle(std::nullopt);
-          return;
-        }
+        if (held(again)) return;
         if (again.commands.empty()) spdlog::info("decision={}: converged after Hermes moved the task", d.id);
         for (const auto& n : again.notes) spdlog::info("decision={}: {}", d.id, n);
         const auto release = again.release_at;
@@ -708,15 +701,16 @@ void Actor::wait_for_hermes(const decide::Decision& d) {
   }
   arm(w);
   mark_dirty();
-  // Hermes ended it while the task was being read: plan again now.
-  if (fresh && ended_.count(d.id)) replan(d.id, false);
 }
 
 void Actor::arm(Wait& w) {
   if (!w.handle) {
-    w.handle = loop::UvHandle<uv_timer_t>(&w);
-    uv_timer_init(&loop_, w.handle.get());
-    w.handle.mark_initialized();
+    auto h = loop::make_timer(&loop_, &w);
+    if (!h) {
+      spdlog::error("decision={}: {}; it is planned again at the next start", w.st.decision_id, h.error().message);
+      return;
+    }
+    w.handle = std::move(*h);
   }
   uv_update_time(&loop_);
   const std::int64_t delay_ms = std::max<std::int64_t>(0, w.st.until * 1000 - wall_ms());

@@ -24,7 +24,9 @@ ReportQueue::ReportQueue(uv_loop_t* loop) : loop_(loop), pace_(this), done_(this
   thread_ = std::thread([this] { work(); });
 }
 
-ReportQueue::~ReportQueue() {
+ReportQueue::~ReportQueue() { stop_thread(); }
+
+void ReportQueue::stop_thread() {
   {
     std::lock_guard lock(m_);
     quit_ = true;
@@ -131,12 +133,7 @@ void ReportQueue::shutdown() {
     job_done();
   }
   write_pending_now();
-  {
-    std::lock_guard lock(m_);
-    quit_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  stop_thread();
   done_.reset();
 }
 

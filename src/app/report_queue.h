@@ -46,6 +46,7 @@ class ReportQueue {
   void write_pending_now();
   void job_done();  // on the loop thread: count the job's writes, start the next
   void work();      // the thread's body
+  void stop_thread();
 
   uv_loop_t* loop_;
   loop::UvHandle<uv_timer_t> pace_;

@@ -104,11 +104,11 @@ std::optional<FailureClass> class_from_exit(const ExitInfo& e) {
 void decide_gave_up(const RunFacts& facts, Decision& d, const std::string& bf, bool& publish) {
   const ArtifactFacts* a = facts.artifacts ? &*facts.artifacts : nullptr;
   const auto prev = facts.previous_action;
+  if (prev == Action::Complete) {
+    publish = false;  // medic said complete for that run: it stands, whatever Hermes did since
+    return;
+  }
   if (a && a->passed()) {
-    if (prev == Action::Complete) {
-      publish = false;  // medic said complete already: it stands
-      return;
-    }
     d.action = Action::Complete;
     d.checked = a->checked;
     d.reason = "Hermes gave up on the task after repeated failures, but every acceptance check passed (" +
@@ -123,7 +123,7 @@ void decide_gave_up(const RunFacts& facts, Decision& d, const std::string& bf, b
     publish = false;
     return;
   }
-  if (prev == Action::Block || prev == Action::Complete || prev == Action::Ignore) {
+  if (prev == Action::Block || prev == Action::Ignore) {
     publish = false;  // nothing medic said asks Hermes to run it again
     return;
   }

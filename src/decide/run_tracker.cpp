@@ -143,8 +143,10 @@ Effects RunTracker::on_event(const std::string& key, const RunEvent& e, core::Ep
   if (is_run_ending_kind(e.kind)) {
     const std::int64_t run = e.run_id.value_or(t.run_id);
     if (run == 0) return fx;
-    if (decided(run_id_of(key, run)) || (run == t.run_id && t.finished)) {
-      if (decided(run_id_of(key, run))) fx.hermes_ended = Effects::HermesEnded{run_id_of(key, run), run, e.kind};
+    const std::string id = run_id_of(key, run);
+    const bool was_decided = decided(id);
+    if (was_decided || (run == t.run_id && t.finished)) {
+      if (was_decided) fx.hermes_ended = Effects::HermesEnded{id, run, e.kind};
       if (run == t.run_id) end_tracking(t, fx);
       return fx;
     }

@@ -7,13 +7,21 @@
 #include "rules/policy.h"
 
 namespace medic::publish {
+namespace {
+
+// Every message opens with its type and seq.
+void begin_message(core::JsonWriter& w, const char* type, std::uint64_t seq) {
+  w.begin_object();
+  w.key("type").value(type);
+  w.key("seq").value(static_cast<std::int64_t>(seq));
+}
+
+}  // namespace
 
 std::string encode_decision(const decide::Decision& d, std::uint64_t seq) {
   std::string out;
   core::JsonWriter w(out);
-  w.begin_object();
-  w.key("type").value("decision");
-  w.key("seq").value(static_cast<std::int64_t>(seq));
+  begin_message(w, "decision", seq);
   w.key("id").value(d.id);
   w.key("task_id").value(d.task_id);
   w.key("run_id").value(d.run_id);
@@ -122,9 +130,7 @@ std::string encode_decision(const decide::Decision& d, std::uint64_t seq) {
 std::string encode_health(const decide::ProviderHealth& h, std::uint64_t seq) {
   std::string out;
   core::JsonWriter w(out);
-  w.begin_object();
-  w.key("type").value("provider_health");
-  w.key("seq").value(static_cast<std::int64_t>(seq));
+  begin_message(w, "provider_health", seq);
   w.key("provider").value(h.provider);
   w.key("unhealthy_until").value(h.unhealthy_until);
   w.key("reason").value(h.reason);
@@ -135,9 +141,7 @@ std::string encode_health(const decide::ProviderHealth& h, std::uint64_t seq) {
 std::string encode_run_ended(const RunEnded& r, std::uint64_t seq) {
   std::string out;
   core::JsonWriter w(out);
-  w.begin_object();
-  w.key("type").value("run_ended");
-  w.key("seq").value(static_cast<std::int64_t>(seq));
+  begin_message(w, "run_ended", seq);
   w.key("id").value(r.decision_id);
   w.key("board").value(r.board);
   w.key("task_id").value(r.task_id);
@@ -174,6 +178,18 @@ std::vector<std::string> strings(simdjson::dom::element e, const char* key) {
   return out;
 }
 
+// A message line of `type`, parsed into `parser`.
+core::Result<simdjson::dom::element> parse_message(simdjson::dom::parser& parser, std::string_view line,
+                                                   std::string_view type) {
+  simdjson::dom::element doc;
+  simdjson::dom::object obj;
+  if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(obj) != simdjson::SUCCESS)
+    return core::fail(core::ErrorCode::Parse, "not a JSON object");
+  if (str(doc, "type") != type) return core::fail(core::ErrorCode::InvalidArgument, "not a " + std::string(type));
+  return doc;
+}
+
 }  // namespace
 
 std::string message_type(std::string_view line) {
@@ -183,15 +199,14 @@ std::string message_type(std::string_view line) {
   return str(doc, "type");
 }
 
-core::Result<RunEnded> decode_run_ended(std::string_view line) {
+core::Result<RunEndedMessage> decode_run_ended(std::string_view line) {
   simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  simdjson::dom::object obj;
-  if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS ||
-      doc.get_object().get(obj) != simdjson::SUCCESS)
-    return core::fail(core::ErrorCode::Parse, "not a JSON object");
-  if (str(doc, "type") != "run_ended") return core::fail(core::ErrorCode::InvalidArgument, "not a run_ended");
-  RunEnded r;
+  auto parsed = parse_message(parser, line, "run_ended");
+  if (!parsed) return tl::unexpected(parsed.error());
+  const simdjson::dom::element doc = *parsed;
+  RunEndedMessage m;
+  m.seq = static_cast<std::uint64_t>(num(doc, "seq").value_or(0));
+  RunEnded& r = m.run;
   r.decision_id = str(doc, "id");
   r.board = str(doc, "board");
   r.task_id = str(doc, "task_id");
@@ -200,17 +215,14 @@ core::Result<RunEnded> decode_run_ended(std::string_view line) {
   r.at = num(doc, "at").value_or(0);
   if (r.decision_id.empty() || r.run_id <= 0)
     return core::fail(core::ErrorCode::InvalidArgument, "a run_ended without id or run_id");
-  return r;
+  return m;
 }
 
 core::Result<DecisionMessage> decode_decision(std::string_view line) {
   simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  simdjson::dom::object obj;
-  if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS ||
-      doc.get_object().get(obj) != simdjson::SUCCESS)
-    return core::fail(core::ErrorCode::Parse, "not a JSON object");
-  if (str(doc, "type") != "decision") return core::fail(core::ErrorCode::InvalidArgument, "not a decision");
+  auto parsed = parse_message(parser, line, "decision");
+  if (!parsed) return tl::unexpected(parsed.error());
+  const simdjson::dom::element doc = *parsed;
   DecisionMessage m;
   decide::Decision& d = m.decision;
   m.seq = static_cast<std::uint64_t>(num(doc, "seq").value_or(0));

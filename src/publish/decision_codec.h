@@ -33,8 +33,13 @@ struct RunEnded {
   std::int64_t at = 0;
 };
 std::string encode_run_ended(const RunEnded& r, std::uint64_t seq);
+
+struct RunEndedMessage {
+  std::uint64_t seq = 0;
+  RunEnded run;
+};
 /// Reads a `run_ended` line back; fails for another type or one without id or run_id.
-[[nodiscard]] core::Result<RunEnded> decode_run_ended(std::string_view line);
+[[nodiscard]] core::Result<RunEndedMessage> decode_run_ended(std::string_view line);
 
 struct DecisionMessage {
   std::uint64_t seq = 0;

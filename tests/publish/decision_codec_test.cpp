@@ -10,8 +10,10 @@ TEST(DecisionCodecTest, ARunEndedLineRoundTripsAndNamesItsType) {
   RunEnded r{"default/t_a1/11", "default", "t_a1", 11, "protocol_violation", 1796194706};
   const std::string line = encode_run_ended(r, 42);
   EXPECT_EQ(message_type(line), "run_ended");
-  auto back = decode_run_ended(line);
-  ASSERT_TRUE(back) << back.error().message;
+  auto m = decode_run_ended(line);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(m->seq, 42u);
+  const RunEnded* back = &m->run;
   EXPECT_EQ(back->decision_id, r.decision_id);
   EXPECT_EQ(back->board, r.board);
   EXPECT_EQ(back->task_id, r.task_id);
