@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <string>
+#include <unordered_map>
 
 #include "core/hash.h"
 #include "match/extractor_formats.h"
@@ -91,6 +93,7 @@ PatternDb::CompileResult PatternDb::compile(rules::RuleSet rules, std::string_vi
   std::vector<const char*> expressions;
   std::vector<unsigned> flags;
   std::vector<unsigned> ids;
+  std::unordered_map<std::string, const pcre2_code*> compiled;  // expanded text -> regexes_
   for (std::size_t i = 0; i < rules.rules.size(); ++i) {
     const rules::Rule& r = rules.rules[i];
     // Validate each pattern on its own: hs_compile_multi stops at the first bad one.
@@ -117,9 +120,13 @@ PatternDb::CompileResult PatternDb::compile(rules::RuleSet rules, std::string_vi
     for (const rules::Extractor& ex : r.extract) {
       CompiledExtractor ce{ex.field, {}};
       for (std::size_t k = 0; k < ex.patterns.size(); ++k) {
+        std::string expanded = expand_extractor(ex.patterns[k]);
+        if (auto seen = compiled.find(expanded); seen != compiled.end()) {
+          ce.patterns.push_back(seen->second);
+          continue;
+        }
         int code = 0;
         PCRE2_SIZE offset = 0;
-        const std::string expanded = expand_extractor(ex.patterns[k]);
         Pcre2CodePtr re(
             pcre2_compile(reinterpret_cast<PCRE2_SPTR>(expanded.c_str()), expanded.size(), 0, &code, &offset, nullptr));
         if (!re) {
@@ -130,7 +137,9 @@ PatternDb::CompileResult PatternDb::compile(rules::RuleSet rules, std::string_vi
         }
         // JIT is optional: when it is unavailable pcre2_match interprets the pattern.
         pcre2_jit_compile(re.get(), PCRE2_JIT_COMPLETE);
-        ce.patterns.push_back(std::move(re));
+        ce.patterns.push_back(re.get());
+        compiled.emplace(std::move(expanded), re.get());
+        db->regexes_.push_back(std::move(re));
       }
       db->extractors_[i].push_back(std::move(ce));
     }
@@ -187,8 +196,8 @@ std::size_t PatternDb::stream_state_bytes() const {
 void PatternDb::extract(std::uint32_t index, std::string_view line, Matcher& matcher, Fields& out) const {
   pcre2_match_data* md = matcher.match_data();
   for (const CompiledExtractor& ex : extractors_[index]) {
-    for (const Pcre2CodePtr& re : ex.patterns) {
-      const int rc = pcre2_match(re.get(), reinterpret_cast<PCRE2_SPTR>(line.data()), line.size(), 0, 0, md, nullptr);
+    for (const pcre2_code* re : ex.patterns) {
+      const int rc = pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(line.data()), line.size(), 0, 0, md, nullptr);
       if (rc <= 0) continue;  // no match (or an error such as a match limit): next pattern
       const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
       // The first capture group that took part, else the whole match.

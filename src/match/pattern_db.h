@@ -53,7 +53,7 @@ class PatternDb {
  private:
   struct CompiledExtractor {
     std::string field;
-    std::vector<Pcre2CodePtr> patterns;
+    std::vector<const pcre2_code*> patterns;  // owned by regexes_
   };
 
   PatternDb() = default;
@@ -62,6 +62,9 @@ class PatternDb {
   HsDatabasePtr db_;
   bool from_cache_ = false;
   std::vector<std::vector<CompiledExtractor>> extractors_;  // per rule
+  // Each distinct extractor pattern compiled (and JIT-compiled) once: rules share whole
+  // blocks of them through YAML anchors, and the JIT compile dominates start-up.
+  std::vector<Pcre2CodePtr> regexes_;
 };
 
 }  // namespace medic::match
