@@ -49,13 +49,35 @@ tl::unexpected<core::Error> BoardReader::failed() const {
   return core::fail(busy ? ErrorCode::Busy : ErrorCode::Io, path_ + ": " + sqlite3_errmsg(db_.get()));
 }
 
+void BoardReader::StmtRelease::operator()(sqlite3_stmt* s) const {
+  if (!lent) {
+    sqlite3_finalize(s);
+    return;
+  }
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  *lent = false;
+}
+
 core::Result<BoardReader::Statement> BoardReader::prepare(const char* sql) {
+  CachedStatement& slot = statements_[sql];  // node-based: &slot.lent outlives rehashing
+  if (slot.stmt && !slot.lent) {
+    slot.lent = true;
+    return Statement(slot.stmt.get(), StmtRelease{&slot.lent});
+  }
+  const bool cache = !slot.stmt;  // else the cached one is lent: a one-off copy
   sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_.get(), sql, -1, &raw, nullptr) != SQLITE_OK) {
+  // PERSISTENT: kept for the reader's lifetime (SQLite prepares it again by itself when
+  // Hermes migrates the schema).
+  if (sqlite3_prepare_v3(db_.get(), sql, -1, cache ? SQLITE_PREPARE_PERSISTENT : 0, &raw, nullptr) != SQLITE_OK) {
     sqlite3_finalize(raw);
+    if (cache) statements_.erase(sql);
     return failed();
   }
-  return Statement(raw);
+  if (!cache) return Statement(raw, StmtRelease{});
+  slot.stmt.reset(raw);
+  slot.lent = true;
+  return Statement(raw, StmtRelease{&slot.lent});
 }
 
 bool is_exit_kind(std::string_view kind) {
@@ -214,11 +236,13 @@ core::Result<FailureHistory> BoardReader::failure_history(const std::string& tas
 
 core::Result<std::optional<TaskRow>> BoardReader::task(const std::string& id) {
   auto stmt = prepare(
-      "SELECT id, title, assignee, status, workspace_path, provider_override, "
-      "model_override, current_run_id, worker_pid, max_retries, consecutive_failures, "
-      "(SELECT r.id FROM task_runs r WHERE r.task_id = tasks.id ORDER BY r.id DESC LIMIT 1), "
-      "(SELECT r.started_at FROM task_runs r WHERE r.task_id = tasks.id ORDER BY r.id DESC LIMIT 1) "
-      "FROM tasks WHERE id = ?1");
+      // The newest run by MAX(id): Hermes's idx_runs_task is (task_id, started_at), so an
+      // ORDER BY id sorts in a temporary b-tree at every read.
+      "SELECT t.id, t.title, t.assignee, t.status, t.workspace_path, t.provider_override, "
+      "t.model_override, t.current_run_id, t.worker_pid, t.max_retries, t.consecutive_failures, "
+      "r.id, r.started_at FROM tasks t "
+      "LEFT JOIN task_runs r ON r.id = (SELECT MAX(x.id) FROM task_runs x WHERE x.task_id = t.id) "
+      "WHERE t.id = ?1");
   if (!stmt) return tl::unexpected(stmt.error());
   sqlite3_stmt* raw = stmt->get();
   sqlite3_bind_text(raw, 1, id.c_str(), static_cast<int>(id.size()), SQLITE_TRANSIENT);

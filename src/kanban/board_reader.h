@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/result.h"
@@ -100,13 +101,27 @@ class BoardReader {
   struct StmtFinalize {
     void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
   };
-  using Statement = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+  // A statement lent out by prepare(): a cached one is reset (ending its read transaction)
+  // and kept when the lease ends, one prepared while the cached one was lent is finalized.
+  struct StmtRelease {
+    bool* lent = nullptr;  // the cache entry's flag; null: not cached
+    void operator()(sqlite3_stmt* s) const;
+  };
+  struct CachedStatement {
+    std::unique_ptr<sqlite3_stmt, StmtFinalize> stmt;
+    bool lent = false;
+  };
+  using Statement = std::unique_ptr<sqlite3_stmt, StmtRelease>;
   BoardReader() = default;
+  /// The statement for `sql` (a string literal: the cache is keyed by its address),
+  /// compiled once per reader; each decision reads the board four or five times.
   [[nodiscard]] core::Result<Statement> prepare(const char* sql);
   tl::unexpected<core::Error> failed() const;
   [[nodiscard]] core::Result<std::vector<std::string>> ids(const char* sql, const std::string& arg);
 
   std::unique_ptr<sqlite3, DbClose> db_;
+  // Declared after db_, so finalized before the connection closes.
+  std::unordered_map<const char*, CachedStatement> statements_;
   std::string path_;
   std::uint64_t bad_payloads_ = 0;
 };

@@ -77,6 +77,55 @@ TEST_F(BoardReaderTest, ReadsTheTaskRow) {
   EXPECT_FALSE(*none);
 }
 
+// Statements are prepared once and reused: each read must still see what Hermes wrote
+// since the last one (a statement left un-reset would keep its old snapshot), and a
+// migration that alters a table must not break the cached statements.
+TEST_F(BoardReaderTest, AReusedStatementSeesWhatHermesWroteSinceTheLastRead) {
+  testing::HermesBoard board(db_);
+  board.create_task("t_1", "research", "researcher");
+  const auto first = board.claim("t_1", 100);
+  auto reader = BoardReader::open(db_);
+  ASSERT_TRUE(reader);
+  auto t = reader->task("t_1");
+  ASSERT_TRUE(t && *t);
+  EXPECT_EQ((*t)->last_run_id, first);
+  EXPECT_TRUE((*t)->workspace_path.empty());
+  auto events = reader->events_after(0);
+  ASSERT_TRUE(events);
+  const std::size_t seen = events->size();
+
+  board.exec("UPDATE tasks SET workspace_path = '/w/t_1' WHERE id = 't_1'");
+  board.exec("ALTER TABLE tasks ADD COLUMN medic_test_extra TEXT");  // a Hermes migration
+  board.exec("UPDATE task_runs SET ended_at = 150, outcome = 'crashed' WHERE id = " + std::to_string(first));
+  const auto second = board.claim("t_1", 200);
+  board.event("t_1", second, "spawned", R"({"pid":7})", 201);
+
+  t = reader->task("t_1");
+  ASSERT_TRUE(t && *t) << (t ? "" : t.error().message);
+  EXPECT_EQ((*t)->workspace_path, "/w/t_1");
+  EXPECT_EQ((*t)->last_run_id, second);
+  EXPECT_EQ((*t)->last_run_started_at, 200);
+  events = reader->events_after(0);
+  ASSERT_TRUE(events);
+  EXPECT_GT(events->size(), seen);
+  EXPECT_EQ(events->back().kind, "spawned");
+}
+
+// The newest run is the one with the highest id, whatever its started_at (Hermes's index on
+// task_runs is (task_id, started_at); clocks can step back).
+TEST_F(BoardReaderTest, TheLastRunIsTheNewestByIdNotByStartTime) {
+  testing::HermesBoard board(db_);
+  board.create_task("t_1", "research", "researcher");
+  board.claim("t_1", 500);
+  const auto newer = board.claim("t_1", 100);  // started "earlier": the clock stepped back
+  auto reader = BoardReader::open(db_);
+  ASSERT_TRUE(reader);
+  auto t = reader->task("t_1");
+  ASSERT_TRUE(t && *t);
+  EXPECT_EQ((*t)->last_run_id, newer);
+  EXPECT_EQ((*t)->last_run_started_at, 100);
+}
+
 TEST_F(BoardReaderTest, NeverWritesTheBoard) {
   {
     testing::HermesBoard board(db_);
