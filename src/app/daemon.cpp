@@ -787,6 +787,15 @@ void Daemon::check_then_publish(const std::string& id, decide::RunFacts facts, s
     if (self.tracker_.decided(wk.id)) return;
     if (self.publish_decision(wk.facts) && !wk.path.empty()) ++self.decided_by_[wk.path];
   };
+  if (!w->row || w->row->workspace_path.empty()) {
+    // No workspace to walk (Hermes sets the path after the claim, some tasks never have
+    // one): the check reads nothing, and the round trip through the threadpool would be
+    // most of the exit's latency.
+    std::unique_ptr<Work> wk(w);
+    wk->result = check_artifacts(wk->facts.board, wk->row, wk->started);
+    finish(*wk);
+    return;
+  }
   checking_.insert(id);
   const int rc = uv_queue_work(
       loop_, &w->req,
