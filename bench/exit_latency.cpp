@@ -7,10 +7,18 @@
 //   exit_latency throughput N MIB    N writers append MIB MiB each of LogHub text at full
 //                                    speed, then a trailer; reports bytes/s from the first
 //                                    write to the last decision.
-// Both report medic's CPU time and peak RSS (from /proc). Times are CLOCK_MONOTONIC, which
-// every process on the host shares, so a writer's timestamp and the reader's compare.
+//   exit_latency wake N [GAP_MS]     no medic: the host's own floor. Two processes on different
+//                                    CPUs pass a byte there and back N times, each after an
+//                                    idle gap of up to GAP_MS (default 60, the writers' pace):
+//                                    two cross-process wake-ups, as many as an exit's path has
+//                                    (writer -> medic, medic -> subscriber).
+// latency and throughput report medic's CPU time and peak RSS (from /proc). Times are
+// CLOCK_MONOTONIC, which every process on the host shares, so a writer's timestamp and the
+// reader's compare. MEDIC_BENCH_TRACE=1 prints each exit's trailer-write and decision-read
+// time (microseconds), to line up with medic's own log.
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sqlite3.h>
@@ -89,19 +97,69 @@ double pct(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size())))];
 }
 
+void pin_to_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  sched_setaffinity(0, sizeof set, &set);
+}
+
+// The host's floor for the exit path: a byte over a pipe to a process on the other CPU and
+// back, after an idle gap, N times. On a VM an idle vCPU is halted, and waking it is the
+// hypervisor's business.
+int wake(int n, int max_gap_ms) {
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int there[2];
+  int back[2];
+  if (pipe(there) != 0 || pipe(back) != 0) return 2;
+  const pid_t echo = fork();
+  if (echo == 0) {
+    pin_to_cpu(cpus > 1 ? 1 : 0);
+    close(there[1]);  // so that the parent's close ends this loop
+    close(back[0]);
+    char c = 0;
+    while (read(there[0], &c, 1) == 1) (void)!write(back[1], &c, 1);
+    _exit(0);
+  }
+  pin_to_cpu(0);
+  close(there[0]);
+  close(back[1]);
+  srand(1);
+  std::vector<double> rtt_ms;
+  for (int i = 0; i < n; ++i) {
+    usleep(static_cast<useconds_t>(1000 * (1 + rand() % std::max(1, max_gap_ms))));
+    char c = 'x';
+    const std::int64_t t0 = mono_ns();
+    if (write(there[1], &c, 1) != 1 || read(back[0], &c, 1) != 1) break;
+    rtt_ms.push_back(static_cast<double>(mono_ns() - t0) / 1e6);
+  }
+  close(there[1]);
+  waitpid(echo, nullptr, 0);
+  std::printf("mode=wake round trips=%zu cpus=%ld (idle gaps up to %d ms)\n", rtt_ms.size(), cpus, max_gap_ms);
+  std::printf("two wake-ups ms: p50=%.3f p90=%.3f p99=%.3f max=%.3f\n", pct(rtt_ms, 50), pct(rtt_ms, 90),
+              pct(rtt_ms, 99), pct(rtt_ms, 100));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s latency N [WINDOW_S] | throughput N MIB\n", argv[0]);
+    std::fprintf(stderr, "usage: %s latency N [WINDOW_S] | throughput N MIB | wake N [GAP_MS]\n", argv[0]);
     return 2;
   }
   const std::string mode = argv[1];
   const int n = std::atoi(argv[2]);
+  if (mode == "wake") return wake(n, argc > 3 ? std::atoi(argv[3]) : 60);
   // latency: the window in seconds over which workers exit; throughput: MiB per writer.
   const int param = argc > 3 ? std::atoi(argv[3]) : (mode == "latency" ? 5 : 10);
   char tmpl[] = "/tmp/medic-bench-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  const char* made = mkdtemp(tmpl);
+  if (made == nullptr) {
+    std::perror("mkdtemp");
+    return 2;
+  }
+  const std::string dir = made;
   const std::string root = dir + "/hermes";
   const std::string logs = root + "/kanban/logs";
   fs::create_directories(logs);
@@ -126,10 +184,12 @@ int main(int argc, char** argv) {
 
   const std::string sock = dir + "/s.sock";
   // $MEDIC_BIN runs another build (a before/after comparison in one session).
-  const std::string bin = std::getenv("MEDIC_BIN") ? std::getenv("MEDIC_BIN") : MEDIC_BINARY;
+  const char* bin_env = std::getenv("MEDIC_BIN");
+  const std::string bin = bin_env != nullptr ? bin_env : MEDIC_BINARY;
   std::vector<std::string> args{bin,        "run", "--hermes-root", root,           "--state-dir", dir + "/state",
                                 "--socket", sock,  "--rules",       MEDIC_RULES_DIR};
   std::vector<char*> cargs;
+  cargs.reserve(args.size() + 1);
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
   posix_spawn_file_actions_t fa;
@@ -302,6 +362,12 @@ int main(int argc, char** argv) {
   std::vector<double> lat_ms;
   for (const auto& [i, t] : decided) {
     if (auto w = written.find(i); w != written.end()) lat_ms.push_back(static_cast<double>(t - w->second) / 1e6);
+  }
+  if (std::getenv("MEDIC_BENCH_TRACE")) {
+    for (const auto& [i, t] : decided) {
+      std::printf("trace t_%d written_us=%lld decided_us=%lld\n", i, static_cast<long long>(written[i] / 1000),
+                  static_cast<long long>(t / 1000));
+    }
   }
   std::printf("mode=%s writers=%d decisions=%zu/%d\n", mode.c_str(), n, decided.size(), n);
   if (mode == "latency") {
