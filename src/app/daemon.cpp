@@ -168,7 +168,9 @@ class Daemon {
   void apply(Board& b, const std::string& task, decide::Effects fx);
   bool drain_board(Board& b) { return b.events->drain(); }  // false: locked; read again soon
   const kanban::TaskRow* refresh_row(Board& b, const std::string& task);
-  void on_log_change(Board& b, const std::string& name) { logs_->on_change(b.slug, b.logs_dir, name); }
+  void on_log_change(Board& b, const std::string& name, bool replaced = true) {
+    logs_->on_change(b.slug, b.logs_dir, name, replaced);
+  }
   void on_hits(const LogFollower::Log& log, std::vector<match::Hit>& hits);
   void decide_run(Board& b, const std::string& task, decide::DecideRun d);
   void check_blocked_family(Board& b, const std::string& task);
@@ -326,7 +328,7 @@ void Daemon::on_board_dir_entry(const std::string& slug, std::string_view name) 
 
 void Daemon::start_watches() {
   const std::string root = options_.hermes_root;
-  watch_dir(root_watch_, root, [this](std::string_view name) {
+  watch_dir(root_watch_, root, [this](std::string_view name, watch::Watcher::Change) {
     // The board commits through the db file and its -wal (WAL mode) or -journal (DELETE
     // mode, which Hermes uses on SQLite with the WAL-reset bug: hermes_state.py:714).
     if (name == "kanban.db" || name == "kanban.db-wal" || name == "kanban.db-journal") {
@@ -335,12 +337,13 @@ void Daemon::start_watches() {
       rescan_boards();
     }
   });
-  watch_dir(kanban_watch_, root + "/kanban", [this](std::string_view name) {
+  watch_dir(kanban_watch_, root + "/kanban", [this](std::string_view name, watch::Watcher::Change) {
     if (name == "logs" || name == "boards") rescan_boards();
   });
-  watch_dir(boards_watch_, root + "/kanban/boards", [this](std::string_view) { rescan_boards(); });
+  watch_dir(boards_watch_, root + "/kanban/boards",
+            [this](std::string_view, watch::Watcher::Change) { rescan_boards(); });
   if (options_.rules_dir) {
-    watch_dir(rules_watch_, *options_.rules_dir, [this](std::string_view) {
+    watch_dir(rules_watch_, *options_.rules_dir, [this](std::string_view, watch::Watcher::Change) {
       // Debounce: editors write several files in a burst.
       arm_timer(
           reload_timer_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->reload_rules(); }, 200, 0);
@@ -399,7 +402,9 @@ void Daemon::rescan_boards() {
     }
     Board& b = *slot;
     if (b.slug != "default") {
-      watch_dir(b.db_watch, b.dir, [this, slug = b.slug](std::string_view name) { on_board_dir_entry(slug, name); });
+      watch_dir(b.db_watch, b.dir, [this, slug = b.slug](std::string_view name, watch::Watcher::Change) {
+        on_board_dir_entry(slug, name);
+      });
     }
     // A logs dir deleted, or replaced, since it was opened: medic's own descriptor keeps
     // the old inode alive, so no IN_DELETE_SELF comes; compare identities instead.
@@ -427,14 +432,14 @@ void Daemon::rescan_boards() {
       }
     }
     if (b.logs_fd && !b.logs_watch) {
-      watch_dir(b.logs_watch, b.logs_dir, [this, slug = b.slug](std::string_view name) {
+      watch_dir(b.logs_watch, b.logs_dir, [this, slug = b.slug](std::string_view name, watch::Watcher::Change change) {
         auto it = boards_.find(slug);
         if (it == boards_.end()) return;
         // "<task>.log.1" is a rotated log a worker may still be writing to: its bytes are
         // read through the descriptor of "<task>.log"'s tailer, which still holds it.
         std::string n(name);
         if (const auto dot = n.find(".log."); dot != std::string::npos) n = n.substr(0, dot + 4);
-        on_log_change(*it->second, n);
+        on_log_change(*it->second, n, change == watch::Watcher::Change::Replaced);
       });
     }
     on_board_change(b);

@@ -16,8 +16,9 @@ LogFollower::LogFollower(loop::UvHandle<uv_timer_t> more_timer, const match::Pat
   more_timer_.get()->data = this;
 }
 
-void LogFollower::on_change(const std::string& board, const std::string& logs_dir, const std::string& name) {
-  if (File* f = follow(board, logs_dir, name)) read(*f);
+void LogFollower::on_change(const std::string& board, const std::string& logs_dir, const std::string& name,
+                            bool replaced) {
+  if (File* f = follow(board, logs_dir, name)) read(*f, false, replaced);
 }
 
 // The log at `name`, followed from now on if it was not yet; null for a name that is not
@@ -74,7 +75,7 @@ void LogFollower::drop_board(const std::string& board) {
   std::erase_if(logs_, [&](const auto& kv) { return kv.second.log.board == board; });
 }
 
-void LogFollower::read(File& f, bool all) {
+void LogFollower::read(File& f, bool all, bool replaced) {
   const int dir_fd = cb_.logs_fd(f.log.board);
   if (dir_fd < 0) return;
   const std::uint64_t errors_before = f.tailer->errors();
@@ -106,7 +107,7 @@ void LogFollower::read(File& f, bool all) {
         f.stream->feed(bytes, matcher_, hits);
         emit(f, hits);
       },
-      kReadBudget);
+      kReadBudget, replaced);
   if (more && all) {
     read(f, true);
     return;

@@ -74,7 +74,9 @@ class LogFollower {
   void end_startup() { starting_ = false; }
 
   /// `name` changed in board's logs dir (`logs_dir` is its path, for messages).
-  void on_change(const std::string& board, const std::string& logs_dir, const std::string& name);
+  /// `replaced`: the name may now hold another file (created, moved, removed); false when
+  /// it was only written, and the tailer then reads on through the descriptor it holds.
+  void on_change(const std::string& board, const std::string& logs_dir, const std::string& name, bool replaced = true);
   /// Reads the task's log to its end now and ends its unterminated last line: its worker is
   /// gone, and its exit is about to be decided on what the log holds.
   void finish(const std::string& board, const std::string& logs_dir, const std::string& task);
@@ -102,7 +104,7 @@ class LogFollower {
     std::optional<match::Stream> stream;
   };
   File* follow(const std::string& board, const std::string& logs_dir, const std::string& name);
-  void read(File& f, bool all = false);
+  void read(File& f, bool all = false, bool replaced = true);
   void flush_last_line(File& f);
   void restart_stream(File& f, const match::PatternDb& db, std::uint64_t offset, std::uint64_t line);
   void emit(File& f, std::vector<match::Hit>& hits);

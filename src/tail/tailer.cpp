@@ -147,10 +147,13 @@ bool Tailer::open_rotated_at_resume(int dir_fd) {
   return true;
 }
 
-bool Tailer::read_available(int dir_fd, const Sink& sink, std::size_t budget) {
+bool Tailer::read_available(int dir_fd, const Sink& sink, std::size_t budget, bool replaced) {
   // Late bytes of the renamed-away file come first: they were written before whatever
   // the new file holds, or at least belong to the run that was writing them.
   if (drain_rotated(sink, budget)) return true;
+  // Only written: no fstatat of the name, the most frequent event's one path lookup. A
+  // truncation still shows in the fingerprint the read checks.
+  if (!replaced && fd_ >= 0) return drain(sink, budget, true);
   // lstat semantics: what is at the name itself, never what a link points at.
   struct stat path_st {};
   const bool at_path = ::fstatat(dir_fd, name_.c_str(), &path_st, AT_SYMLINK_NOFOLLOW) == 0;

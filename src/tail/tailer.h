@@ -64,8 +64,10 @@ class Tailer {
 
   /// Reads what is available now through `dir_fd` (the logs directory, opened by the
   /// caller), at most `budget` bytes; returns true when more remains, so the caller
-  /// reschedules instead of blocking the loop.
-  bool read_available(int dir_fd, const Sink& sink, std::size_t budget = 8u << 20);
+  /// reschedules instead of blocking the loop. `replaced` false: the caller knows the name
+  /// was only written since the last call (inotify said so), so it still holds the open
+  /// file and the name is not looked up again.
+  bool read_available(int dir_fd, const Sink& sink, std::size_t budget = 8u << 20, bool replaced = true);
 
   /// Reads again from `offset` of the current file (a rule reload restarts the match
   /// stream at the unterminated line's start).

@@ -6,7 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
-#include <unordered_set>
+#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 namespace medic::watch {
@@ -67,8 +68,9 @@ void InotifyWatcher::drain() {
       return std::hash<std::string_view>()(k.second) * 31 + static_cast<std::size_t>(k.first);
     }
   };
-  std::vector<std::pair<int, std::string_view>> changed;
-  std::unordered_set<std::pair<int, std::string_view>, KeyHash> seen;
+  // Each name once per batch, at its first place, with its changes merged.
+  std::vector<std::tuple<int, std::string_view, Change>> changed;
+  std::unordered_map<std::pair<int, std::string_view>, std::size_t, KeyHash> seen;
   for (;;) {
     const ssize_t n = ::read(fd_.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
@@ -87,14 +89,22 @@ void InotifyWatcher::drain() {
         continue;
       }
       const std::string_view name = ev->len > 0 ? std::string_view(ev->name) : std::string_view();
-      if (seen.emplace(ev->wd, name).second) changed.emplace_back(ev->wd, name);
+      // Only IN_MODIFY and IN_CLOSE_WRITE leave the name on the same file.
+      const Change change =
+          (ev->mask & ~(IN_MODIFY | IN_CLOSE_WRITE | IN_ISDIR)) == 0 ? Change::Written : Change::Replaced;
+      auto [at, fresh] = seen.emplace(std::make_pair(ev->wd, name), changed.size());
+      if (fresh) {
+        changed.emplace_back(ev->wd, name, change);
+      } else if (change == Change::Replaced) {
+        std::get<2>(changed[at->second]) = Change::Replaced;
+      }
     }
-    for (const auto& [wd, name] : changed) {
+    for (const auto& [wd, name, change] : changed) {
       auto it = watches_.find(wd);
       if (it == watches_.end()) continue;  // removed meanwhile (by a callback)
       // A copy: the callback may remove this very watch.
       const OnEntry cb = it->second.on_entry;
-      if (cb) cb(name);
+      if (cb) cb(name, change);
     }
   }
   for (int wd : gone) {

@@ -18,9 +18,14 @@ using WatchId = std::int64_t;
 
 class Watcher {
  public:
-  /// An entry named `name` in the watched directory was created, written, moved or
-  /// removed (the backend does not say which: the owner looks).
-  using OnEntry = std::function<void(std::string_view name)>;
+  /// What may have happened to an entry, as far as the backend can tell.
+  enum class Change {
+    Written,   // only written to (or closed): the name still holds the same file
+    Replaced,  // created, moved, removed, or unknown: the owner looks at what is there now
+  };
+  /// An entry named `name` in the watched directory changed; changes since the last call
+  /// are merged (Replaced wins).
+  using OnEntry = std::function<void(std::string_view name, Change change)>;
   /// The watched directory itself went away (deleted, moved, unmounted); the watch is gone.
   using OnGone = std::function<void()>;
 

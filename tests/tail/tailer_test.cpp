@@ -35,14 +35,15 @@ class TailerTest : public ::testing::Test {
     std::ofstream(dir_.path() + "/" + file, std::ios::app) << text;
   }
   // Everything read now, as pieces.
-  std::vector<Piece> read(Tailer& t, std::size_t budget = 8u << 20) {
+  // `replaced` false: what inotify says after a plain write (no lookup of the name).
+  std::vector<Piece> read(Tailer& t, std::size_t budget = 8u << 20, bool replaced = true) {
     std::vector<Piece> out;
     t.read_available(
         dir_fd_.get(),
         [&](const FileId&, std::uint64_t off, std::string_view b, bool restarted, bool rotated) {
           out.push_back(Piece{off, std::string(b), restarted, rotated});
         },
-        budget);
+        budget, replaced);
     return out;
   }
   static std::string text(const std::vector<Piece>& ps) {
@@ -93,6 +94,28 @@ TEST_F(TailerTest, ATruncationRewrittenPastTheOldOffsetIsSeenByItsFingerprint) {
   EXPECT_TRUE(p[0].restarted);
   EXPECT_EQ(p[0].offset, 0u);
   EXPECT_EQ(text(p), "run two line, and a longer one\n");
+}
+
+// After a plain write the name is not looked up again: the open file is read on, a
+// truncation is still caught by the fingerprint, and the next Replaced finds the new file.
+TEST_F(TailerTest, AWrittenOnlyReadSkipsTheLookupButStillSeesATruncation) {
+  Tailer t(dir_.path(), "t_1.log");
+  append("first line\n");
+  read(t);
+  append("second\n");
+  EXPECT_EQ(text(read(t, 8u << 20, false)), "second\n");
+  { std::ofstream(path(), std::ios::trunc) << "rewritten, and longer than before\n"; }
+  auto p = read(t, 8u << 20, false);
+  ASSERT_FALSE(p.empty());
+  EXPECT_TRUE(p[0].restarted);
+  EXPECT_EQ(text(p), "rewritten, and longer than before\n");
+  // Renamed away and a new file at the name: a Written read still reads the open (old)
+  // file, the Replaced one that inotify sends for the rename finds the new file.
+  fs::rename(path(), dir_.path() + "/t_1.log.1");
+  append("new file\n");
+  EXPECT_TRUE(read(t, 8u << 20, false).empty());
+  EXPECT_EQ(text(read(t)), "new file\n");
+  EXPECT_EQ(t.rotations(), 1u);
 }
 
 // A rule reload rewinds to the start of the unterminated line: the bytes from there are

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <vector>
 
 #include "integration/process.h"
@@ -52,7 +53,7 @@ class InotifyWatcherTest : public ::testing::Test {
 TEST_F(InotifyWatcherTest, ReportsEntriesByName) {
   std::vector<std::string> names;
   ASSERT_TRUE(watcher_->add(
-      dir_.path(), [&](std::string_view n) { names.emplace_back(n); }, [] {}));
+      dir_.path(), [&](std::string_view n, Watcher::Change) { names.emplace_back(n); }, [] {}));
   dir_.file("t_1.log", "x\n");
   ASSERT_TRUE(run_until([&] { return !names.empty(); }));
   EXPECT_EQ(names.front(), "t_1.log");
@@ -63,7 +64,7 @@ TEST_F(InotifyWatcherTest, ReportsEntriesByName) {
 TEST_F(InotifyWatcherTest, ManyWritesToANameBeforeTheLoopLooksAreOneChange) {
   std::vector<std::string> names;
   ASSERT_TRUE(watcher_->add(
-      dir_.path(), [&](std::string_view n) { names.emplace_back(n); }, [] {}));
+      dir_.path(), [&](std::string_view n, Watcher::Change) { names.emplace_back(n); }, [] {}));
   {
     std::ofstream a(dir_.path() + "/t_a.log");
     std::ofstream b(dir_.path() + "/t_b.log");
@@ -78,12 +79,40 @@ TEST_F(InotifyWatcherTest, ManyWritesToANameBeforeTheLoopLooksAreOneChange) {
   EXPECT_EQ(std::count(names.begin(), names.end(), "t_b.log"), 1) << names.size();
 }
 
+// A name only written is reported Written (the tailer then reads on through the descriptor it
+// holds, with no lookup); one created, renamed over or removed is Replaced, and in a batch
+// that also wrote it, Replaced wins.
+TEST_F(InotifyWatcherTest, SaysWhetherANameWasOnlyWrittenOrMayHoldAnotherFile) {
+  dir_.file("t_w.log", "x\n");
+  dir_.file("t_r.log", "x\n");
+  dir_.file("t_d.log", "x\n");
+  dir_.file("other", "y\n");
+  std::map<std::string, Watcher::Change> seen;
+  ASSERT_TRUE(watcher_->add(
+      dir_.path(), [&](std::string_view n, Watcher::Change c) { seen[std::string(n)] = c; }, [] {}));
+  {
+    std::ofstream w(dir_.path() + "/t_w.log", std::ios::app);
+    w << "more\n" << std::flush;
+    std::ofstream r(dir_.path() + "/t_r.log", std::ios::app);
+    r << "more\n" << std::flush;
+  }
+  fs::rename(dir_.path() + "/other", dir_.path() + "/t_r.log");  // renamed over, same batch as its write
+  fs::remove(dir_.path() + "/t_d.log");
+  dir_.file("t_c.log", "new\n");
+  ASSERT_TRUE(run_until([&] { return seen.count("t_c.log") > 0; }));  // the last change made
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  EXPECT_EQ(seen.at("t_w.log"), Watcher::Change::Written);
+  EXPECT_EQ(seen.at("t_r.log"), Watcher::Change::Replaced);
+  EXPECT_EQ(seen.at("t_d.log"), Watcher::Change::Replaced);
+  EXPECT_EQ(seen.at("t_c.log"), Watcher::Change::Replaced);
+}
+
 TEST_F(InotifyWatcherTest, ADeletedDirectoryIsReportedGoneOnce) {
   const std::string sub = dir_.path() + "/logs";
   fs::create_directories(sub);
   int gone = 0;
   ASSERT_TRUE(watcher_->add(
-      sub, [](std::string_view) {}, [&] { ++gone; }));
+      sub, [](std::string_view, Watcher::Change) {}, [&] { ++gone; }));
   fs::remove_all(sub);
   ASSERT_TRUE(run_until([&] { return gone > 0; }));
   uv_run(&loop_, UV_RUN_NOWAIT);
@@ -94,13 +123,13 @@ TEST_F(InotifyWatcherTest, ALinkIsNeverWatchedThrough) {
   testing::TempDir other;
   fs::create_directory_symlink(other.path(), dir_.path() + "/link");
   auto id = watcher_->add(
-      dir_.path() + "/link", [](std::string_view) {}, [] {});
+      dir_.path() + "/link", [](std::string_view, Watcher::Change) {}, [] {});
   EXPECT_FALSE(id);
 }
 
 TEST_F(InotifyWatcherTest, AMissingDirectoryIsNotFound) {
   auto id = watcher_->add(
-      dir_.path() + "/nope", [](std::string_view) {}, [] {});
+      dir_.path() + "/nope", [](std::string_view, Watcher::Change) {}, [] {});
   ASSERT_FALSE(id);
   EXPECT_EQ(id.error().code, core::ErrorCode::NotFound);
 }
