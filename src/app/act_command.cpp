@@ -341,27 +341,29 @@ int Actor::run() {
         self->stop_deadline_.get(), [](uv_timer_t* t) { uv_stop(t->loop); }, 10000, 0);
     self->pump();
   };
-  sigint_ = loop::UvHandle<uv_signal_t>(this);
-  uv_signal_init(&loop_, sigint_.get());
-  sigint_.mark_initialized();
-  uv_signal_start(sigint_.get(), stop, SIGINT);
-  sigterm_ = loop::UvHandle<uv_signal_t>(this);
-  uv_signal_init(&loop_, sigterm_.get());
-  sigterm_.mark_initialized();
-  uv_signal_start(sigterm_.get(), stop, SIGTERM);
-  reconnect_ = loop::UvHandle<uv_timer_t>(this);
-  uv_timer_init(&loop_, reconnect_.get());
-  reconnect_.mark_initialized();
-  stop_deadline_ = loop::UvHandle<uv_timer_t>(this);
-  uv_timer_init(&loop_, stop_deadline_.get());
-  stop_deadline_.mark_initialized();
-  save_timer_ = loop::UvHandle<uv_timer_t>(this);
-  uv_timer_init(&loop_, save_timer_.get());
-  save_timer_.mark_initialized();
-  batch_timer_ = loop::UvHandle<uv_timer_t>(this);
-  uv_timer_init(&loop_, batch_timer_.get());
-  batch_timer_.mark_initialized();
-  reports_ = std::make_unique<ReportQueue>(&loop_);
+  // Every handle act needs, or a clear error and no start.
+  auto made = [&]() -> core::Result<void> {
+    auto si = loop::make_signal(&loop_, this, SIGINT, stop);
+    if (!si) return tl::unexpected(si.error());
+    sigint_ = std::move(*si);
+    auto st = loop::make_signal(&loop_, this, SIGTERM, stop);
+    if (!st) return tl::unexpected(st.error());
+    sigterm_ = std::move(*st);
+    for (auto* slot : {&reconnect_, &stop_deadline_, &save_timer_, &batch_timer_}) {
+      auto t = loop::make_timer(&loop_, this);
+      if (!t) return tl::unexpected(t.error());
+      *slot = std::move(*t);
+    }
+    auto reports = ReportQueue::create(&loop_);
+    if (!reports) return tl::unexpected(reports.error());
+    reports_ = std::move(*reports);
+    return {};
+  }();
+  if (!made) {
+    spdlog::critical("act cannot start: event loop: {}", made.error().message);
+    loop::close_loop(&loop_);
+    return 1;
+  }
   // Timers held across a restart: due ones fire at once.
   for (auto& [id, t] : timers_) arm(t);
   for (auto& [id, w] : waits_) arm(w);
@@ -393,9 +395,13 @@ int Actor::run() {
 }
 
 void Actor::connect() {
-  conn_ = loop::UvHandle<uv_pipe_t>(this);
-  uv_pipe_init(&loop_, conn_.get(), 0);
-  conn_.mark_initialized();
+  auto pipe = loop::make_pipe(&loop_, this);
+  if (!pipe) {
+    spdlog::error("cannot connect to {}: {}; retrying", socket_, pipe.error().message);
+    schedule_reconnect();
+    return;
+  }
+  conn_ = std::move(*pipe);
   subscribed_ = false;
   inbuf_.clear();
   auto* req = new uv_connect_t{};
@@ -846,9 +852,13 @@ void Actor::run_preflight(const decide::Decision& d, std::function<void(bool, co
 // clock, is re-armed for the rest, so an unblock never comes before retry_at.
 void Actor::arm(Timer& t) {
   if (!t.handle) {
-    t.handle = loop::UvHandle<uv_timer_t>(&t);
-    uv_timer_init(&loop_, t.handle.get());
-    t.handle.mark_initialized();
+    auto h = loop::make_timer(&loop_, &t);
+    if (!h) {
+      // Kept in act.json: the next start arms it again.
+      spdlog::error("decision={} timer not armed: {}", t.decision_id, h.error().message);
+      return;
+    }
+    t.handle = std::move(*h);
   }
   uv_update_time(&loop_);
   const std::int64_t target = t.pre_read_asked ? t.at * 1000 : t.at * 1000 - kPreReadMs;
@@ -951,9 +961,12 @@ void Actor::request_dispatch(const std::string& decision_id, const std::string& 
   d.task = task;
   d.workspace = workspace;
   if (!d.timer) {
-    d.timer = loop::UvHandle<uv_timer_t>(&d);
-    uv_timer_init(&loop_, d.timer.get());
-    d.timer.mark_initialized();
+    auto h = loop::make_timer(&loop_, &d);
+    if (!h) {
+      spdlog::error("decision={} dispatch not scheduled: {}", decision_id, h.error().message);
+      return;
+    }
+    d.timer = std::move(*h);
   }
   uv_timer_start(
       d.timer.get(),

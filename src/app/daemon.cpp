@@ -1292,7 +1292,9 @@ core::Result<void> Daemon::start_watching() {
   watcher_ = std::move(*watcher);
   watcher_->on_overflow([this] { on_overflow(); });
   start_watches();
-  reports_ = std::make_unique<ReportQueue>(loop_);
+  auto reports = ReportQueue::create(loop_);
+  if (!reports) return tl::unexpected(reports.error());
+  reports_ = std::move(*reports);
   return {};
 }
 

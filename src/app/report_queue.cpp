@@ -1,11 +1,13 @@
 #include "app/report_queue.h"
-#include "core/clock.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <ctime>
+
+#include "core/clock.h"
+#include "loop/handles.h"
 
 namespace medic::app {
 namespace {
@@ -14,14 +16,18 @@ std::int64_t now_s() { return core::SystemClock().now(); }
 
 }  // namespace
 
-ReportQueue::ReportQueue(uv_loop_t* loop) : loop_(loop), pace_(this), done_(this) {
-  uv_timer_init(loop_, pace_.get());
-  pace_.mark_initialized();
-  uv_async_init(loop_, done_.get(), [](uv_async_t* a) { static_cast<ReportQueue*>(a->data)->job_done(); });
-  done_.mark_initialized();
+core::Result<std::unique_ptr<ReportQueue>> ReportQueue::create(uv_loop_t* loop) {
+  std::unique_ptr<ReportQueue> q(new ReportQueue(loop));
+  auto pace = loop::make_timer(loop, q.get());
+  if (!pace) return tl::unexpected(pace.error());
+  q->pace_ = std::move(*pace);
+  auto done = loop::make_async(loop, q.get(), [](uv_async_t* a) { static_cast<ReportQueue*>(a->data)->job_done(); });
+  if (!done) return tl::unexpected(done.error());
+  q->done_ = std::move(*done);
   // Like a threadpool request, the handle keeps the loop alive only while a job runs.
-  uv_unref(reinterpret_cast<uv_handle_t*>(done_.get()));
-  thread_ = std::thread([this] { work(); });
+  uv_unref(reinterpret_cast<uv_handle_t*>(q->done_.get()));
+  q->thread_ = std::thread([raw = q.get()] { raw->work(); });
+  return q;
 }
 
 ReportQueue::~ReportQueue() { stop_thread(); }

@@ -17,9 +17,11 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <memory>
 #include <thread>
 #include <vector>
 
+#include "core/result.h"
 #include "loop/uv_handle.h"
 #include "report/state_report.h"
 
@@ -27,7 +29,8 @@ namespace medic::app {
 
 class ReportQueue {
  public:
-  explicit ReportQueue(uv_loop_t* loop);
+  /// The queue with its timer, its wake-up handle and its thread, or why libuv refused one.
+  [[nodiscard]] static core::Result<std::unique_ptr<ReportQueue>> create(uv_loop_t* loop);
   ~ReportQueue();
   ReportQueue(const ReportQueue&) = delete;
   ReportQueue& operator=(const ReportQueue&) = delete;
@@ -41,6 +44,7 @@ class ReportQueue {
   static constexpr std::uint64_t kMinIntervalMs = 1000;
 
  private:
+  explicit ReportQueue(uv_loop_t* loop) : loop_(loop) {}
   void start();
   void start_paced();
   void write_pending_now();

@@ -27,6 +27,20 @@ inline core::Result<void> check(int rc, std::string_view what) {
   return h;
 }
 
+[[nodiscard]] inline core::Result<UvHandle<uv_pipe_t>> make_pipe(uv_loop_t* loop, void* owner) {
+  UvHandle<uv_pipe_t> h(owner);
+  if (auto ok = check(uv_pipe_init(loop, h.get(), 0), "uv_pipe_init"); !ok) return tl::unexpected(ok.error());
+  h.mark_initialized();
+  return h;
+}
+
+[[nodiscard]] inline core::Result<UvHandle<uv_async_t>> make_async(uv_loop_t* loop, void* owner, uv_async_cb cb) {
+  UvHandle<uv_async_t> h(owner);
+  if (auto ok = check(uv_async_init(loop, h.get(), cb), "uv_async_init"); !ok) return tl::unexpected(ok.error());
+  h.mark_initialized();
+  return h;
+}
+
 /// A signal handler that is already started.
 [[nodiscard]] inline core::Result<UvHandle<uv_signal_t>> make_signal(uv_loop_t* loop, void* owner, int signum,
                                                                      uv_signal_cb cb) {

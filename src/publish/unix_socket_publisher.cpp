@@ -195,9 +195,12 @@ void UnixSocketPublisher::on_connection(uv_stream_t* server, int status) {
   if (status < 0) return;
   auto c = std::make_unique<Client>();
   c->owner = self;
-  c->pipe = loop::UvHandle<uv_pipe_t>(c.get());
-  uv_pipe_init(self->loop_, c->pipe.get(), 0);
-  c->pipe.mark_initialized();
+  auto pipe = loop::make_pipe(self->loop_, c.get());
+  if (!pipe) {
+    ++self->cut_off_;  // a subscriber libuv gave no handle for: cut off at once
+    return;
+  }
+  c->pipe = std::move(*pipe);
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(c->pipe.get())) != 0) return;
   uv_os_fd_t fd = -1;
   uv_fileno(c->pipe.handle(), &fd);
@@ -207,9 +210,8 @@ void UnixSocketPublisher::on_connection(uv_stream_t* server, int status) {
   }
   Client& ref = *c;
   ref.replay_next = self->journal_.last_seq() + 1;  // what a client that never subscribes gets
-  ref.grace = loop::UvHandle<uv_timer_t>(&ref);
-  if (uv_timer_init(self->loop_, ref.grace.get()) == 0) {
-    ref.grace.mark_initialized();
+  if (auto grace = loop::make_timer(self->loop_, &ref)) {
+    ref.grace = std::move(*grace);
     uv_timer_start(
         ref.grace.get(),
         [](uv_timer_t* t) {
@@ -218,7 +220,6 @@ void UnixSocketPublisher::on_connection(uv_stream_t* server, int status) {
         },
         kSubscribeGraceMs, 0);
   } else {
-    ref.grace.reset();
     ref.held = false;  // no timer: live from now, as before
   }
   self->clients_.push_back(std::move(c));

@@ -47,7 +47,9 @@ TEST_F(ReportQueueTest, ABurstToOneReportIsMergedAndKeepsItsOrder) {
   TempDir dir;
   const report::Location where{dir.path(), "", "PROJECT_STATE.md"};
   {
-    ReportQueue q(&loop_);
+    auto made = ReportQueue::create(&loop_);
+    ASSERT_TRUE(made) << made.error().message;
+    ReportQueue& q = **made;
     for (int i = 0; i < 50; ++i) q.add(where, decision("d" + std::to_string(i)));
     ASSERT_TRUE(run_until(
         &loop_, [&] { return read_file(dir.path() + "/PROJECT_STATE.md").find("row d49") != std::string::npos; }));
@@ -72,7 +74,9 @@ TEST_F(ReportQueueTest, ARefusedLocationIsCountedAndTheOthersAreWritten) {
   std::filesystem::create_directory_symlink(dir.path() + "/real", dir.path() + "/link");
   const report::Location refused{dir.path(), "link", "PROJECT_STATE.md"};
   const report::Location fine{dir.path(), "real", "PROJECT_STATE.md"};
-  ReportQueue q(&loop_);
+  auto made = ReportQueue::create(&loop_);
+  ASSERT_TRUE(made) << made.error().message;
+  ReportQueue& q = **made;
   q.add(refused, decision("a"));
   q.add(fine, decision("b"));
   ASSERT_TRUE(run_until(&loop_, [&] { return q.errors() + q.writes() >= 2; }));
@@ -85,7 +89,9 @@ TEST_F(ReportQueueTest, ShutdownWritesWhatIsPending) {
   TempDir dir;
   const report::Location where{dir.path(), "", "PROJECT_STATE.md"};
   {
-    ReportQueue q(&loop_);
+    auto made = ReportQueue::create(&loop_);
+    ASSERT_TRUE(made) << made.error().message;
+    ReportQueue& q = **made;
     q.add(where, decision("first"));
     ASSERT_TRUE(run_until(&loop_, [&] { return q.writes() >= 1; }));
     q.add(where, decision("paced"));  // waits for the pacing timer
