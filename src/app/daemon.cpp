@@ -1087,6 +1087,7 @@ void Daemon::save_state() {
     Daemon* self;
     state::Checkpoint cp;
     std::string path;
+    core::UniqueFd journal;  // to fdatasync first: the checkpoint never gets ahead of it
     std::string error;
   };
   auto* w = new Work{};
@@ -1094,11 +1095,15 @@ void Daemon::save_state() {
   w->self = this;
   w->cp = snapshot();
   w->path = options_.state_dir + "/state.json";
-  journal_.sync();
+  w->journal = journal_.take_sync();
   const int rc = uv_queue_work(
       loop_, &w->req,
       [](uv_work_t* r) {
         auto* wk = static_cast<Work*>(r->data);
+        if (wk->journal && ::fdatasync(wk->journal.get()) != 0) {
+          wk->error = std::string("journal fdatasync: ") + std::strerror(errno);
+          return;  // no checkpoint that the journal on disk may be behind
+        }
         if (auto ok = core::write_file_atomically(wk->path, state::encode(wk->cp), 0640); !ok)
           wk->error = ok.error().message;
       },
@@ -1114,6 +1119,7 @@ void Daemon::save_state() {
       });
   if (rc != 0) {
     checkpoint_busy_ = false;
+    if (w->journal) ::fdatasync(w->journal.get());
     save_state_now();
     delete w;
   }

@@ -331,4 +331,10 @@ void Journal::sync() {
   dirty_ = false;
 }
 
+core::UniqueFd Journal::take_sync() {
+  if (!dirty_ || !fd_) return {};
+  dirty_ = false;
+  return core::UniqueFd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+}
+
 }  // namespace medic::publish

@@ -71,7 +71,12 @@ class Journal {
   /// lines after `since` are no longer kept (since < first_seq() - 1).
   [[nodiscard]] core::Result<std::uint64_t> read(std::uint64_t since, std::size_t max_bytes,
                                                  const std::function<void(std::string_view)>& out) const;
+  /// fdatasync of the newest segment when lines were appended since the last sync.
   void sync();
+  /// The same, off the loop: a duplicate of the newest segment's descriptor when lines were
+  /// appended since the last sync (the caller fdatasyncs and closes it, on another thread),
+  /// else an empty one. A finished segment is synced when the next starts.
+  [[nodiscard]] core::UniqueFd take_sync();
 
   std::uint64_t last_seq() const { return next_seq_ - 1; }
   /// The oldest seq still kept (last_seq() + 1 when the journal is empty).

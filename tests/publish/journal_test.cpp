@@ -1,6 +1,8 @@
 #include "publish/journal.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -57,6 +59,26 @@ TEST_F(JournalTest, AppendsGapFreeSeqsAndReplaysFromAnyOfThem) {
   EXPECT_EQ(tail.front(), msg(251));
   EXPECT_EQ(read_all(j, 0).size(), 300u);
   EXPECT_TRUE(read_all(j, 300).empty());
+}
+
+// The checkpoint syncs the journal on the threadpool: it is handed a descriptor of the
+// newest segment only when lines were appended since the last sync.
+TEST_F(JournalTest, TakeSyncHandsTheNewestSegmentOnlyWhenLinesWereAppended) {
+  Journal j = make();
+  EXPECT_FALSE(j.take_sync()) << "nothing appended yet";
+  ASSERT_TRUE(j.append([](std::uint64_t s) { return msg(s); }));
+  core::UniqueFd fd = j.take_sync();
+  ASSERT_TRUE(fd);
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd.get(), &st), 0);
+  const std::string newest = dir() + "/" + std::string(20 - 1, '0') + "1.ndjson";
+  struct stat want {};
+  ASSERT_EQ(::stat(newest.c_str(), &want), 0) << newest;
+  EXPECT_EQ(st.st_ino, want.st_ino);
+  EXPECT_EQ(::fdatasync(fd.get()), 0);
+  EXPECT_FALSE(j.take_sync()) << "synced since";
+  ASSERT_TRUE(j.append([](std::uint64_t s) { return msg(s); }));
+  EXPECT_TRUE(j.take_sync());
 }
 
 TEST_F(JournalTest, AReadStopsAtItsByteBudgetAndSaysWhere) {
