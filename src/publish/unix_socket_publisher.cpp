@@ -39,6 +39,10 @@ struct UnixSocketPublisher::Client {
 namespace {
 constexpr std::uint64_t kSubscribeGraceMs = 500;
 constexpr std::uint64_t kDrainMs = 2000;  // a cut-off client's last writes
+// A replay hands libuv journal lines in writes of about this size, and reads at most
+// kReplayRoundBytes per turn of the loop, so a live decision waits for one round at most.
+constexpr std::size_t kReplayBatchBytes = 16u << 10;
+constexpr std::size_t kReplayRoundBytes = 64u << 10;
 }  // namespace
 
 namespace {
@@ -293,22 +297,30 @@ void UnixSocketPublisher::send(Client& c, const std::string& line) {
   // Paced replay: hand libuv journal lines, read from disk in order, while the queue is
   // under half its bound; write completions call back here for more. Each round reads
   // only what fits, so a client far behind costs O(lines sent), and others are served
-  // between its rounds.
+  // between its rounds. (A round that read nothing replayable queued no write and so
+  // schedules none: it never spins.)
   if (c.replaying) {
-    while (c.pending_bytes < options_.max_client_queue_bytes / 2 && c.replay_next <= journal_.last_seq()) {
-      const std::uint64_t before = c.replay_next;
-      auto r = journal_.read(c.replay_next - 1, options_.max_client_queue_bytes / 2 - c.pending_bytes,
+    // One round per call: each write's completion calls back for the next, and the loop
+    // serves live decisions and other clients in between.
+    if (c.pending_bytes < options_.max_client_queue_bytes / 2 && c.replay_next <= journal_.last_seq()) {
+      // Lines go out in batches of about kReplayBatchBytes, one write each: a write per
+      // line cost a syscall per decision and held the loop for tens of ms per round.
+      std::string batch;
+      auto r = journal_.read(c.replay_next - 1,
+                             std::min(kReplayRoundBytes, options_.max_client_queue_bytes / 2 - c.pending_bytes),
                              [&](std::string_view l) {
                                ++c.replay_next;
-                               enqueue(c.pipe.get(), c.pending_bytes, std::string(l) + "\n");
+                               batch.append(l).push_back('\n');
+                               if (batch.size() >= kReplayBatchBytes)
+                                 enqueue(c.pipe.get(), c.pending_bytes, std::exchange(batch, std::string()));
                              });
+      if (!batch.empty()) enqueue(c.pipe.get(), c.pending_bytes, std::move(batch));
       if (!r) {
         // Retention dropped what this client still needed: say so, and let it reconnect.
         c.replaying = false;
         cut(c, error_line(r.error().message));
         return;
       }
-      if (c.replay_next == before) break;  // nothing replayable after it: never spin
     }
     if (c.replay_next > journal_.last_seq()) c.replaying = false;  // caught up: live from now
     if (line.empty()) return;
