@@ -21,6 +21,9 @@ ParseOutcome parse(int argc, char** argv) {
       ->add_option("--threads", scan.threads,
                    "Threads per large file (default: one per core, at most 8; 1: one stream)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64}));
+  scan_cmd->add_flag("--mmap", scan.mmap,
+                     "Map regular files instead of reading them (faster where page faults are cheap; a file "
+                     "truncated during the scan then kills the process with SIGBUS)");
   scan_cmd->add_option("paths", scan.paths, "Log files; '-' reads stdin")->required();
 
   auto* rules_cmd = app.add_subcommand("rules", "Check, test or export rule files");

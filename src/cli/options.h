@@ -14,8 +14,9 @@ struct ScanOptions {
   std::optional<std::string> rules_dir;
   bool json = false;
   bool summary = false;
-  std::size_t chunk_bytes = 1 << 20;
+  std::size_t chunk_bytes = 256 << 10;
   std::size_t threads = 0;  // 0: one per core (at most 8)
+  bool mmap = false;        // map regular files instead of reading them
   std::vector<std::string> paths;
 };
 

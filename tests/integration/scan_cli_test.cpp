@@ -184,6 +184,45 @@ TEST(ScanCliTest, ParallelScanOfALargeFileEqualsOneStream) {
   EXPECT_EQ(one.out, four.out);
 }
 
+// A regular file is read in pieces (pread) unless --mmap maps it. Small pieces put lines,
+// and a 100 KiB line at the 32 MiB cut between two threads' segments, across piece
+// boundaries; every way of reading must give the hits of one stream over a mapping.
+TEST(ScanCliTest, ReadingInPiecesAndMappingGiveTheSameHits) {
+  TempDir dir;
+  std::string text;
+  text.reserve(40u << 20);
+  const std::string filler(150, 'y');
+  int n = 0;
+  bool long_line = false;
+  while (text.size() < (40u << 20)) {
+    ++n;
+    if (!long_line && text.size() > (32u << 20) - (50u << 10)) {
+      long_line = true;
+      text += "HTTP 429 rate limit, resets_at: 1780861905 " + std::string(100u << 10, 'z') + "\n";
+    } else if (n % 3000 == 0) {
+      text += "Error: connect ECONNREFUSED 127.0.0.1:11434 (" + std::to_string(n) + ")\n";
+    } else {
+      text += filler + "\n";
+    }
+  }
+  const auto log = dir.file("big.log", text);
+  auto scan = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv{MEDIC_BINARY, "scan", "--json", "--rules", MEDIC_RULES_DIR};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(log);
+    const auto res = run_process(argv);
+    EXPECT_EQ(res.exit_code, 0) << res.err;
+    return res.out;
+  };
+  const std::string mapped = scan({"--mmap", "--threads", "1"});
+  EXPECT_GT(std::count(mapped.begin(), mapped.end(), '\n'), 100);
+  EXPECT_NE(mapped.find("\"resets_at\":1780861905"), std::string::npos) << "the long line's hit is missing";
+  EXPECT_EQ(scan({"--threads", "1"}), mapped);
+  EXPECT_EQ(scan({"--threads", "1", "--chunk-bytes", "4093"}), mapped);
+  EXPECT_EQ(scan({"--threads", "2", "--chunk-bytes", "4093"}), mapped);
+  EXPECT_EQ(scan({"--threads", "2", "--mmap"}), mapped);
+}
+
 // The compiled database is cached by rule-set fingerprint: the first load compiles and
 // writes it, the next takes it from the cache (rules check says which), and a scan with
 // it finds the same hits.
