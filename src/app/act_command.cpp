@@ -25,7 +25,7 @@
 #include "act/store.h"
 #include "app/child_process.h"
 #include "app/config.h"
-#include "app/report_queue.h"
+#include "report/report_queue.h"
 #include "artifacts/acceptance.h"
 #include "core/ids.h"
 #include "core/json_writer.h"
@@ -203,7 +203,7 @@ class Actor {
   // timers and the dispatcher's children; a stop writes it at once.
   void mark_dirty();
   loop::UvHandle<uv_timer_t> save_timer_;
-  std::unique_ptr<ReportQueue> reports_;
+  std::unique_ptr<report::ReportQueue> reports_;
   void remember(const std::string& id);
   std::string state_path() const { return state_dir_ + "/act.json"; }
 
@@ -354,7 +354,7 @@ int Actor::run() {
       if (!t) return tl::unexpected(t.error());
       *slot = std::move(*t);
     }
-    auto reports = ReportQueue::create(&loop_);
+    auto reports = report::ReportQueue::create(&loop_);
     if (!reports) return tl::unexpected(reports.error());
     reports_ = std::move(*reports);
     return {};

@@ -24,7 +24,7 @@
 
 #include "app/board_follower.h"
 #include "app/log_follower.h"
-#include "app/report_queue.h"
+#include "report/report_queue.h"
 #include "report/state_report.h"
 #include "app/rule_loading.h"
 #include "artifacts/acceptance.h"
@@ -231,7 +231,7 @@ class Daemon {
   // Saved positions from the last run, for the log follower.
   std::map<std::string, LogFollower::Saved> saved_files_;
   std::map<std::string, std::int64_t> saved_cursors_;
-  std::unique_ptr<ReportQueue> reports_;
+  std::unique_ptr<report::ReportQueue> reports_;
   std::map<std::string, std::string> health_reasons_;  // provider -> why it was marked
   core::UniqueFd root_fd_;                             // the Hermes root (operator-trusted)
   artifacts::WorkspaceRoots workspace_roots_;
@@ -1298,7 +1298,7 @@ core::Result<void> Daemon::start_watching() {
   watcher_ = std::move(*watcher);
   watcher_->on_overflow([this] { on_overflow(); });
   start_watches();
-  auto reports = ReportQueue::create(loop_);
+  auto reports = report::ReportQueue::create(loop_);
   if (!reports) return tl::unexpected(reports.error());
   reports_ = std::move(*reports);
   return {};

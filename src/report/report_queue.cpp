@@ -1,4 +1,4 @@
-#include "app/report_queue.h"
+#include "report/report_queue.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -9,7 +9,7 @@
 #include "core/clock.h"
 #include "loop/handles.h"
 
-namespace medic::app {
+namespace medic::report {
 namespace {
 
 std::int64_t now_s() { return core::SystemClock().now(); }
@@ -51,7 +51,7 @@ void ReportQueue::work() {
     lock.unlock();
     const std::int64_t now = now_s();
     for (const auto& [path, p] : running_) {
-      if (auto r = report::append(p.where, p.update, now); !r) failures_.push_back(r.error().message);
+      if (auto r = append(p.where, p.update, now); !r) failures_.push_back(r.error().message);
     }
     lock.lock();
     job_done_ = true;
@@ -60,7 +60,7 @@ void ReportQueue::work() {
   }
 }
 
-void ReportQueue::add(const report::Location& where, report::Update u) {
+void ReportQueue::add(const Location& where, Update u) {
   Pending& p = pending_[where.display()];
   p.where = where;
   p.update.merge(std::move(u));
@@ -119,7 +119,7 @@ void ReportQueue::job_done() {
 void ReportQueue::write_pending_now() {
   const std::int64_t now = now_s();
   for (const auto& [path, p] : pending_) {
-    if (auto r = report::append(p.where, p.update, now); !r) {
+    if (auto r = append(p.where, p.update, now); !r) {
       ++errors_;
       spdlog::warn("state report not written: {}", r.error().message);
     } else {
@@ -143,4 +143,4 @@ void ReportQueue::shutdown() {
   done_.reset();
 }
 
-}  // namespace medic::app
+}  // namespace medic::report

@@ -1,7 +1,7 @@
 // ReportQueue on a real loop and threadpool: a burst of updates to one report is written
 // in one or two jobs with every row in order; a refused location is counted as an error
 // and the others are still written; shutdown writes what is pending.
-#include "app/report_queue.h"
+#include "report/report_queue.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include "integration/process.h"
 #include "support/run_loop.h"
 
-namespace medic::app {
+namespace medic::report {
 namespace {
 
 using testing::run_until;
@@ -18,9 +18,9 @@ using testing::run_until;
 using testing::read_file;
 using testing::TempDir;
 
-report::Update decision(const std::string& id) {
-  report::Update u;
-  report::DecisionRow r;
+Update decision(const std::string& id) {
+  Update u;
+  DecisionRow r;
   r.id = id;
   r.time = 1796205240;
   r.board = "default";
@@ -45,7 +45,7 @@ class ReportQueueTest : public ::testing::Test {
 
 TEST_F(ReportQueueTest, ABurstToOneReportIsMergedAndKeepsItsOrder) {
   TempDir dir;
-  const report::Location where{dir.path(), "", "PROJECT_STATE.md"};
+  const Location where{dir.path(), "", "PROJECT_STATE.md"};
   {
     auto made = ReportQueue::create(&loop_);
     ASSERT_TRUE(made) << made.error().message;
@@ -72,8 +72,8 @@ TEST_F(ReportQueueTest, ARefusedLocationIsCountedAndTheOthersAreWritten) {
   TempDir dir;
   std::filesystem::create_directory(dir.path() + "/real");
   std::filesystem::create_directory_symlink(dir.path() + "/real", dir.path() + "/link");
-  const report::Location refused{dir.path(), "link", "PROJECT_STATE.md"};
-  const report::Location fine{dir.path(), "real", "PROJECT_STATE.md"};
+  const Location refused{dir.path(), "link", "PROJECT_STATE.md"};
+  const Location fine{dir.path(), "real", "PROJECT_STATE.md"};
   auto made = ReportQueue::create(&loop_);
   ASSERT_TRUE(made) << made.error().message;
   ReportQueue& q = **made;
@@ -87,7 +87,7 @@ TEST_F(ReportQueueTest, ARefusedLocationIsCountedAndTheOthersAreWritten) {
 
 TEST_F(ReportQueueTest, ShutdownWritesWhatIsPending) {
   TempDir dir;
-  const report::Location where{dir.path(), "", "PROJECT_STATE.md"};
+  const Location where{dir.path(), "", "PROJECT_STATE.md"};
   {
     auto made = ReportQueue::create(&loop_);
     ASSERT_TRUE(made) << made.error().message;
@@ -102,4 +102,4 @@ TEST_F(ReportQueueTest, ShutdownWritesWhatIsPending) {
 }
 
 }  // namespace
-}  // namespace medic::app
+}  // namespace medic::report

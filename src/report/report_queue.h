@@ -25,7 +25,7 @@
 #include "loop/uv_handle.h"
 #include "report/state_report.h"
 
-namespace medic::app {
+namespace medic::report {
 
 class ReportQueue {
  public:
@@ -35,7 +35,7 @@ class ReportQueue {
   ReportQueue(const ReportQueue&) = delete;
   ReportQueue& operator=(const ReportQueue&) = delete;
 
-  void add(const report::Location& where, report::Update u);
+  void add(const Location& where, Update u);
   /// Stops the pacing timer, waits for the job in flight, and writes what is pending.
   void shutdown();
   std::uint64_t writes() const { return writes_; }
@@ -65,8 +65,8 @@ class ReportQueue {
   bool stopping_ = false;
   std::uint64_t last_start_ms_ = 0;
   struct Pending {
-    report::Location where;
-    report::Update update;
+    Location where;
+    Update update;
   };
   std::map<std::string, Pending> pending_;  // by display path; loop thread
   std::map<std::string, Pending> running_;  // the job's, while busy_
@@ -75,4 +75,4 @@ class ReportQueue {
   std::uint64_t errors_ = 0;
 };
 
-}  // namespace medic::app
+}  // namespace medic::report
