@@ -22,7 +22,7 @@
 #include <set>
 #include <sstream>
 
-#include "app/board_follower.h"
+#include "kanban/board_follower.h"
 #include "app/log_follower.h"
 #include "report/report_queue.h"
 #include "report/state_report.h"
@@ -114,9 +114,9 @@ class Daemon {
     std::string slug;
     std::string dir;  // where kanban.db lives
     std::string logs_dir;
-    std::string logs_rel;                   // logs_dir beneath the Hermes root
-    core::UniqueFd logs_fd;                 // the logs dir, reached from the root without a link
-    std::unique_ptr<BoardFollower> events;  // its task_events, read as they land
+    std::string logs_rel;                           // logs_dir beneath the Hermes root
+    core::UniqueFd logs_fd;                         // the logs dir, reached from the root without a link
+    std::unique_ptr<kanban::BoardFollower> events;  // its task_events, read as they land
     // Exits that wait for the board: rc=0 (was there a kanban_complete?) while it is
     // locked, and exits of runs whose claim is not read yet (until `until_ms`).
     struct DeferredExit {
@@ -394,9 +394,9 @@ void Daemon::rescan_boards() {
       if (auto it = saved_cursors_.find(slug); it != saved_cursors_.end()) cursor = it->second;
       if (recreated_.erase(slug) > 0) cursor = 0;  // a board made anew: all its events are new
       Board* b = slot.get();
-      slot->events = std::make_unique<BoardFollower>(
+      slot->events = std::make_unique<kanban::BoardFollower>(
           loop_, slug, dir + "/kanban.db", cursor, reading_board_,
-          BoardFollower::Callbacks{
+          kanban::BoardFollower::Callbacks{
               [this, b](const kanban::KanbanEvent& e) { on_board_event(*b, e); }, [this, b] { on_board_caught_up(*b); },
               [this, b](kanban::BoardReader& r) { return first_cursor(*b, r); }, [this] { state_dirty_ = true; }});
     }

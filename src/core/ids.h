@@ -5,9 +5,17 @@
 // "-h", "a/b") is refused before any path or argv is made, logged and counted.
 // Thread: any; pure.
 
+#include <cstdint>
 #include <string_view>
 
 namespace medic::core {
+
+// A file's identity: the same (dev, inode) is the same file whatever its name now is.
+struct FileId {
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  friend bool operator==(const FileId&, const FileId&) = default;
+};
 
 /// "t_" then 1-64 of [a-z0-9_-]: Hermes makes "t_" + hex (kanban_db.py _new_task_id);
 /// the grammar rules out '/', '.', a leading '-' and whitespace.

@@ -28,13 +28,11 @@
 #include <string>
 #include <string_view>
 
+#include "core/ids.h"
+
 namespace medic::tail {
 
-struct FileId {
-  std::uint64_t dev = 0;
-  std::uint64_t ino = 0;
-  friend bool operator==(const FileId&, const FileId&) = default;
-};
+using core::FileId;
 
 class Tailer {
  public:

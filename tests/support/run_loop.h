@@ -1,7 +1,8 @@
 #pragma once
 // Runs a real libuv loop until a condition holds, under a guard timer (no sleeps): the
-// loop tests' one way to wait. The guard is unreferenced, so it never keeps the loop
-// alive by itself.
+// loop tests' one way to wait. The guard keeps the loop alive: with nothing else
+// pending, the loop waits for it (an unreferenced guard let uv_run return at once, and
+// a condition that never came spun the CPU forever instead of failing).
 
 #include <uv.h>
 
@@ -19,7 +20,6 @@ inline bool run_until(uv_loop_t* loop, const std::function<bool()>& done,
   timer.data = &fired;
   uv_timer_start(
       &timer, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; }, static_cast<std::uint64_t>(guard.count()), 0);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&timer));
   while (!done() && !fired) uv_run(loop, UV_RUN_ONCE);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
   uv_run(loop, UV_RUN_NOWAIT);

@@ -27,17 +27,17 @@
 
 #include "kanban/board_reader.h"
 #include "loop/uv_handle.h"
-#include "tail/tailer.h"
+#include "core/ids.h"
 
-namespace medic::app {
+namespace medic::kanban {
 
 class BoardFollower {
  public:
   struct Callbacks {
-    std::function<void(const kanban::KanbanEvent&)> on_event;
+    std::function<void(const KanbanEvent&)> on_event;
     std::function<void()> on_caught_up;
     /// Where a board read for the first time starts (its last event id: from now on).
-    std::function<std::int64_t(kanban::BoardReader&)> first_cursor;
+    std::function<std::int64_t(BoardReader&)> first_cursor;
     /// The cursor moved (the checkpoint is dirty).
     std::function<void()> on_moved;
   };
@@ -58,7 +58,7 @@ class BoardFollower {
   void read_soon();
 
   /// The open connection, for the task rows and run history (null until the db exists).
-  kanban::BoardReader* reader() { return reader_ ? &*reader_ : nullptr; }
+  BoardReader* reader() { return reader_ ? &*reader_ : nullptr; }
   std::int64_t cursor() const { return cursor_; }
   bool read_complete() const { return read_complete_; }
   const std::string& slug() const { return slug_; }
@@ -74,13 +74,13 @@ class BoardFollower {
   std::int64_t cursor_;
   bool& reading_;
   Callbacks cb_;
-  std::optional<kanban::BoardReader> reader_;
+  std::optional<BoardReader> reader_;
   bool opened_with_shm_ = false;
-  tail::FileId db_id_;         // the kanban.db the reader opened
+  core::FileId db_id_;         // the kanban.db the reader opened
   bool read_complete_ = true;  // the last read reached the end of task_events
   loop::UvHandle<uv_timer_t> settle_;
   std::size_t settle_step_ = 0;
   loop::UvHandle<uv_timer_t> busy_retry_;
 };
 
-}  // namespace medic::app
+}  // namespace medic::kanban

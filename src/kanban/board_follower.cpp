@@ -1,4 +1,4 @@
-#include "app/board_follower.h"
+#include "kanban/board_follower.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 
 #include "loop/handles.h"
 
-namespace medic::app {
+namespace medic::kanban {
 namespace {
 
 void start_or_log(const loop::UvHandle<uv_timer_t>& t, uv_timer_cb cb, std::uint64_t ms) {
@@ -72,7 +72,7 @@ bool BoardFollower::open_reader() {
   // board): the old connection reads the unlinked file forever. Read the new one, all of it.
   struct stat db_st {};
   const bool db_there = ::stat(db_path_.c_str(), &db_st) == 0;
-  const tail::FileId db_now{static_cast<std::uint64_t>(db_st.st_dev), static_cast<std::uint64_t>(db_st.st_ino)};
+  const core::FileId db_now{static_cast<std::uint64_t>(db_st.st_dev), static_cast<std::uint64_t>(db_st.st_ino)};
   if (reader_ && db_there && !(db_now == db_id_)) {
     spdlog::warn("board={} kanban.db was replaced; reading the new one from its first event", slug_);
     reader_.reset();
@@ -83,7 +83,7 @@ bool BoardFollower::open_reader() {
   opened_with_shm_ = ::access((db_path_ + "-shm").c_str(), F_OK) == 0;
   if (!db_there) return false;
   db_id_ = db_now;
-  auto r = kanban::BoardReader::open(db_path_);
+  auto r = BoardReader::open(db_path_);
   if (!r) {
     spdlog::warn("board={} open failed: {}", slug_, r.error().message);
     return false;
@@ -132,4 +132,4 @@ void BoardFollower::read() {
   }
 }
 
-}  // namespace medic::app
+}  // namespace medic::kanban
