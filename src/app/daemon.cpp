@@ -23,7 +23,7 @@
 #include <sstream>
 
 #include "kanban/board_follower.h"
-#include "app/log_follower.h"
+#include "tail/log_follower.h"
 #include "report/report_queue.h"
 #include "report/state_report.h"
 #include "app/rule_loading.h"
@@ -171,7 +171,7 @@ class Daemon {
   void on_log_change(Board& b, const std::string& name, bool replaced = true) {
     logs_->on_change(b.slug, b.logs_dir, name, replaced);
   }
-  void on_hits(const LogFollower::Log& log, std::vector<match::Hit>& hits);
+  void on_hits(const tail::LogFollower::Log& log, std::vector<match::Hit>& hits);
   void decide_run(Board& b, const std::string& task, decide::DecideRun d);
   void check_blocked_family(Board& b, const std::string& task);
   void examine_blocked_parent(Board& b, const std::string& parent);
@@ -205,7 +205,7 @@ class Daemon {
   uv_loop_t* loop_ = nullptr;
   std::unique_ptr<publish::UnixSocketPublisher> publisher_;
   std::map<std::string, std::unique_ptr<Board>> boards_;
-  std::optional<LogFollower> logs_;              // every worker log: bytes in, hits out
+  std::optional<tail::LogFollower> logs_;        // every worker log: bytes in, hits out
   decide::RunTracker tracker_;                   // the run lifecycle (pure)
   std::set<std::string> checking_;               // decision ids whose acceptance check is on the threadpool
   std::map<std::string, PidWatch> pid_watches_;  // by board/task
@@ -229,7 +229,7 @@ class Daemon {
   bool reloading_ = false;
   bool reload_again_ = false;
   // Saved positions from the last run, for the log follower.
-  std::map<std::string, LogFollower::Saved> saved_files_;
+  std::map<std::string, tail::LogFollower::Saved> saved_files_;
   std::map<std::string, std::int64_t> saved_cursors_;
   std::unique_ptr<report::ReportQueue> reports_;
   std::map<std::string, std::string> health_reasons_;  // provider -> why it was marked
@@ -636,7 +636,7 @@ void Daemon::on_board_event(Board& b, const kanban::KanbanEvent& e) {
   apply(b, e.task_id, tracker_.on_event(run_key(b.slug, e.task_id), re, clock_.now()));
 }
 
-void Daemon::on_hits(const LogFollower::Log& f, std::vector<match::Hit>& hits) {
+void Daemon::on_hits(const tail::LogFollower::Log& f, std::vector<match::Hit>& hits) {
   const std::string key = run_key(f.board, f.task_id);
   for (match::Hit& h : hits) {
     const rules::Rule& rule = db_->rule(h.rule);
@@ -1064,7 +1064,9 @@ state::Checkpoint Daemon::snapshot() const {
   for (const auto& [slug, b] : boards_) {
     if (b->events->cursor() >= 0) cp.cursors[slug] = b->events->cursor();
   }
-  cp.files = logs_->files();
+  for (const auto& [path, at] : logs_->positions()) {
+    cp.files.push_back(state::FileState{path, at.id.dev, at.id.ino, at.offset, at.line, at.fingerprint});
+  }
   cp.unhealthy_until = engine_.unhealthy_until;
   cp.attempts = engine_.attempts;
   for (auto& [key, r] : tracker_.save()) {
@@ -1164,7 +1166,7 @@ void Daemon::load_state() {
   state::Checkpoint& cp = parsed->checkpoint;
   saved_cursors_ = cp.cursors;
   for (const auto& f : cp.files) {
-    saved_files_[f.path] = LogFollower::Saved{tail::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint};
+    saved_files_[f.path] = tail::LogFollower::Saved{core::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint};
   }
   engine_.unhealthy_until = cp.unhealthy_until;
   engine_.attempts = cp.attempts;
@@ -1272,15 +1274,15 @@ core::Result<void> Daemon::start_handles() {
   }
   auto more_timer = loop::make_timer(loop_, this);
   if (!more_timer) return tl::unexpected(more_timer.error());
-  logs_.emplace(
-      std::move(*more_timer), *db_, matcher_,
-      LogFollower::Callbacks{[this](const LogFollower::Log& log, std::vector<match::Hit>& hits) { on_hits(log, hits); },
-                             [this](const std::string& key, const std::string& message) { refuse_once(key, message); },
-                             [this] { ++refused_; },
-                             [this](const std::string& board) {
-                               auto b = boards_.find(board);
-                               return b != boards_.end() && b->second->logs_fd ? b->second->logs_fd.get() : -1;
-                             }});
+  logs_.emplace(std::move(*more_timer), *db_, matcher_,
+                tail::LogFollower::Callbacks{
+                    [this](const tail::LogFollower::Log& log, std::vector<match::Hit>& hits) { on_hits(log, hits); },
+                    [this](const std::string& key, const std::string& message) { refuse_once(key, message); },
+                    [this] { ++refused_; },
+                    [this](const std::string& board) {
+                      auto b = boards_.find(board);
+                      return b != boards_.end() && b->second->logs_fd ? b->second->logs_fd.get() : -1;
+                    }});
   logs_->resume_from(std::move(saved_files_));
   // Checkpoint on a timer, never per line (STYLE B5); it only runs when work was done.
   return loop::start_timer(

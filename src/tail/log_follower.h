@@ -31,10 +31,9 @@
 #include "match/matcher.h"
 #include "match/pattern_db.h"
 #include "match/stream.h"
-#include "state/checkpoint.h"
 #include "tail/tailer.h"
 
-namespace medic::app {
+namespace medic::tail {
 
 class LogFollower {
  public:
@@ -56,7 +55,7 @@ class LogFollower {
     std::function<int(const std::string& board)> logs_fd;
   };
   struct Saved {
-    tail::FileId id;
+    FileId id;
     std::uint64_t offset = 0;
     std::uint64_t line = 1;
     std::uint64_t fingerprint = 0;
@@ -86,8 +85,9 @@ class LogFollower {
   /// Restarts every stream on `next` (which outlives this follower's use of it) at its
   /// unterminated line's start; call read_all() once `next` is the daemon's database.
   void switch_db(const match::PatternDb& next);
-  /// The checkpoint's files: where each open log's unterminated line starts.
-  std::vector<state::FileState> files() const;
+  /// For the checkpoint, by path: where each open log's unterminated line starts (what
+  /// resume_from takes at the next start).
+  std::map<std::string, Saved> positions() const;
   void stop() { more_timer_.reset(); }
 
   std::size_t size() const { return logs_.size(); }
@@ -100,7 +100,7 @@ class LogFollower {
  private:
   struct File {
     Log log;
-    std::unique_ptr<tail::Tailer> tailer;
+    std::unique_ptr<Tailer> tailer;
     std::optional<match::Stream> stream;
   };
   File* follow(const std::string& board, const std::string& logs_dir, const std::string& name);
@@ -121,4 +121,4 @@ class LogFollower {
   std::uint64_t stream_errors_ = 0;
 };
 
-}  // namespace medic::app
+}  // namespace medic::tail

@@ -1,4 +1,4 @@
-#include "app/log_follower.h"
+#include "tail/log_follower.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 #include "core/ids.h"
 #include "loop/handles.h"
 
-namespace medic::app {
+namespace medic::tail {
 
 LogFollower::LogFollower(loop::UvHandle<uv_timer_t> more_timer, const match::PatternDb& db, match::Matcher& matcher,
                          Callbacks callbacks)
@@ -40,7 +40,7 @@ LogFollower::File* LogFollower::follow(const std::string& board, const std::stri
     if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return nullptr;
     File f;
     f.log = Log{board, task, path, 0};
-    f.tailer = std::make_unique<tail::Tailer>(logs_dir, name);
+    f.tailer = std::make_unique<Tailer>(logs_dir, name);
     auto s = match::Stream::open(*db_, match::StreamOptions{});
     if (!s) {
       ++stream_errors_;
@@ -85,7 +85,7 @@ void LogFollower::read(File& f, bool all, bool replaced) {
   // continued from the loop (more_), so it never holds up an exit of another.
   const bool more = f.tailer->read_available(
       dir_fd,
-      [&](const tail::FileId&, std::uint64_t offset, std::string_view bytes, bool restarted, bool rotated) {
+      [&](const FileId&, std::uint64_t offset, std::string_view bytes, bool restarted, bool rotated) {
         if (rotated) {
           // Late bytes of the renamed-away file: a stream of their own, ended at once.
           if (auto rs = match::Stream::open(*db_, match::StreamOptions{})) {
@@ -178,19 +178,18 @@ void LogFollower::switch_db(const match::PatternDb& next) {
   db_ = &next;
 }
 
-std::vector<state::FileState> LogFollower::files() const {
-  std::vector<state::FileState> out;
+std::map<std::string, LogFollower::Saved> LogFollower::positions() const {
+  std::map<std::string, Saved> out;
   for (const auto& [path, f] : logs_) {
     if (!f.tailer->open()) continue;
-    state::FileState fs{path, f.tailer->id().dev, f.tailer->id().ino,
-                        // The start of the unterminated line: a restart re-reads it whole.
-                        f.stream->line_start_offset(), f.stream->next_line(), 0};
+    // The start of the unterminated line: a restart re-reads it whole.
+    Saved at{f.tailer->id(), f.stream->line_start_offset(), f.stream->next_line(), 0};
     // The tailer's fingerprint is of the bytes before its own offset: saved only when that
     // is the saved offset too (no unterminated line).
-    if (f.stream->line_start_offset() == f.tailer->offset()) fs.fingerprint = f.tailer->fingerprint();
-    out.push_back(std::move(fs));
+    if (f.stream->line_start_offset() == f.tailer->offset()) at.fingerprint = f.tailer->fingerprint();
+    out.emplace(path, at);
   }
   return out;
 }
 
-}  // namespace medic::app
+}  // namespace medic::tail

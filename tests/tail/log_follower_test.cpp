@@ -1,0 +1,193 @@
+// LogFollower on a real loop, real files appended by a real writer and a real compiled rule
+// set: hits come out per log in byte order with their task; a log far behind is read in
+// budgeted slices over several loop turns; a dead worker's unterminated last line is ended
+// by finish(); names that are not live logs of a task are refused or ignored; bytes from
+// before the first start are marked as history; saved positions resume a log at the start
+// of its unterminated line.
+#include "tail/log_follower.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/unique_fd.h"
+#include "integration/process.h"
+#include "loop/handles.h"
+#include "match/test_rules.h"
+#include "support/run_loop.h"
+
+namespace medic::tail {
+namespace {
+
+using testing::run_until;
+using testing::TempDir;
+
+constexpr const char* kRules = R"(
+- id: http-429
+  class: rate_limit
+  priority: 30
+  pattern: 'HTTP 429\b'
+- id: timed-out
+  class: timeout
+  pattern: 'timed out'
+)";
+
+struct Seen {
+  LogFollower::Log log;
+  match::Hit hit;
+};
+
+class LogFollowerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    uv_loop_init(&loop_);
+    db_ = match::testing::compile_yaml(kRules);
+    ASSERT_TRUE(db_);
+    auto m = match::Matcher::create(*db_);
+    ASSERT_TRUE(m);
+    matcher_.emplace(std::move(*m));
+    logs_fd_ = core::UniqueFd(::open(dir_.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(logs_fd_);
+  }
+  void TearDown() override {
+    followers_.clear();
+    while (uv_run(&loop_, UV_RUN_NOWAIT) != 0) {
+    }
+    EXPECT_EQ(uv_loop_close(&loop_), 0) << "a handle was left open";
+  }
+
+  LogFollower& make_follower() {
+    auto timer = loop::make_timer(&loop_, nullptr);
+    EXPECT_TRUE(timer);
+    followers_.push_back(std::make_unique<LogFollower>(
+        std::move(*timer), *db_, *matcher_,
+        LogFollower::Callbacks{[this](const LogFollower::Log& log, std::vector<match::Hit>& hits) {
+                                 for (auto& h : hits) seen_.push_back(Seen{log, std::move(h)});
+                               },
+                               [this](const std::string& key, const std::string&) { refused_keys_.push_back(key); },
+                               [] {},
+                               [this](const std::string& board) { return board == "b" ? logs_fd_.get() : -1; }}));
+    return *followers_.back();
+  }
+
+  void append(const std::string& name, const std::string& bytes) {
+    std::ofstream out(dir_.path() + "/" + name, std::ios::app | std::ios::binary);
+    out << bytes;
+  }
+
+  uv_loop_t loop_{};
+  TempDir dir_;
+  core::UniqueFd logs_fd_;
+  std::unique_ptr<match::PatternDb> db_;
+  std::optional<match::Matcher> matcher_;
+  std::vector<std::unique_ptr<LogFollower>> followers_;
+  std::vector<Seen> seen_;
+  std::vector<std::string> refused_keys_;
+};
+
+TEST_F(LogFollowerTest, HitsOfALogComeOutInByteOrderWithItsTask) {
+  LogFollower& f = make_follower();
+  f.end_startup();
+  append("t_a.log", "starting\nHTTP 429 from the provider\nok\nrequest timed out\n");
+  f.on_change("b", dir_.path(), "t_a.log");
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_EQ(seen_[0].log.task_id, "t_a");
+  EXPECT_EQ(seen_[0].log.board, "b");
+  EXPECT_EQ(seen_[0].log.history_end, 0u);
+  EXPECT_EQ(seen_[0].hit.text, "HTTP 429 from the provider");
+  EXPECT_EQ(seen_[1].hit.text, "request timed out");
+  EXPECT_LT(seen_[0].hit.offset, seen_[1].hit.offset);
+  EXPECT_TRUE(f.take_dirty());
+}
+
+TEST_F(LogFollowerTest, ALogFarBehindIsReadInBudgetedSlicesOverLoopTurns) {
+  LogFollower& f = make_follower();
+  f.end_startup();
+  const std::string filler(99, 'x');
+  std::string big;
+  while (big.size() < 3 * LogFollower::kReadBudget) big += filler + "\n";
+  append("t_big.log", big + "HTTP 429 at the end\n");
+  f.on_change("b", dir_.path(), "t_big.log");
+  EXPECT_TRUE(seen_.empty()) << "one call read past its budget";
+  ASSERT_TRUE(run_until(&loop_, [&] { return !seen_.empty(); }));
+  EXPECT_EQ(seen_[0].hit.text, "HTTP 429 at the end");
+  EXPECT_EQ(seen_[0].hit.offset, big.size());
+}
+
+TEST_F(LogFollowerTest, FinishEndsADeadWorkersUnterminatedLastLine) {
+  LogFollower& f = make_follower();
+  f.end_startup();
+  append("t_a.log", "working\nHTTP 429 and then the worker died");
+  f.on_change("b", dir_.path(), "t_a.log");
+  EXPECT_TRUE(seen_.empty()) << "a line without its newline may still grow";
+  f.finish("b", dir_.path(), "t_a");
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].hit.text, "HTTP 429 and then the worker died");
+  // The next run's bytes start a line of their own.
+  append("t_a.log", "request timed out\n");
+  f.on_change("b", dir_.path(), "t_a.log", false);
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_EQ(seen_[1].hit.text, "request timed out");
+}
+
+TEST_F(LogFollowerTest, NamesThatAreNotLiveLogsOfATaskAreNotRead) {
+  LogFollower& f = make_follower();
+  f.end_startup();
+  for (const char* name : {"notes.log", "t_a.log.1", "t_a.txt", "-rf.log"}) {
+    append(name, "HTTP 429\n");
+    f.on_change("b", dir_.path(), name);
+  }
+  f.on_change("elsewhere", dir_.path(), "t_a.log");  // a board with no logs dir now
+  EXPECT_TRUE(seen_.empty());
+  EXPECT_EQ(f.size(), 0u);
+  // A bad task id is said once (key per path); a rotated or non-.log name is just skipped.
+  ASSERT_EQ(refused_keys_.size(), 2u);
+  EXPECT_EQ(refused_keys_[0], "log:" + dir_.path() + "/notes.log");
+  EXPECT_EQ(refused_keys_[1], "log:" + dir_.path() + "/-rf.log");
+}
+
+TEST_F(LogFollowerTest, BytesFromBeforeTheFirstStartAreMarkedAsHistory) {
+  append("t_a.log", "HTTP 429 long ago\n");
+  LogFollower& f = make_follower();
+  f.on_change("b", dir_.path(), "t_a.log");  // still starting: the boards' first scan
+  f.end_startup();
+  append("t_a.log", "request timed out\n");
+  f.on_change("b", dir_.path(), "t_a.log", false);
+  ASSERT_EQ(seen_.size(), 2u);
+  const std::uint64_t history_end = std::string("HTTP 429 long ago\n").size();
+  EXPECT_EQ(seen_[0].log.history_end, history_end);
+  EXPECT_LT(seen_[0].hit.offset, history_end);
+  EXPECT_GE(seen_[1].hit.offset, history_end);
+}
+
+TEST_F(LogFollowerTest, SavedPositionsResumeAtTheUnterminatedLinesStart) {
+  LogFollower& first = make_follower();
+  first.end_startup();
+  append("t_a.log", "line one\nHTTP 4");
+  first.on_change("b", dir_.path(), "t_a.log");
+  const auto positions = first.positions();
+  ASSERT_EQ(positions.size(), 1u);
+  const auto& at = positions.begin()->second;
+  EXPECT_EQ(positions.begin()->first, dir_.path() + "/t_a.log");
+  EXPECT_EQ(at.offset, 9u) << "not the start of the unterminated line";
+  EXPECT_EQ(at.line, 2u);
+  // A restart: the next follower takes the positions and reads the whole line once.
+  LogFollower& second = make_follower();
+  second.resume_from(positions);
+  second.end_startup();
+  append("t_a.log", "29 after the restart\n");
+  second.on_change("b", dir_.path(), "t_a.log");
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].hit.text, "HTTP 429 after the restart");
+  EXPECT_EQ(seen_[0].hit.line, 2u);
+  EXPECT_EQ(seen_[0].hit.offset, 9u);
+}
+
+}  // namespace
+}  // namespace medic::tail
