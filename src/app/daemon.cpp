@@ -45,6 +45,7 @@
 #include "publish/decision_codec.h"
 #include "publish/journal.h"
 #include "state/checkpoint.h"
+#include "state/checkpoint_writer.h"
 #include "core/atomic_file.h"
 #include "publish/unix_socket_publisher.h"
 #include "proc/pid_watcher.h"
@@ -189,11 +190,10 @@ class Daemon {
   std::string hello() const;
   void reload_rules();
   state::Checkpoint snapshot() const;
-  void save_state();      // off the loop thread
+  void save_state();      // off the loop thread (checkpoints_)
   void save_state_now();  // at shutdown
   void load_state();
-  bool checkpoint_busy_ = false;
-  bool checkpoint_again_ = false;
+  std::optional<state::CheckpointWriter> checkpoints_;  // state.json, written off the loop
   static std::string run_key(const std::string& board, const std::string& task) { return board + "/" + task; }
 
   DaemonOptions options_;
@@ -1075,69 +1075,21 @@ state::Checkpoint Daemon::snapshot() const {
   return cp;
 }
 
-// The checkpoint is taken on the loop (a copy of the state) and encoded, written and
-// fsynced on the threadpool, one write at a time; a change meanwhile writes again after.
 void Daemon::save_state() {
   state_dirty_ = false;
-  if (checkpoint_busy_) {
-    checkpoint_again_ = true;
-    return;
-  }
-  checkpoint_busy_ = true;
-  struct Work {
-    uv_work_t req;
-    Daemon* self;
-    state::Checkpoint cp;
-    std::string path;
-    core::UniqueFd journal;  // to fdatasync first: the checkpoint never gets ahead of it
-    std::string error;
-  };
-  auto* w = new Work{};
-  w->req.data = w;
-  w->self = this;
-  w->cp = snapshot();
-  w->path = options_.state_dir + "/state.json";
-  w->journal = journal_.take_sync();
-  const int rc = uv_queue_work(
-      loop_, &w->req,
-      [](uv_work_t* r) {
-        auto* wk = static_cast<Work*>(r->data);
-        if (wk->journal && ::fdatasync(wk->journal.get()) != 0) {
-          wk->error = std::string("journal fdatasync: ") + std::strerror(errno);
-          return;  // no checkpoint that the journal on disk may be behind
-        }
-        if (auto ok = core::write_file_atomically(wk->path, state::encode(wk->cp), 0640); !ok)
-          wk->error = ok.error().message;
-      },
-      [](uv_work_t* r, int) {
-        std::unique_ptr<Work> wk(static_cast<Work*>(r->data));
-        Daemon& self = *wk->self;
-        self.checkpoint_busy_ = false;
-        if (!wk->error.empty()) spdlog::error("checkpoint not written: {}", wk->error);
-        if (self.checkpoint_again_) {
-          self.checkpoint_again_ = false;
-          self.save_state();
-        }
-      });
-  if (rc != 0) {
-    checkpoint_busy_ = false;
-    if (w->journal) ::fdatasync(w->journal.get());
-    save_state_now();
-    delete w;
-  }
+  checkpoints_->save();
 }
 
 void Daemon::save_state_now() {
   journal_.sync();
-  if (auto ok = core::write_file_atomically(options_.state_dir + "/state.json", state::encode(snapshot()), 0640); !ok)
-    spdlog::error("checkpoint not written: {}", ok.error().message);
+  if (auto ok = checkpoints_->save_now(); !ok) spdlog::error("checkpoint not written: {}", ok.error().message);
   state_dirty_ = false;
 }
 
 void Daemon::load_state() {
   const std::string path = options_.state_dir + "/state.json";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  auto loaded = state::load(path);
+  if (loaded && !*loaded) {
     // No checkpoint, but decisions in the journal: the checkpoint was lost (deleted, or a
     // state dir restored without it). Rebuild rather than start afresh.
     if (journal_.last_seq() > 0) {
@@ -1149,20 +1101,19 @@ void Daemon::load_state() {
     }
     return;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto parsed = state::parse(ss.str());
-  if (!parsed) {
+  if (!loaded) {
     // Rebuilt conservatively from what outlives it: the journal (what was decided, and
     // until when) and the boards (which runs ended and which are live). Boards are read
     // again from a little before the last decision; logs without a saved offset are read
     // as history, whose trailers are run boundaries, not exits to decide; so no live run
     // is decided, and a run that ended while medic was down is decided from Hermes's event.
     rebuild_ = true;
-    spdlog::error("checkpoint unreadable path={}: rebuilding from the journal (last decision at {}) and the boards",
-                  path, journal_.last_decided_at());
+    spdlog::error(
+        "checkpoint unreadable path={} ({}): rebuilding from the journal (last decision at {}) and the boards", path,
+        loaded.error().message, journal_.last_decided_at());
     return;
   }
+  auto& parsed = *loaded;
   state::Checkpoint& cp = parsed->checkpoint;
   saved_cursors_ = cp.cursors;
   for (const auto& f : cp.files) {
@@ -1229,6 +1180,9 @@ core::Result<void> Daemon::start_loop() {
   loop_ = &loop_storage_;
   loop_->data = this;
   pids_.emplace(loop_);
+  checkpoints_.emplace(
+      loop_, options_.state_dir + "/state.json",
+      state::CheckpointWriter::Callbacks{[this] { return snapshot(); }, [this] { return journal_.take_sync(); }});
   return {};
 }
 

@@ -3,8 +3,8 @@
 // written while medic was down nor repeat a decision (DESIGN.md §6): each board's event
 // cursor, each followed log's identity and offset (with a fingerprint of the bytes before
 // it), provider health, attempt history, and the evidence of runs in flight.
-// encode/parse are pure; the daemon writes the file with core::write_file_atomically off
-// the loop thread. A damaged entry costs that entry (counted), never undefined values; a
+// encode/parse are pure; CheckpointWriter (checkpoint_writer.h) writes the file off the
+// loop thread. A damaged entry costs that entry (counted), never undefined values; a
 // file that is not a JSON object fails parse (the daemon then rebuilds: see daemon.cpp).
 // Thread: any.
 

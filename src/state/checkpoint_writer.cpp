@@ -1,0 +1,110 @@
+#include "state/checkpoint_writer.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <utility>
+
+#include "core/atomic_file.h"
+
+namespace medic::state {
+
+struct CheckpointWriter::Work {
+  uv_work_t req{};
+  CheckpointWriter* self = nullptr;
+  Checkpoint cp;
+  core::UniqueFd journal;
+  std::string error;
+};
+
+CheckpointWriter::CheckpointWriter(uv_loop_t* loop, std::string path, Callbacks callbacks)
+    : loop_(loop), path_(std::move(path)), cb_(std::move(callbacks)) {}
+
+void CheckpointWriter::save() {
+  if (busy_) {
+    again_ = true;
+    return;
+  }
+  busy_ = true;
+  auto w = std::make_unique<Work>();
+  w->req.data = w.get();
+  w->self = this;
+  w->cp = cb_.snapshot();
+  w->journal = cb_.journal_sync();
+  const int rc = uv_queue_work(
+      loop_, &w->req,
+      [](uv_work_t* r) {
+        auto* wk = static_cast<Work*>(r->data);
+        if (wk->journal && ::fdatasync(wk->journal.get()) != 0) {
+          wk->error = std::string("journal fdatasync: ") + std::strerror(errno);
+          return;  // no checkpoint that the journal on disk may be behind
+        }
+        if (auto ok = core::write_file_atomically(wk->self->path_, encode(wk->cp), 0640); !ok)
+          wk->error = ok.error().message;
+      },
+      [](uv_work_t* r, int) {
+        std::unique_ptr<Work> wk(static_cast<Work*>(r->data));
+        wk->self->done(*wk);
+      });
+  if (rc == 0) {
+    w.release();  // the after-work callback owns it now
+    return;
+  }
+  // No threadpool job (never expected): write here rather than not at all.
+  busy_ = false;
+  if (w->journal) ::fdatasync(w->journal.get());
+  if (auto ok = core::write_file_atomically(path_, encode(w->cp), 0640); !ok) {
+    ++errors_;
+    spdlog::error("checkpoint not written: {}", ok.error().message);
+  } else {
+    ++writes_;
+  }
+}
+
+void CheckpointWriter::done(Work& w) {
+  busy_ = false;
+  if (!w.error.empty()) {
+    ++errors_;
+    spdlog::error("checkpoint not written: {}", w.error);
+  } else {
+    ++writes_;
+  }
+  if (again_) {
+    again_ = false;
+    save();
+  }
+}
+
+core::Result<void> CheckpointWriter::save_now() {
+  // The write in flight lands first (and no other after it): the stop's state is the last
+  // one written, not overwritten by an older copy finishing late.
+  again_ = false;
+  while (busy_) uv_run(loop_, UV_RUN_ONCE);
+  auto ok = core::write_file_atomically(path_, encode(cb_.snapshot()), 0640);
+  if (ok) {
+    ++writes_;
+  } else {
+    ++errors_;
+  }
+  return ok;
+}
+
+core::Result<std::optional<Parsed>> load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT) return std::optional<Parsed>{};
+    return core::fail(core::ErrorCode::Io, path + ": " + std::strerror(errno));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto parsed = parse(ss.str());
+  if (!parsed) return tl::unexpected(parsed.error());
+  return std::optional<Parsed>(std::move(*parsed));
+}
+
+}  // namespace medic::state

@@ -1,0 +1,135 @@
+// The checkpoint: encode/parse round-trip, damaged entries counted, and CheckpointWriter on
+// a real loop and threadpool: a burst of saves writes at most twice and leaves the newest
+// state; the stop's save_now lands after the write in flight; load() tells a missing
+// checkpoint from a damaged one.
+#include "state/checkpoint_writer.h"
+
+#include <fcntl.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "integration/process.h"
+#include "support/run_loop.h"
+
+namespace medic::state {
+namespace {
+
+using testing::read_file;
+using testing::run_until;
+using testing::TempDir;
+
+Checkpoint sample(std::int64_t cursor) {
+  Checkpoint cp;
+  cp.cursors["default"] = cursor;
+  cp.files.push_back(FileState{"/h/kanban/logs/t_a.log", 2049, 77, 4096, 12, 0xabcdef});
+  cp.unhealthy_until["openai-codex"] = 1780861905;
+  cp.attempts["default/t_a"] = {1780000000, 1780000300};
+  RunState r;
+  r.key = "default/t_a";
+  r.run_id = 3;
+  r.started_at = 1780000000;
+  r.provider = "openai-codex";
+  cp.runs.push_back(r);
+  return cp;
+}
+
+TEST(CheckpointTest, WhatIsEncodedParsesBackTheSame) {
+  auto parsed = parse(encode(sample(42)));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const Checkpoint& cp = parsed->checkpoint;
+  EXPECT_EQ(parsed->bad_entries, 0u);
+  EXPECT_EQ(cp.cursors.at("default"), 42);
+  ASSERT_EQ(cp.files.size(), 1u);
+  EXPECT_EQ(cp.files[0].path, "/h/kanban/logs/t_a.log");
+  EXPECT_EQ(cp.files[0].ino, 77u);
+  EXPECT_EQ(cp.files[0].offset, 4096u);
+  EXPECT_EQ(cp.files[0].line, 12u);
+  EXPECT_EQ(cp.files[0].fingerprint, 0xabcdefu);
+  EXPECT_EQ(cp.unhealthy_until.at("openai-codex"), 1780861905);
+  EXPECT_EQ(cp.attempts.at("default/t_a").size(), 2u);
+  ASSERT_EQ(cp.runs.size(), 1u);
+  EXPECT_EQ(cp.runs[0].run_id, 3);
+  EXPECT_EQ(cp.runs[0].provider, "openai-codex");
+}
+
+class CheckpointWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    uv_loop_init(&loop_);
+    path_ = dir_.path() + "/state.json";
+  }
+  void TearDown() override {
+    while (uv_run(&loop_, UV_RUN_NOWAIT) != 0) {
+    }
+    EXPECT_EQ(uv_loop_close(&loop_), 0) << "a handle was left open";
+  }
+  CheckpointWriter make() {
+    return CheckpointWriter(&loop_, path_,
+                            CheckpointWriter::Callbacks{[this] {
+                                                          ++snapshots_;
+                                                          return sample(cursor_);
+                                                        },
+                                                        [] { return core::UniqueFd(); }});
+  }
+  std::int64_t saved_cursor() {
+    auto loaded = load(path_);
+    if (!loaded || !*loaded) return -1;
+    return (*loaded)->checkpoint.cursors.at("default");
+  }
+
+  uv_loop_t loop_{};
+  TempDir dir_;
+  std::string path_;
+  std::int64_t cursor_ = 0;
+  int snapshots_ = 0;
+};
+
+TEST_F(CheckpointWriterTest, ABurstOfSavesWritesAtMostTwiceAndLeavesTheNewestState) {
+  CheckpointWriter w = make();
+  for (cursor_ = 1; cursor_ <= 50; ++cursor_) w.save();
+  cursor_ = 50;
+  EXPECT_TRUE(w.busy());
+  ASSERT_TRUE(run_until(&loop_, [&] { return !w.busy(); }));
+  EXPECT_EQ(w.writes(), 2u) << "one write in flight, one more for everything asked meanwhile";
+  EXPECT_EQ(snapshots_, 2);
+  EXPECT_EQ(w.errors(), 0u);
+  EXPECT_EQ(saved_cursor(), 50);
+}
+
+TEST_F(CheckpointWriterTest, TheStopsSaveLandsAfterTheWriteInFlight) {
+  CheckpointWriter w = make();
+  cursor_ = 7;
+  w.save();  // in flight, with cursor 7
+  cursor_ = 8;
+  ASSERT_TRUE(w.save_now());
+  EXPECT_FALSE(w.busy());
+  EXPECT_EQ(saved_cursor(), 8) << "an older write finished after the stop's";
+  EXPECT_EQ(w.writes(), 2u);
+}
+
+TEST_F(CheckpointWriterTest, AWriteThatFailsIsCountedAndTheNextSaveTriesAgain) {
+  path_ = dir_.path() + "/missing-dir/state.json";
+  CheckpointWriter w = make();
+  w.save();
+  ASSERT_TRUE(run_until(&loop_, [&] { return !w.busy(); }));
+  EXPECT_EQ(w.errors(), 1u);
+  EXPECT_EQ(w.writes(), 0u);
+}
+
+TEST(CheckpointLoadTest, TellsAMissingCheckpointFromADamagedOne) {
+  TempDir dir;
+  auto missing = load(dir.path() + "/state.json");
+  ASSERT_TRUE(missing) << missing.error().message;
+  EXPECT_FALSE(missing->has_value());
+  const std::string damaged = dir.file("state.json", "{\"cursors\": [not json");
+  EXPECT_FALSE(load(damaged));
+  const std::string fine = dir.file("ok.json", encode(sample(5)));
+  auto loaded = load(fine);
+  ASSERT_TRUE(loaded && *loaded);
+  EXPECT_EQ((*loaded)->checkpoint.cursors.at("default"), 5);
+}
+
+}  // namespace
+}  // namespace medic::state
