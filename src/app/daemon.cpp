@@ -23,6 +23,7 @@
 #include <sstream>
 
 #include "kanban/board_follower.h"
+#include "kanban/board_layout.h"
 #include "tail/log_follower.h"
 #include "report/report_queue.h"
 #include "report/state_report.h"
@@ -319,7 +320,7 @@ void Daemon::on_overflow() {
 void Daemon::on_board_dir_entry(const std::string& slug, std::string_view name) {
   auto it = boards_.find(slug);
   if (it == boards_.end()) return;
-  if (name == "kanban.db" || name == "kanban.db-wal" || name == "kanban.db-journal") {
+  if (kanban::is_board_file(name)) {
     board_notified(*it->second);
   } else if (name == "logs") {
     rescan_boards();
@@ -329,9 +330,7 @@ void Daemon::on_board_dir_entry(const std::string& slug, std::string_view name) 
 void Daemon::start_watches() {
   const std::string root = options_.hermes_root;
   watch_dir(root_watch_, root, [this](std::string_view name, watch::Watcher::Change) {
-    // The board commits through the db file and its -wal (WAL mode) or -journal (DELETE
-    // mode, which Hermes uses on SQLite with the WAL-reset bug: hermes_state.py:714).
-    if (name == "kanban.db" || name == "kanban.db-wal" || name == "kanban.db-journal") {
+    if (kanban::is_board_file(name)) {
       if (auto it = boards_.find("default"); it != boards_.end()) board_notified(*it->second);
     } else if (name == "kanban") {
       rescan_boards();
@@ -352,37 +351,11 @@ void Daemon::start_watches() {
 }
 
 void Daemon::rescan_boards() {
-  // The default board's DB is <root>/kanban.db with logs in <root>/kanban/logs; other
-  // boards live in <root>/kanban/boards/<slug>/ with their own logs/. A slug outside
-  // Hermes's grammar, or a board directory that is a link, is refused (logged once).
-  struct Found {
-    std::string slug, dir, logs_rel;
-  };
-  std::vector<Found> found;
-  found.push_back(Found{"default", options_.hermes_root, "kanban/logs"});
-  const std::string boards_root = options_.hermes_root + "/kanban/boards";
-  if (auto dir = core::open_dir_beneath(root_fd_.get(), "kanban/boards", false)) {
-    auto names = core::list_dir(dir->get());
-    for (const auto& slug : names ? *names : std::vector<std::string>{}) {
-      if (slug.empty() || slug[0] == '_' || slug[0] == '.' || slug == "default") continue;  // Hermes's own
-      struct stat st {};
-      if (::fstatat(dir->get(), slug.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
-        if (::fstatat(dir->get(), slug.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-          refuse_once("board-link:" + slug, "board dir=" + boards_root + "/" + slug +
-                                                " refused: a symbolic link (boards are never followed out)");
-        continue;
-      }
-      if (!core::valid_board_slug(slug)) {
-        refuse_once("board:" + slug, "board dir=" + boards_root + "/" + slug +
-                                         " refused: the name is not a Hermes board slug ([a-z0-9][a-z0-9_-]{0,63})");
-        continue;
-      }
-      found.push_back(Found{slug, boards_root + "/" + slug, "kanban/boards/" + slug + "/logs"});
-    }
-  }
+  const kanban::BoardList found = kanban::list_boards(root_fd_.get(), options_.hermes_root);
+  for (const auto& r : found.refused) refuse_once(r.key, r.message);
   // Directories created since the start (kanban/, kanban/boards/).
   start_watches();  // directories created (or recreated) since
-  for (const auto& [slug, dir, logs_rel] : found) {
+  for (const auto& [slug, dir, logs_rel] : found.boards) {
     auto& slot = boards_[slug];
     if (!slot) {
       slot = std::make_unique<Board>();
@@ -435,11 +408,8 @@ void Daemon::rescan_boards() {
       watch_dir(b.logs_watch, b.logs_dir, [this, slug = b.slug](std::string_view name, watch::Watcher::Change change) {
         auto it = boards_.find(slug);
         if (it == boards_.end()) return;
-        // "<task>.log.1" is a rotated log a worker may still be writing to: its bytes are
-        // read through the descriptor of "<task>.log"'s tailer, which still holds it.
-        std::string n(name);
-        if (const auto dot = n.find(".log."); dot != std::string::npos) n = n.substr(0, dot + 4);
-        on_log_change(*it->second, n, change == watch::Watcher::Change::Replaced);
+        // A rotated log's bytes are read through the descriptor of its live log's tailer.
+        on_log_change(*it->second, kanban::live_log_name(name), change == watch::Watcher::Change::Replaced);
       });
     }
     on_board_change(b);
