@@ -49,8 +49,7 @@
 #include "state/checkpoint_writer.h"
 #include "core/atomic_file.h"
 #include "publish/unix_socket_publisher.h"
-#include "proc/pid_watcher.h"
-#include "proc/proc_stat.h"
+#include "proc/worker_watcher.h"
 #include "tail/tailer.h"
 #include "watch/inotify_watcher.h"
 
@@ -130,14 +129,12 @@ class Daemon {
     std::optional<watch::WatchId> db_watch;    // the board's own directory (not the default's)
     std::optional<watch::WatchId> logs_watch;  // its logs dir
   };
-  // The worker process of a task's current run (Hermes's spawned event), whose death
-  // pids_ reports.
-  struct PidWatch {
+  // The run a watched worker process belongs to (Hermes's spawned event); workers_ watches
+  // the process and reports its exit.
+  struct WorkerRun {
     std::string board;
     std::string task;
     std::int64_t run_id = 0;
-    std::int64_t pid = 0;
-    std::uint64_t start_ticks = 0;  // /proc start time: the same process at its death
   };
   // A pid death waiting for Hermes's run-ending event, up to the bound.
   struct WaitTimer {
@@ -165,7 +162,7 @@ class Daemon {
   // within the settle series, 2.1 s at most).
   static constexpr std::uint64_t kUnknownRunWaitMs = 2500;
   void watch_pid(Board& b, const std::string& task, const decide::PidWatch& w);
-  void on_pid_death(const std::string& key);
+  void on_worker_exit(const std::string& key, std::optional<int> status);
   void arm_wait(Board& b, const std::string& task, core::EpochSeconds until);
   void apply(Board& b, const std::string& task, decide::Effects fx);
   bool drain_board(Board& b) { return b.events->drain(); }  // false: locked; read again soon
@@ -206,13 +203,13 @@ class Daemon {
   uv_loop_t* loop_ = nullptr;
   std::unique_ptr<publish::UnixSocketPublisher> publisher_;
   std::map<std::string, std::unique_ptr<Board>> boards_;
-  std::optional<tail::LogFollower> logs_;        // every worker log: bytes in, hits out
-  decide::RunTracker tracker_;                   // the run lifecycle (pure)
-  std::set<std::string> checking_;               // decision ids whose acceptance check is on the threadpool
-  std::map<std::string, PidWatch> pid_watches_;  // by board/task
-  std::optional<proc::PidWatcher> pids_;         // their pidfds, by the same key (on loop_)
-  std::map<std::string, WaitTimer> waits_;       // by board/task
-  std::map<std::string, kanban::TaskRow> rows_;  // by board/task: the row as last read
+  std::optional<tail::LogFollower> logs_;         // every worker log: bytes in, hits out
+  decide::RunTracker tracker_;                    // the run lifecycle (pure)
+  std::set<std::string> checking_;                // decision ids whose acceptance check is on the threadpool
+  std::map<std::string, WorkerRun> worker_runs_;  // by board/task
+  std::optional<proc::WorkerWatcher> workers_;    // their processes, by the same key (on loop_)
+  std::map<std::string, WaitTimer> waits_;        // by board/task
+  std::map<std::string, kanban::TaskRow> rows_;   // by board/task: the row as last read
   watch::WatcherPtr watcher_;
   std::optional<watch::WatchId> root_watch_;
   std::optional<watch::WatchId> kanban_watch_;
@@ -424,52 +421,39 @@ void Daemon::rescan_boards() {
 
 void Daemon::watch_pid(Board& b, const std::string& task, const decide::PidWatch& w) {
   const std::string key = run_key(b.slug, task);
-  pid_watches_.erase(key);
-  pids_->unwatch(key);
-  const auto st = proc::proc_stat(w.pid);
-  const std::int64_t started = st ? proc::started_at(*st) : -1;
-  // A pid that is gone already, belongs to another host's worker, or started at another
-  // time (reused) is not this worker: the trailer and Hermes's events still cover it.
-  if (!st || std::llabs(started - w.started_at) > 2) {
-    spdlog::debug("task={} pid={} not a live local worker (started={} expected={})", task, w.pid, started,
-                  w.started_at);
+  worker_runs_.erase(key);
+  // A pid that is not this worker (gone, another host's, reused), or a kernel without
+  // pidfd (before 5.3): no exit detection by pid; trailers and Hermes's events still end
+  // the run.
+  auto ok = workers_->watch(key, w.pid, w.started_at,
+                            [this, key](std::optional<int> status) { on_worker_exit(key, status); });
+  if (!ok) {
+    if (ok.error().code == core::ErrorCode::NotFound) {
+      spdlog::debug("task={} {}", task, ok.error().message);
+    } else {
+      spdlog::warn("task={} pid={} not watched: {}", task, w.pid, ok.error().message);
+    }
     return;
   }
-  // A kernel without pidfd (before 5.3) gets no pid exit detection: trailers and
-  // Hermes's events still end runs.
-  if (auto ok = pids_->watch(key, w.pid, [this, key] { on_pid_death(key); }); !ok) {
-    spdlog::warn("task={} pid={} not watched: {}", task, w.pid, ok.error().message);
-    return;
-  }
-  pid_watches_[key] = PidWatch{b.slug, task, w.run_id, w.pid, st->start_ticks};
+  worker_runs_[key] = WorkerRun{b.slug, task, w.run_id};
   spdlog::debug("task={} run={} pid={} watched", task, w.run_id, w.pid);
 }
 
-void Daemon::on_pid_death(const std::string& key) {
-  auto it = pid_watches_.find(key);
-  if (it == pid_watches_.end()) return;
-  const std::string board = it->second.board;
-  const std::string task = it->second.task;
-  const std::int64_t run = it->second.run_id;
-  const std::int64_t pid = it->second.pid;
-  const std::uint64_t ticks = it->second.start_ticks;
-  // Hermes reaps its workers only on its tick (waitpid(-1, WNOHANG), kanban_db.py
-  // reap_worker_zombies): the worker is usually an unreaped zombie whose stat still holds
-  // its wait status. Read it before anything else; the same start time guards pid reuse.
-  std::optional<int> status;
-  const auto st = proc::proc_stat(pid);
-  if (st && st->state == 'Z' && st->start_ticks == ticks && proc::exit_code_readable(pid)) status = st->exit_code;
-  pid_watches_.erase(it);
-  auto b = boards_.find(board);
+void Daemon::on_worker_exit(const std::string& key, std::optional<int> status) {
+  auto it = worker_runs_.find(key);
+  if (it == worker_runs_.end()) return;
+  const WorkerRun run = std::move(it->second);
+  worker_runs_.erase(it);
+  auto b = boards_.find(run.board);
   if (b == boards_.end()) return;
   // The worker is gone: its last bytes are in the log, read them before deciding.
-  logs_->finish(board, b->second->logs_dir, task);
+  logs_->finish(run.board, b->second->logs_dir, run.task);
   // A clean exit (or none known) is no failure when the worker's kanban_complete or
   // kanban_block was committed before it: read the board's pending events first.
   if (!status || (WIFEXITED(*status) && WEXITSTATUS(*status) == 0)) drain_board(*b->second);
   ++exits_by_pid_;
   if (status) ++exits_with_status_;
-  apply(*b->second, task, tracker_.on_pid_exit(key, run, status, clock_.now()));
+  apply(*b->second, run.task, tracker_.on_pid_exit(key, run.run_id, status, clock_.now()));
 }
 
 void Daemon::arm_wait(Board& b, const std::string& task, core::EpochSeconds until) {
@@ -518,8 +502,8 @@ void Daemon::apply(Board& b, const std::string& task, decide::Effects fx) {
     publish_line([r = std::move(r)](std::uint64_t seq) { return publish::encode_run_ended(r, seq); });
   }
   if (fx.unwatch_pid) {
-    pid_watches_.erase(key);
-    pids_->unwatch(key);
+    worker_runs_.erase(key);
+    workers_->unwatch(key);
   }
   if (fx.watch_pid) watch_pid(b, task, *fx.watch_pid);
   if (fx.cancel_wait) waits_.erase(key);
@@ -1149,7 +1133,7 @@ core::Result<void> Daemon::start_loop() {
   if (auto ok = loop::check(uv_loop_init(&loop_storage_), "uv_loop_init"); !ok) return ok;
   loop_ = &loop_storage_;
   loop_->data = this;
-  pids_.emplace(loop_);
+  workers_.emplace(loop_);
   checkpoints_.emplace(
       loop_, options_.state_dir + "/state.json",
       state::CheckpointWriter::Callbacks{[this] { return snapshot(); }, [this] { return journal_.take_sync(); }});
@@ -1274,8 +1258,8 @@ void Daemon::teardown() {
   journal_retry_.reset();
   boards_.clear();  // (their watches go with the watcher)
   watcher_.reset();
-  pid_watches_.clear();
-  pids_.reset();
+  worker_runs_.clear();
+  workers_.reset();
   waits_.clear();
   // Closing the loop also runs it until the last report write is done.
   if (const std::size_t open = loop::close_loop(loop_); open > 0)
