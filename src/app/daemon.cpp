@@ -47,6 +47,7 @@
 #include "publish/journal.h"
 #include "state/checkpoint.h"
 #include "state/checkpoint_writer.h"
+#include "state/state_dir_lock.h"
 #include "core/atomic_file.h"
 #include "publish/unix_socket_publisher.h"
 #include "proc/worker_watcher.h"
@@ -1297,25 +1298,12 @@ int run_daemon(const DaemonOptions& options) {
                      options.hermes_root);
     return 2;
   }
-  // One daemon per state dir: two would write duplicate seqs into one journal. The lock
-  // is held (flock) until the process exits; the file names the holder's pid.
-  const std::string lock_path = options.state_dir + "/medic.lock";
-  core::UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+  // One daemon per state dir, held until the process exits.
+  auto lock = state::StateDirLock::acquire(options.state_dir);
   if (!lock) {
-    spdlog::critical("{}: cannot open: {}", lock_path, std::strerror(errno));
+    spdlog::critical("{}", lock.error().message);
     return 2;
   }
-  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-    char buf[32] = {};
-    const ssize_t n = ::pread(lock.get(), buf, sizeof buf - 1, 0);
-    const std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("?");
-    spdlog::critical("state dir {} is in use by another medic (pid {}); one daemon per state dir", options.state_dir,
-                     holder.substr(0, holder.find('\n')));
-    return 2;
-  }
-  const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(lock.get(), 0) != 0 || ::pwrite(lock.get(), pid.data(), pid.size(), 0) < 0)
-    spdlog::warn("{}: cannot record the pid: {}", lock_path, std::strerror(errno));
   LoadedRules loaded = load_daemon_rules(options.rules_dir);
   if (!loaded.db) {
     for (const auto& d : loaded.diagnostics) spdlog::critical("{}", rules::format(d));
