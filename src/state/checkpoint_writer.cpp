@@ -36,8 +36,9 @@ void CheckpointWriter::save() {
   w->self = this;
   w->cp = cb_.snapshot();
   w->journal = cb_.journal_sync();
+  Work* queued = w.release();  // the after-work callback owns it once queued
   const int rc = uv_queue_work(
-      loop_, &w->req,
+      loop_, &queued->req,
       [](uv_work_t* r) {
         auto* wk = static_cast<Work*>(r->data);
         if (wk->journal && ::fdatasync(wk->journal.get()) != 0) {
@@ -51,10 +52,8 @@ void CheckpointWriter::save() {
         std::unique_ptr<Work> wk(static_cast<Work*>(r->data));
         wk->self->done(*wk);
       });
-  if (rc == 0) {
-    w.release();  // the after-work callback owns it now
-    return;
-  }
+  if (rc == 0) return;
+  w.reset(queued);
   // No threadpool job (never expected): write here rather than not at all.
   busy_ = false;
   if (w->journal) ::fdatasync(w->journal.get());
