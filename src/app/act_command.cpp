@@ -23,6 +23,7 @@
 #include "act/hermes_command.h"
 #include "act/planner.h"
 #include "act/store.h"
+#include "act/task_show.h"
 #include "app/child_process.h"
 #include "app/config.h"
 #include "report/report_queue.h"
@@ -49,53 +50,6 @@ std::string last_line(const std::string& s) {
   const std::size_t nl = s.rfind('\n');
   std::string l = nl == std::string::npos ? s : s.substr(nl + 1);
   return l.size() <= 200 ? l : l.substr(0, 197) + "...";
-}
-
-std::string str(simdjson::dom::element e, const char* key) {
-  std::string_view v;
-  return e[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
-}
-
-std::int64_t num(simdjson::dom::element e, const char* key) {
-  std::int64_t v = 0;
-  return e[key].get_int64().get(v) == simdjson::SUCCESS ? v : 0;
-}
-
-// The task as `hermes kanban show --json` prints it (hermes_cli/kanban.py at aaf96885:
-// {"task": {...}, "runs": [{id, ended_at, ...}], "events": [{kind, run_id, ...}]}).
-act::TaskView parse_show(const std::string& output, std::int64_t decision_run) {
-  act::TaskView t;
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  const auto brace = output.find('{');
-  if (brace == std::string::npos || parser.parse(output.substr(brace)).get(doc) != simdjson::SUCCESS) return t;
-  simdjson::dom::element task;
-  if (doc["task"].get(task) != simdjson::SUCCESS) task = doc;
-  t.status = str(task, "status");
-  t.exists = !t.status.empty();
-  t.model_override = str(task, "model_override");
-  t.provider_override = str(task, "provider_override");
-  simdjson::dom::array runs;
-  if (doc["runs"].get_array().get(runs) == simdjson::SUCCESS) {
-    for (simdjson::dom::element r : runs) {
-      const std::int64_t id = num(r, "id");
-      if (id >= t.latest_run) {
-        t.latest_run = id;
-        t.latest_run_open = r["ended_at"].is_null();
-      }
-    }
-  }
-  // Hermes gave up after the decision's run began: a gave_up event after its first event.
-  simdjson::dom::array events;
-  if (doc["events"].get_array().get(events) == simdjson::SUCCESS) {
-    bool run_seen = false;
-    for (simdjson::dom::element e : events) {
-      if (num(e, "run_id") == decision_run) run_seen = true;
-      if (str(e, "kind") == "gave_up" && run_seen) t.gave_up = true;
-      if (str(e, "kind") == "unblocked") t.gave_up = false;  // released since
-    }
-  }
-  return t;
 }
 
 // An `unblock` act holds for a decision's retry_at.
@@ -455,9 +409,11 @@ void Actor::on_line(std::string_view line) {
   if (type == "hello" && !subscribed_) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
-    std::uint64_t daemon_last = 0;
-    if (parser.parse(line.data(), line.size()).get(doc) == simdjson::SUCCESS)
-      daemon_last = static_cast<std::uint64_t>(num(doc, "last_seq"));
+    std::int64_t last = 0;
+    if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS ||
+        doc["last_seq"].get_int64().get(last) != simdjson::SUCCESS)
+      last = 0;
+    const auto daemon_last = static_cast<std::uint64_t>(std::max<std::int64_t>(last, 0));
     // First start: from now on. Later: after the last seq seen. --since overrides both.
     std::uint64_t since = since_ ? *since_ : started_ ? last_seq_ : daemon_last;
     since = std::min(since, daemon_last);  // a journal reset: the daemon refuses a since beyond it
@@ -769,7 +725,7 @@ void Actor::show(const std::string& board, const std::string& task, std::int64_t
                      spdlog::warn("`{}` exited {}{}: {}", shell_quote(argv), r.exit_code,
                                   r.timed_out ? " (killed: over the command timeout)" : "", last_line(r.output));
                    }
-                   then(r.exit_code == 0 ? parse_show(r.output, run) : act::TaskView{});
+                   then(r.exit_code == 0 ? act::parse_show(r.output, run) : act::TaskView{});
                  });
 }
 

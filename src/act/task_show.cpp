@@ -1,0 +1,58 @@
+#include "act/task_show.h"
+
+#include <simdjson.h>
+
+#include <string>
+
+namespace medic::act {
+namespace {
+
+std::string str(simdjson::dom::element e, const char* key) {
+  std::string_view v;
+  return e[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+}
+
+std::int64_t num(simdjson::dom::element e, const char* key) {
+  std::int64_t v = 0;
+  return e[key].get_int64().get(v) == simdjson::SUCCESS ? v : 0;
+}
+
+}  // namespace
+
+TaskView parse_show(std::string_view output, std::int64_t decision_run) {
+  TaskView t;
+  const auto brace = output.find('{');
+  if (brace == std::string_view::npos) return t;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(simdjson::padded_string(output.substr(brace))).get(doc) != simdjson::SUCCESS) return t;
+  simdjson::dom::element task;
+  if (doc["task"].get(task) != simdjson::SUCCESS) task = doc;
+  t.status = str(task, "status");
+  t.exists = !t.status.empty();
+  t.model_override = str(task, "model_override");
+  t.provider_override = str(task, "provider_override");
+  simdjson::dom::array runs;
+  if (doc["runs"].get_array().get(runs) == simdjson::SUCCESS) {
+    for (simdjson::dom::element r : runs) {
+      const std::int64_t id = num(r, "id");
+      if (id >= t.latest_run) {
+        t.latest_run = id;
+        t.latest_run_open = r["ended_at"].is_null();
+      }
+    }
+  }
+  // Hermes gave up after the decision's run began: a gave_up event after its first event.
+  simdjson::dom::array events;
+  if (doc["events"].get_array().get(events) == simdjson::SUCCESS) {
+    bool run_seen = false;
+    for (simdjson::dom::element e : events) {
+      if (num(e, "run_id") == decision_run) run_seen = true;
+      if (str(e, "kind") == "gave_up" && run_seen) t.gave_up = true;
+      if (str(e, "kind") == "unblocked") t.gave_up = false;  // released since
+    }
+  }
+  return t;
+}
+
+}  // namespace medic::act
