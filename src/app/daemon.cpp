@@ -16,7 +16,6 @@
 #include <simdjson.h>
 
 #include <filesystem>
-#include <deque>
 #include <fstream>
 #include <map>
 #include <set>
@@ -44,6 +43,7 @@
 #include "match/rule_tester.h"
 #include "match/stream.h"
 #include "publish/decision_codec.h"
+#include "publish/outbox.h"
 #include "publish/journal.h"
 #include "state/checkpoint.h"
 #include "state/checkpoint_writer.h"
@@ -182,10 +182,8 @@ class Daemon {
                           std::int64_t started, std::string path);
   std::optional<report::Location> workspace_report(decide::Decision& d);
   void report_decision(const decide::Decision& d, const std::optional<report::Location>& workspace);
-  void publish_line(const std::function<std::string(std::uint64_t)>& render);
-  void flush_unjournaled();
-  std::deque<std::function<std::string(std::uint64_t)>> unjournaled_;  // waiting for the journal
-  loop::UvHandle<uv_timer_t> journal_retry_;
+  void publish_line(publish::Outbox::Render render);
+  std::optional<publish::Outbox> outbox_;  // journal, then socket, in order
   std::string hello() const;
   void reload_rules();
   state::Checkpoint snapshot() const;
@@ -915,30 +913,7 @@ void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
   check_then_publish(id, std::move(facts), **row, started, "");
 }
 
-void Daemon::publish_line(const std::function<std::string(std::uint64_t)>& render) {
-  unjournaled_.push_back(render);
-  flush_unjournaled();
-}
-
-// Messages are journaled (and so given their seq) in order; one the journal cannot take (a
-// full disk) waits, with every later one, and is tried again each second: a decision is
-// never published without its journal line, and never lost while medic runs.
-void Daemon::flush_unjournaled() {
-  while (!unjournaled_.empty()) {
-    auto line = journal_.append(unjournaled_.front());
-    if (!line) {
-      if (!uv_is_active(journal_retry_.handle())) {
-        spdlog::critical("journal write failed: {}; {} message(s) wait, retried every second", line.error().message,
-                         unjournaled_.size());
-        arm_timer(
-            journal_retry_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->flush_unjournaled(); }, 1000, 0);
-      }
-      return;
-    }
-    unjournaled_.pop_front();
-    if (publisher_) publisher_->publish(*line);
-  }
-}
+void Daemon::publish_line(publish::Outbox::Render render) { outbox_->publish(std::move(render)); }
 
 std::string Daemon::hello() const {
   std::string out;
@@ -1176,11 +1151,14 @@ core::Result<void> Daemon::start_handles() {
   auto sighup = loop::make_signal(loop_, this, SIGHUP, on_hup);
   if (!sighup) return tl::unexpected(sighup.error());
   sighup_ = std::move(*sighup);
-  for (auto* slot : {&reload_timer_, &journal_retry_, &checkpoint_timer_}) {
+  for (auto* slot : {&reload_timer_, &checkpoint_timer_}) {
     auto t = loop::make_timer(loop_, this);
     if (!t) return tl::unexpected(t.error());
     *slot = std::move(*t);
   }
+  auto retry_timer = loop::make_timer(loop_, this);
+  if (!retry_timer) return tl::unexpected(retry_timer.error());
+  outbox_.emplace(journal_, std::move(*retry_timer));
   auto more_timer = loop::make_timer(loop_, this);
   if (!more_timer) return tl::unexpected(more_timer.error());
   logs_.emplace(std::move(*more_timer), *db_, matcher_,
@@ -1228,6 +1206,7 @@ core::Result<void> Daemon::start_publishing() {
                                                   [this] { return hello(); });
   if (!pub) return tl::unexpected(pub.error());
   publisher_ = std::move(*pub);
+  outbox_->set_publisher(publisher_.get());
   return {};
 }
 
@@ -1243,6 +1222,7 @@ void Daemon::teardown() {
   for (const auto& [path, n] : decided_by_) paths += " " + path + "=" + std::to_string(n);
   spdlog::info("exits decided by{} (pid deaths seen={}, with a readable exit status={})",
                paths.empty() ? " none" : paths, exits_by_pid_, exits_with_status_);
+  if (outbox_) outbox_->set_publisher(nullptr);
   if (publisher_) publisher_->close();
   publisher_.reset();
   // Handles owned by members close through their UvHandle; then the loop is drained.
@@ -1252,11 +1232,11 @@ void Daemon::teardown() {
   checkpoint_timer_.reset();
   reload_timer_.reset();
   if (logs_) logs_->stop();
-  flush_unjournaled();
-  if (!unjournaled_.empty())
-    spdlog::critical("{} message(s) could not be journaled before the stop (the state disk is full)",
-                     unjournaled_.size());
-  journal_retry_.reset();
+  if (outbox_) {
+    if (const std::size_t left = outbox_->flush(); left > 0)
+      spdlog::critical("{} message(s) could not be journaled before the stop (the state disk is full)", left);
+    outbox_->stop();
+  }
   boards_.clear();  // (their watches go with the watcher)
   watcher_.reset();
   worker_runs_.clear();
