@@ -780,27 +780,12 @@ void Daemon::check_then_publish(const std::string& id, decide::RunFacts facts, s
 // links either (a worker controls all three). nullopt: no workspace report.
 std::optional<report::Location> Daemon::workspace_report(decide::Decision& d) {
   if (d.workspace.empty()) return std::nullopt;
-  auto refuse = [&](const std::string& why) -> std::optional<report::Location> {
-    d.checked.push_back("refused: the state report in " + d.workspace + ": " + why);
-    refuse_once("report:" + d.id, "decision=" + d.id + " state report refused: workspace=" + d.workspace + ": " + why);
-    return std::nullopt;
-  };
-  auto ws = workspace_roots_.resolve(d.workspace);
-  if (!ws) return refuse(ws.error().message);
-  auto fd = artifacts::open_workspace(*ws);
-  if (!fd) {
-    if (fd.error().code == core::ErrorCode::NotFound) return std::nullopt;  // no workspace (yet): nothing to write
-    return refuse(fd.error().message);
-  }
-  struct stat st {};
-  if (::fstatat(fd->get(), "state", &st, AT_SYMLINK_NOFOLLOW) == 0) {
-    if (!S_ISDIR(st.st_mode)) return refuse("state/ is not a directory (links are not followed)");
-    for (const char* name : {"state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}) {
-      if (::fstatat(fd->get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
-        return refuse(std::string(name) + " is not a regular file (links are not followed)");
-    }
-  }
-  return report::Location{ws->root, ws->rel, "state/PROJECT_STATE.md"};
+  auto where = artifacts::report_location(workspace_roots_, d.workspace);
+  if (where) return *where;
+  const std::string why = where.error().message;
+  d.checked.push_back("refused: the state report in " + d.workspace + ": " + why);
+  refuse_once("report:" + d.id, "decision=" + d.id + " state report refused: workspace=" + d.workspace + ": " + why);
+  return std::nullopt;
 }
 
 // The decision's row in the state reports: the task's workspace pair when it has one, and

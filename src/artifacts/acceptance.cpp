@@ -395,4 +395,26 @@ CheckResult check(const Workspace& ws, const AcceptanceSpec& spec, std::int64_t 
   return r;
 }
 
+core::Result<std::optional<report::Location>> report_location(const WorkspaceRoots& roots,
+                                                              const std::string& workspace_path) {
+  auto ws = roots.resolve(workspace_path);
+  if (!ws) return tl::unexpected(ws.error());
+  auto fd = open_workspace(*ws);
+  if (!fd) {
+    if (fd.error().code == core::ErrorCode::NotFound) return std::optional<report::Location>{};
+    return tl::unexpected(fd.error());
+  }
+  struct stat st {};
+  if (::fstatat(fd->get(), "state", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (!S_ISDIR(st.st_mode))
+      return core::fail(core::ErrorCode::InvalidArgument, "state/ is not a directory (links are not followed)");
+    for (const char* name : {"state/PROJECT_STATE.md", "state/PROJECT_STATE.html"}) {
+      if (::fstatat(fd->get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+        return core::fail(core::ErrorCode::InvalidArgument,
+                          std::string(name) + " is not a regular file (links are not followed)");
+    }
+  }
+  return std::optional<report::Location>(report::Location{ws->root, ws->rel, "state/PROJECT_STATE.md"});
+}
+
 }  // namespace medic::artifacts

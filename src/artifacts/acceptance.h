@@ -20,6 +20,8 @@
 #include "core/result.h"
 #include "core/unique_fd.h"
 
+#include "report/state_report.h"
+
 namespace medic::artifacts {
 
 struct OutputSpec {
@@ -124,5 +126,13 @@ CheckResult check(const Workspace& ws, const AcceptanceSpec& spec, std::int64_t 
 /// that is unset, outside the roots or a link is reported (missing / refused), not read.
 CheckResult check(const WorkspaceRoots& roots, const std::string& workspace_path, const AcceptanceSpec& spec,
                   std::int64_t run_started);
+
+/// Where a decision's state report goes in its task's workspace: state/PROJECT_STATE.md
+/// beneath the workspace, which must lie beneath an allowed root and be reached without a
+/// link; its state/ and report files must not be links either (a worker controls all three).
+/// nullopt: the workspace does not exist (yet), so there is nothing to write; an error
+/// names why the report is refused.
+[[nodiscard]] core::Result<std::optional<report::Location>> report_location(const WorkspaceRoots& roots,
+                                                                            const std::string& workspace_path);
 
 }  // namespace medic::artifacts

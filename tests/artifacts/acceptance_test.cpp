@@ -197,5 +197,48 @@ TEST(AcceptanceRuleTest, ATitlePatternThatDoesNotCompileSaysWhere) {
   EXPECT_NE(p.error().message.find("offset 9"), std::string::npos) << p.error().message;
 }
 
+// Where a decision's state report goes in a workspace a worker controls: beneath an allowed
+// root, reached without a link, into a state/ and report files that are not links.
+TEST(ReportLocationTest, AWorkspaceBeneathARootGetsItsStateReport) {
+  testing::TempDir root;
+  root.file("ws/notes.md", "x");
+  const auto roots = WorkspaceRoots::create({root.path()});
+  auto where = report_location(roots, root.path() + "/ws");
+  ASSERT_TRUE(where) << where.error().message;
+  ASSERT_TRUE(where->has_value());
+  EXPECT_EQ((*where)->file, "state/PROJECT_STATE.md");
+  EXPECT_EQ((*where)->display(), root.path() + "/ws/state/PROJECT_STATE.md");
+}
+
+TEST(ReportLocationTest, AWorkspaceNotMadeYetHasNoReportAndIsNoError) {
+  testing::TempDir root;
+  auto where = report_location(WorkspaceRoots::create({root.path()}), root.path() + "/not-yet");
+  ASSERT_TRUE(where) << where.error().message;
+  EXPECT_FALSE(where->has_value());
+}
+
+TEST(ReportLocationTest, RefusesWhatLeavesTheRootsOrIsALink) {
+  testing::TempDir root;
+  testing::TempDir outside;
+  const std::string victim = outside.file("PROJECT_STATE.md", "keep\n");
+  const auto roots = WorkspaceRoots::create({root.path()});
+  EXPECT_FALSE(report_location(roots, outside.path())) << "a workspace outside every root";
+  EXPECT_FALSE(
+      report_location(roots, root.path() + "/../" + std::filesystem::path(outside.path()).filename().string()));
+  std::filesystem::create_symlink(outside.path(), root.path() + "/linked");
+  EXPECT_FALSE(report_location(roots, root.path() + "/linked")) << "a workspace that is a link";
+  root.file("a/notes.md", "x");
+  std::filesystem::create_directory_symlink(outside.path(), root.path() + "/a/state");
+  auto state_link = report_location(roots, root.path() + "/a");
+  ASSERT_FALSE(state_link);
+  EXPECT_NE(state_link.error().message.find("state/"), std::string::npos) << state_link.error().message;
+  root.file("b/state/keep.txt", "x");
+  std::filesystem::create_symlink(victim, root.path() + "/b/state/PROJECT_STATE.md");
+  auto file_link = report_location(roots, root.path() + "/b");
+  ASSERT_FALSE(file_link);
+  EXPECT_NE(file_link.error().message.find("PROJECT_STATE.md"), std::string::npos) << file_link.error().message;
+  EXPECT_EQ(testing::read_file(victim), "keep\n");
+}
+
 }  // namespace
 }  // namespace medic::artifacts
