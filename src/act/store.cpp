@@ -2,26 +2,14 @@
 
 #include <simdjson.h>
 
+#include "act/json_fields.h"
 #include "core/ids.h"
 #include "core/json_writer.h"
 
 namespace medic::act {
-namespace {
 
-std::string str(simdjson::dom::element e, const char* key) {
-  std::string_view v;
-  return e[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
-}
-
-std::int64_t num(simdjson::dom::element e, const char* key) {
-  std::int64_t v = 0;
-  if (e[key].get_int64().get(v) == simdjson::SUCCESS) return v;
-  std::uint64_t u = 0;
-  if (e[key].get_uint64().get(u) == simdjson::SUCCESS) return static_cast<std::int64_t>(u);
-  return 0;
-}
-
-}  // namespace
+using json::num;
+using json::str;
 
 std::string encode_state(const ActState& s) {
   std::string out;

@@ -4,20 +4,12 @@
 
 #include <string>
 
+#include "act/json_fields.h"
+
 namespace medic::act {
-namespace {
 
-std::string str(simdjson::dom::element e, const char* key) {
-  std::string_view v;
-  return e[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
-}
-
-std::int64_t num(simdjson::dom::element e, const char* key) {
-  std::int64_t v = 0;
-  return e[key].get_int64().get(v) == simdjson::SUCCESS ? v : 0;
-}
-
-}  // namespace
+using json::num;
+using json::str;
 
 TaskView parse_show(std::string_view output, std::int64_t decision_run) {
   TaskView t;

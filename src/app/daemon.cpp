@@ -16,10 +16,8 @@
 #include <simdjson.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "kanban/board_follower.h"
 #include "kanban/board_layout.h"
@@ -130,13 +128,6 @@ class Daemon {
     std::optional<watch::WatchId> db_watch;    // the board's own directory (not the default's)
     std::optional<watch::WatchId> logs_watch;  // its logs dir
   };
-  // The run a watched worker process belongs to (Hermes's spawned event); workers_ watches
-  // the process and reports its exit.
-  struct WorkerRun {
-    std::string board;
-    std::string task;
-    std::int64_t run_id = 0;
-  };
   // A pid death waiting for Hermes's run-ending event, up to the bound.
   struct WaitTimer {
     Daemon* self = nullptr;
@@ -163,7 +154,8 @@ class Daemon {
   // within the settle series, 2.1 s at most).
   static constexpr std::uint64_t kUnknownRunWaitMs = 2500;
   void watch_pid(Board& b, const std::string& task, const decide::PidWatch& w);
-  void on_worker_exit(const std::string& key, std::optional<int> status);
+  void on_worker_exit(const std::string& board, const std::string& task, std::int64_t run_id,
+                      std::optional<int> status);
   void arm_wait(Board& b, const std::string& task, core::EpochSeconds until);
   void apply(Board& b, const std::string& task, decide::Effects fx);
   bool drain_board(Board& b) { return b.events->drain(); }  // false: locked; read again soon
@@ -202,13 +194,12 @@ class Daemon {
   uv_loop_t* loop_ = nullptr;
   std::unique_ptr<publish::UnixSocketPublisher> publisher_;
   std::map<std::string, std::unique_ptr<Board>> boards_;
-  std::optional<tail::LogFollower> logs_;         // every worker log: bytes in, hits out
-  decide::RunTracker tracker_;                    // the run lifecycle (pure)
-  std::set<std::string> checking_;                // decision ids whose acceptance check is on the threadpool
-  std::map<std::string, WorkerRun> worker_runs_;  // by board/task
-  std::optional<proc::WorkerWatcher> workers_;    // their processes, by the same key (on loop_)
-  std::map<std::string, WaitTimer> waits_;        // by board/task
-  std::map<std::string, kanban::TaskRow> rows_;   // by board/task: the row as last read
+  std::optional<tail::LogFollower> logs_;        // every worker log: bytes in, hits out
+  decide::RunTracker tracker_;                   // the run lifecycle (pure)
+  std::set<std::string> checking_;               // decision ids whose acceptance check is on the threadpool
+  std::optional<proc::WorkerWatcher> workers_;   // each task's current worker process, by board/task
+  std::map<std::string, WaitTimer> waits_;       // by board/task
+  std::map<std::string, kanban::TaskRow> rows_;  // by board/task: the row as last read
   watch::WatcherPtr watcher_;
   std::optional<watch::WatchId> root_watch_;
   std::optional<watch::WatchId> kanban_watch_;
@@ -419,13 +410,13 @@ void Daemon::rescan_boards() {
 }
 
 void Daemon::watch_pid(Board& b, const std::string& task, const decide::PidWatch& w) {
-  const std::string key = run_key(b.slug, task);
-  worker_runs_.erase(key);
   // A pid that is not this worker (gone, another host's, reused), or a kernel without
   // pidfd (before 5.3): no exit detection by pid; trailers and Hermes's events still end
-  // the run.
-  auto ok = workers_->watch(key, w.pid, w.started_at,
-                            [this, key](std::optional<int> status) { on_worker_exit(key, status); });
+  // the run. The exit callback carries the run the worker belongs to.
+  auto ok = workers_->watch(run_key(b.slug, task), w.pid, w.started_at,
+                            [this, board = b.slug, task, run = w.run_id](std::optional<int> status) {
+                              on_worker_exit(board, task, run, status);
+                            });
   if (!ok) {
     if (ok.error().code == core::ErrorCode::NotFound) {
       spdlog::debug("task={} {}", task, ok.error().message);
@@ -434,25 +425,21 @@ void Daemon::watch_pid(Board& b, const std::string& task, const decide::PidWatch
     }
     return;
   }
-  worker_runs_[key] = WorkerRun{b.slug, task, w.run_id};
   spdlog::debug("task={} run={} pid={} watched", task, w.run_id, w.pid);
 }
 
-void Daemon::on_worker_exit(const std::string& key, std::optional<int> status) {
-  auto it = worker_runs_.find(key);
-  if (it == worker_runs_.end()) return;
-  const WorkerRun run = std::move(it->second);
-  worker_runs_.erase(it);
-  auto b = boards_.find(run.board);
+void Daemon::on_worker_exit(const std::string& board, const std::string& task, std::int64_t run_id,
+                            std::optional<int> status) {
+  auto b = boards_.find(board);
   if (b == boards_.end()) return;
   // The worker is gone: its last bytes are in the log, read them before deciding.
-  logs_->finish(run.board, b->second->logs_dir, run.task);
+  logs_->finish(board, b->second->logs_dir, task);
   // A clean exit (or none known) is no failure when the worker's kanban_complete or
   // kanban_block was committed before it: read the board's pending events first.
   if (!status || (WIFEXITED(*status) && WEXITSTATUS(*status) == 0)) drain_board(*b->second);
   ++exits_by_pid_;
   if (status) ++exits_with_status_;
-  apply(*b->second, run.task, tracker_.on_pid_exit(key, run.run_id, status, clock_.now()));
+  apply(*b->second, task, tracker_.on_pid_exit(run_key(board, task), run_id, status, clock_.now()));
 }
 
 void Daemon::arm_wait(Board& b, const std::string& task, core::EpochSeconds until) {
@@ -500,10 +487,7 @@ void Daemon::apply(Board& b, const std::string& task, decide::Effects fx) {
     spdlog::info("run={} decided earlier; Hermes has now ended it ({})", r.decision_id, r.event);
     publish_line([r = std::move(r)](std::uint64_t seq) { return publish::encode_run_ended(r, seq); });
   }
-  if (fx.unwatch_pid) {
-    worker_runs_.erase(key);
-    workers_->unwatch(key);
-  }
+  if (fx.unwatch_pid) workers_->unwatch(key);
   if (fx.watch_pid) watch_pid(b, task, *fx.watch_pid);
   if (fx.cancel_wait) waits_.erase(key);
   if (fx.wait_until) arm_wait(b, task, *fx.wait_until);
@@ -1224,7 +1208,6 @@ void Daemon::teardown() {
   }
   boards_.clear();  // (their watches go with the watcher)
   watcher_.reset();
-  worker_runs_.clear();
   workers_.reset();
   waits_.clear();
   // Closing the loop also runs it until the last report write is done.

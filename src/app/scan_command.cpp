@@ -126,7 +126,8 @@ class FileSource {
   }
 
   // Start of the line after the newline at or after `pos`, or the file's size when none
-  // follows. Reads forward piece by piece: a line can be long.
+  // follows. Reads forward piece by piece: a line can be long. A read error ends the
+  // segment at the file's end: the segment's own scan then meets the error and reports it.
   std::uint64_t next_line_start(std::uint64_t pos, std::vector<char>& buf) const {
     std::string error;
     while (pos < size_) {

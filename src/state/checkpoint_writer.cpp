@@ -1,6 +1,7 @@
 #include "state/checkpoint_writer.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -94,11 +95,13 @@ core::Result<void> CheckpointWriter::save_now() {
 }
 
 core::Result<std::optional<Parsed>> load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return std::optional<Parsed>{};
     return core::fail(core::ErrorCode::Io, path + ": " + std::strerror(errno));
   }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return core::fail(core::ErrorCode::Io, path + ": cannot be opened");
   std::stringstream ss;
   ss << in.rdbuf();
   auto parsed = parse(ss.str());

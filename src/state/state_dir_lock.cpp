@@ -1,6 +1,7 @@
 #include "state/state_dir_lock.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -24,7 +25,8 @@ core::Result<StateDirLock> StateDirLock::acquire(const std::string& state_dir) {
   }
   const std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
-    // The lock is held all the same; only the refusal of a second daemon says less.
+    // The lock is held all the same; only a second daemon's refusal cannot name this pid.
+    spdlog::warn("{}: cannot record the pid: {}", path, std::strerror(errno));
   }
   return StateDirLock(std::move(path), std::move(fd));
 }
