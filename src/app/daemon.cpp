@@ -19,7 +19,7 @@
 #include <map>
 #include <set>
 
-#include "kanban/board_follower.h"
+#include "kanban/board_set.h"
 #include "kanban/board_layout.h"
 #include "tail/log_follower.h"
 #include "report/report_queue.h"
@@ -110,23 +110,13 @@ class Daemon {
   void teardown();
   uv_loop_t loop_storage_{};
   bool read_ = false;  // the boards and logs were read at start: the state is whole
-  struct Board {
-    std::string slug;
-    std::string dir;  // where kanban.db lives
-    std::string logs_dir;
-    std::string logs_rel;                           // logs_dir beneath the Hermes root
-    core::UniqueFd logs_fd;                         // the logs dir, reached from the root without a link
-    std::unique_ptr<kanban::BoardFollower> events;  // its task_events, read as they land
-    // Exits that wait for the board: rc=0 (was there a kanban_complete?) while it is
-    // locked, and exits of runs whose claim is not read yet (until `until_ms`).
-    struct DeferredExit {
-      std::string task;
-      int rc = 0;
-      std::uint64_t until_ms = 0;  // uv_now; 0: wait for as long as the board is locked
-    };
-    std::vector<DeferredExit> deferred_trailers;
-    std::optional<watch::WatchId> db_watch;    // the board's own directory (not the default's)
-    std::optional<watch::WatchId> logs_watch;  // its logs dir
+  using Board = kanban::BoardSet::Board;
+  // Exits that wait for their board: rc=0 (was there a kanban_complete?) while it is
+  // locked, and exits of runs whose claim is not read yet (until `until_ms`).
+  struct DeferredExit {
+    std::string task;
+    int rc = 0;
+    std::uint64_t until_ms = 0;  // uv_now; 0: wait for as long as the board is locked
   };
   // A pid death waiting for Hermes's run-ending event, up to the bound.
   struct WaitTimer {
@@ -135,17 +125,8 @@ class Daemon {
     std::string task;
     loop::UvHandle<uv_timer_t> timer;
   };
-  void start_watches();
-  void rescan_boards();
-  // Watches `dir` into `slot` unless it is watched already; a directory that goes away
-  // empties its slot and makes the boards be scanned again.
-  void watch_dir(std::optional<watch::WatchId>& slot, const std::string& dir, watch::Watcher::OnEntry on_entry);
-  void on_watch_gone(const std::string& what);
+  void watch_rules();
   void on_overflow();
-  void on_board_dir_entry(const std::string& slug, std::string_view name);
-  void drop_board(const std::string& slug);
-  void on_board_change(Board& b) { b.events->read(); }
-  void board_notified(Board& b) { b.events->notified(); }
   void arm_busy_retry(Board& b) { b.events->read_soon(); }
   void on_board_event(Board& b, const kanban::KanbanEvent& e);
   void on_board_caught_up(Board& b);
@@ -160,9 +141,6 @@ class Daemon {
   void apply(Board& b, const std::string& task, decide::Effects fx);
   bool drain_board(Board& b) { return b.events->drain(); }  // false: locked; read again soon
   const kanban::TaskRow* refresh_row(Board& b, const std::string& task);
-  void on_log_change(Board& b, const std::string& name, bool replaced = true) {
-    logs_->on_change(b.slug, b.logs_dir, name, replaced);
-  }
   void on_hits(const tail::LogFollower::Log& log, std::vector<match::Hit>& hits);
   void decide_run(Board& b, const std::string& task, decide::DecideRun d);
   void check_blocked_family(Board& b, const std::string& task);
@@ -193,19 +171,16 @@ class Daemon {
   decide::EngineState engine_;
   uv_loop_t* loop_ = nullptr;
   std::unique_ptr<publish::UnixSocketPublisher> publisher_;
-  std::map<std::string, std::unique_ptr<Board>> boards_;
-  std::optional<tail::LogFollower> logs_;        // every worker log: bytes in, hits out
-  decide::RunTracker tracker_;                   // the run lifecycle (pure)
+  std::optional<kanban::BoardSet> boards_;                     // every board under the root, and its logs dir
+  std::map<std::string, std::vector<DeferredExit>> deferred_;  // by board slug
+  std::optional<tail::LogFollower> logs_;                      // every worker log: bytes in, hits out
+  decide::RunTracker tracker_;                                 // the run lifecycle (pure)
   std::set<std::string> checking_;               // decision ids whose acceptance check is on the threadpool
   std::optional<proc::WorkerWatcher> workers_;   // each task's current worker process, by board/task
   std::map<std::string, WaitTimer> waits_;       // by board/task
   std::map<std::string, kanban::TaskRow> rows_;  // by board/task: the row as last read
   watch::WatcherPtr watcher_;
-  std::optional<watch::WatchId> root_watch_;
-  std::optional<watch::WatchId> kanban_watch_;
-  std::optional<watch::WatchId> boards_watch_;
   std::optional<watch::WatchId> rules_watch_;
-  std::set<std::string> recreated_;  // boards whose directory went away: read from event 1 when back
   loop::UvHandle<uv_signal_t> sigint_, sigterm_, sighup_;
   loop::UvHandle<uv_timer_t> checkpoint_timer_;
   loop::UvHandle<uv_timer_t> reload_timer_;
@@ -227,7 +202,6 @@ class Daemon {
   // FIFO): each is logged the first time only, and counted.
   std::set<std::string> refused_once_;
   bool refuse_once(const std::string& key, const std::string& message);
-  bool reading_board_ = false;
   // Counters (logged at shutdown).
   std::uint64_t decisions_ = 0;
   std::uint64_t malformed_events_ = 0;
@@ -245,168 +219,34 @@ bool Daemon::refuse_once(const std::string& key, const std::string& message) {
   return true;
 }
 
-void Daemon::watch_dir(std::optional<watch::WatchId>& slot, const std::string& dir, watch::Watcher::OnEntry on_entry) {
-  if (slot) return;
-  // The slot is a member of the daemon or of a board (boards_ holds unique_ptrs): it does
-  // not move while the watch lives, and the watch is removed before its owner goes.
-  auto id = watcher_->add(dir, std::move(on_entry), [this, &slot, dir] {
-    slot.reset();
-    on_watch_gone(dir);
-  });
-  if (!id) {
-    if (id.error().code != core::ErrorCode::NotFound) spdlog::error("watch failed: {}", id.error().message);
-    return;
+// The rules dir, when --rules is given: a change reloads the rules (debounced). Tried again
+// at each rescan of the boards, for a rules dir made (or made anew) since.
+void Daemon::watch_rules() {
+  if (!options_.rules_dir || rules_watch_) return;
+  auto id = watcher_->add(
+      *options_.rules_dir,
+      [this](std::string_view, watch::Watcher::Change) {
+        // Debounce: editors write several files in a burst.
+        arm_timer(
+            reload_timer_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->reload_rules(); }, 200, 0);
+      },
+      [this] {
+        spdlog::warn("rules dir={} went away; the running rules are kept", *options_.rules_dir);
+        rules_watch_.reset();
+        watch_rules();
+      });
+  if (id) {
+    rules_watch_ = *id;
+  } else if (id.error().code != core::ErrorCode::NotFound) {
+    spdlog::error("watch failed: {}", id.error().message);
   }
-  slot = *id;
-  spdlog::debug("watching dir={}", dir);
-}
-
-void Daemon::on_watch_gone(const std::string& what) {
-  // A watched directory was deleted, moved or replaced: drop what lived in it and look
-  // again; its parent's watch (or this rescan) finds the new one.
-  spdlog::warn("dir={} went away; rescanning", what);
-  for (auto it = boards_.begin(); it != boards_.end();) {
-    Board& b = *it->second;
-    if (what == b.logs_dir) {
-      if (b.logs_watch) watcher_->remove(*b.logs_watch);
-      b.logs_watch.reset();
-      b.logs_fd.reset();
-    }
-    if (b.slug != "default" && what == b.dir) {
-      const std::string slug = b.slug;
-      ++it;
-      drop_board(slug);
-      continue;
-    }
-    ++it;
-  }
-  rescan_boards();
-}
-
-void Daemon::drop_board(const std::string& slug) {
-  auto it = boards_.find(slug);
-  if (it == boards_.end()) return;
-  Board& b = *it->second;
-  if (b.db_watch) watcher_->remove(*b.db_watch);
-  if (b.logs_watch) watcher_->remove(*b.logs_watch);
-  logs_->drop_board(slug);
-  boards_.erase(it);
-  saved_cursors_.erase(slug);
-  recreated_.insert(slug);
-  spdlog::warn("board={} went away; it is read from its first event if it comes back", slug);
 }
 
 void Daemon::on_overflow() {
   // The kernel dropped events: any change may have been missed. Look at everything again.
   spdlog::warn("inotify queue overflowed (overflows={}): rescanning every board and log", watcher_->overflows());
-  rescan_boards();
-  for (auto& [slug, b] : boards_) on_board_change(*b);
+  boards_->read_all();
   logs_->read_all();
-}
-
-void Daemon::on_board_dir_entry(const std::string& slug, std::string_view name) {
-  auto it = boards_.find(slug);
-  if (it == boards_.end()) return;
-  if (kanban::is_board_file(name)) {
-    board_notified(*it->second);
-  } else if (name == "logs") {
-    rescan_boards();
-  }
-}
-
-void Daemon::start_watches() {
-  const std::string root = options_.hermes_root;
-  watch_dir(root_watch_, root, [this](std::string_view name, watch::Watcher::Change) {
-    if (kanban::is_board_file(name)) {
-      if (auto it = boards_.find("default"); it != boards_.end()) board_notified(*it->second);
-    } else if (name == "kanban") {
-      rescan_boards();
-    }
-  });
-  watch_dir(kanban_watch_, root + "/kanban", [this](std::string_view name, watch::Watcher::Change) {
-    if (name == "logs" || name == "boards") rescan_boards();
-  });
-  watch_dir(boards_watch_, root + "/kanban/boards",
-            [this](std::string_view, watch::Watcher::Change) { rescan_boards(); });
-  if (options_.rules_dir) {
-    watch_dir(rules_watch_, *options_.rules_dir, [this](std::string_view, watch::Watcher::Change) {
-      // Debounce: editors write several files in a burst.
-      arm_timer(
-          reload_timer_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->reload_rules(); }, 200, 0);
-    });
-  }
-}
-
-void Daemon::rescan_boards() {
-  const kanban::BoardList found = kanban::list_boards(root_fd_.get(), options_.hermes_root);
-  for (const auto& r : found.refused) refuse_once(r.key, r.message);
-  // Directories created since the start (kanban/, kanban/boards/).
-  start_watches();  // directories created (or recreated) since
-  for (const auto& [slug, dir, logs_rel] : found.boards) {
-    auto& slot = boards_[slug];
-    if (!slot) {
-      slot = std::make_unique<Board>();
-      slot->slug = slug;
-      slot->dir = dir;
-      slot->logs_dir = options_.hermes_root + "/" + logs_rel;
-      slot->logs_rel = logs_rel;
-      std::int64_t cursor = -1;  // not started: first_cursor
-      if (auto it = saved_cursors_.find(slug); it != saved_cursors_.end()) cursor = it->second;
-      if (recreated_.erase(slug) > 0) cursor = 0;  // a board made anew: all its events are new
-      Board* b = slot.get();
-      slot->events = std::make_unique<kanban::BoardFollower>(
-          loop_, slug, dir + "/kanban.db", cursor, reading_board_,
-          kanban::BoardFollower::Callbacks{
-              [this, b](const kanban::KanbanEvent& e) { on_board_event(*b, e); }, [this, b] { on_board_caught_up(*b); },
-              [this, b](kanban::BoardReader& r) { return first_cursor(*b, r); }, [this] { state_dirty_ = true; }});
-    }
-    Board& b = *slot;
-    if (b.slug != "default") {
-      watch_dir(b.db_watch, b.dir, [this, slug = b.slug](std::string_view name, watch::Watcher::Change) {
-        on_board_dir_entry(slug, name);
-      });
-    }
-    // A logs dir deleted, or replaced, since it was opened: medic's own descriptor keeps
-    // the old inode alive, so no IN_DELETE_SELF comes; compare identities instead.
-    if (b.logs_fd) {
-      struct stat open_st {
-      }, path_st{};
-      const bool same = ::fstat(b.logs_fd.get(), &open_st) == 0 &&
-                        ::fstatat(root_fd_.get(), b.logs_rel.c_str(), &path_st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                        open_st.st_dev == path_st.st_dev && open_st.st_ino == path_st.st_ino;
-      if (!same) {
-        spdlog::warn("board={} logs dir={} was deleted or replaced; following the new one", b.slug, b.logs_dir);
-        if (b.logs_watch) watcher_->remove(*b.logs_watch);
-        b.logs_watch.reset();
-        b.logs_fd.reset();
-      }
-    }
-    // The logs dir is reached from the root without following a link: one that is a link
-    // (to /etc, say) is refused, never watched or read.
-    if (!b.logs_fd) {
-      if (auto fd = core::open_dir_beneath(root_fd_.get(), b.logs_rel, false)) {
-        b.logs_fd = std::move(*fd);
-      } else if (fd.error().code != core::ErrorCode::NotFound) {
-        refuse_once("logs:" + b.logs_dir, "board=" + b.slug + " logs dir=" + b.logs_dir +
-                                              " refused: " + fd.error().message + "; its logs are not read");
-      }
-    }
-    if (b.logs_fd && !b.logs_watch) {
-      watch_dir(b.logs_watch, b.logs_dir, [this, slug = b.slug](std::string_view name, watch::Watcher::Change change) {
-        auto it = boards_.find(slug);
-        if (it == boards_.end()) return;
-        // A rotated log's bytes are read through the descriptor of its live log's tailer.
-        on_log_change(*it->second, kanban::live_log_name(name), change == watch::Watcher::Change::Replaced);
-      });
-    }
-    on_board_change(b);
-    // Logs already there (written while medic was down, or before the board appeared).
-    if (b.logs_fd) {
-      if (auto names = core::list_dir(b.logs_fd.get())) {
-        for (const auto& n : *names) on_log_change(b, n);
-      }
-    }
-  }
 }
 
 void Daemon::watch_pid(Board& b, const std::string& task, const decide::PidWatch& w) {
@@ -430,16 +270,16 @@ void Daemon::watch_pid(Board& b, const std::string& task, const decide::PidWatch
 
 void Daemon::on_worker_exit(const std::string& board, const std::string& task, std::int64_t run_id,
                             std::optional<int> status) {
-  auto b = boards_.find(board);
-  if (b == boards_.end()) return;
+  Board* b = boards_->find(board);
+  if (!b) return;
   // The worker is gone: its last bytes are in the log, read them before deciding.
-  logs_->finish(board, b->second->logs_dir, task);
+  logs_->finish(board, b->logs_dir, task);
   // A clean exit (or none known) is no failure when the worker's kanban_complete or
   // kanban_block was committed before it: read the board's pending events first.
-  if (!status || (WIFEXITED(*status) && WEXITSTATUS(*status) == 0)) drain_board(*b->second);
+  if (!status || (WIFEXITED(*status) && WEXITSTATUS(*status) == 0)) drain_board(*b);
   ++exits_by_pid_;
   if (status) ++exits_with_status_;
-  apply(*b->second, task, tracker_.on_pid_exit(run_key(board, task), run_id, status, clock_.now()));
+  apply(*b, task, tracker_.on_pid_exit(run_key(board, task), run_id, status, clock_.now()));
 }
 
 void Daemon::arm_wait(Board& b, const std::string& task, core::EpochSeconds until) {
@@ -464,11 +304,11 @@ void Daemon::arm_wait(Board& b, const std::string& task, core::EpochSeconds unti
         Daemon* self = wt->self;
         const std::string board = wt->board;
         const std::string task = wt->task;
-        auto b = self->boards_.find(board);
-        if (b == self->boards_.end()) return;
+        Board* b = self->boards_->find(board);
+        if (!b) return;
         // Hermes's event may be committed but not yet read: read the board first.
-        self->drain_board(*b->second);
-        self->apply(*b->second, task, self->tracker_.on_wait_expired(run_key(board, task), self->clock_.now()));
+        self->drain_board(*b);
+        self->apply(*b, task, self->tracker_.on_wait_expired(run_key(board, task), self->clock_.now()));
       },
       static_cast<std::uint64_t>(delay_ms), 0);
   spdlog::debug("task={} waits up to {} s for Hermes's run-ending event", task, until - clock_.now());
@@ -524,19 +364,25 @@ std::int64_t Daemon::first_cursor(Board& b, kanban::BoardReader& reader) {
 
 // The board has said its say: the rc=0 exits that waited for it are decided now.
 void Daemon::on_board_caught_up(Board& b) {
-  if (b.deferred_trailers.empty()) return;
-  auto deferred = std::move(b.deferred_trailers);
-  b.deferred_trailers.clear();
+  auto waiting = deferred_.find(b.slug);
+  if (waiting == deferred_.end()) return;
+  std::vector<DeferredExit> deferred = std::move(waiting->second);
+  deferred_.erase(waiting);
+  std::vector<DeferredExit> still;
   const std::uint64_t now_ms = uv_now(loop_);
   for (auto& t : deferred) {
     const std::string key = run_key(b.slug, t.task);
     if (tracker_.current_run(key) == 0 && now_ms < t.until_ms) {
-      b.deferred_trailers.push_back(std::move(t));  // its claim may still be on its way
+      still.push_back(std::move(t));  // its claim may still be on its way
       continue;
     }
     apply(b, t.task, tracker_.on_trailer(key, t.rc, clock_.now()));
   }
-  if (!b.deferred_trailers.empty()) arm_busy_retry(b);
+  if (!still.empty()) {
+    auto& slot = deferred_[b.slug];
+    slot.insert(slot.begin(), std::make_move_iterator(still.begin()), std::make_move_iterator(still.end()));
+    arm_busy_retry(b);
+  }
 }
 
 void Daemon::on_board_event(Board& b, const kanban::KanbanEvent& e) {
@@ -586,18 +432,18 @@ void Daemon::on_hits(const tail::LogFollower::Log& f, std::vector<match::Hit>& h
       if (const auto* v = match::find_field(h.fields, "rc")) {
         if (const auto* i = std::get_if<std::int64_t>(v)) rc = static_cast<int>(*i);
       }
-      auto b = boards_.find(f.board);
-      if (b == boards_.end()) continue;
+      Board* b = boards_->find(f.board);
+      if (!b) continue;
       // rc=0 is no failure when the worker's kanban_complete or kanban_block came first
       // (committed before it exited); an exit of a run not yet known needs its claim.
       // Both are on the board: read its pending events before deciding.
       const std::int64_t current = tracker_.current_run(key);
       const bool needs_board = rc == 0 || current == 0 || tracker_.decided(key + "/" + std::to_string(current));
-      const bool board_read = !needs_board || drain_board(*b->second);
+      const bool board_read = !needs_board || drain_board(*b);
       if (!board_read && rc == 0) {
         // Whether the worker called kanban_complete is on a board another process holds
         // locked: this exit waits for it (an rc != 0 with its log's evidence does not).
-        b->second->deferred_trailers.push_back({f.task_id, rc, 0});
+        deferred_[f.board].push_back({f.task_id, rc, 0});
         spdlog::debug("task={} rc=0 waits for board={} (locked)", f.task_id, f.board);
         continue;
       }
@@ -605,12 +451,12 @@ void Daemon::on_hits(const tail::LogFollower::Log& f, std::vector<match::Hit>& h
         // A worker that failed at once: its claim is behind a lock, or committed but not
         // yet visible. The exit waits for it (bounded), rather than being dropped as an
         // exit of no known run.
-        b->second->deferred_trailers.push_back({f.task_id, rc, uv_now(loop_) + kUnknownRunWaitMs});
-        if (board_read) arm_busy_retry(*b->second);
+        deferred_[f.board].push_back({f.task_id, rc, uv_now(loop_) + kUnknownRunWaitMs});
+        if (board_read) arm_busy_retry(*b);
         spdlog::debug("task={} rc={} waits for its claim on board={}", f.task_id, rc, f.board);
         continue;
       }
-      apply(*b->second, f.task_id, tracker_.on_trailer(key, rc, clock_.now()));
+      apply(*b, f.task_id, tracker_.on_trailer(key, rc, clock_.now()));
       continue;
     }
     decide::Evidence e;
@@ -960,9 +806,7 @@ void Daemon::reload_rules() {
 
 state::Checkpoint Daemon::snapshot() const {
   state::Checkpoint cp;
-  for (const auto& [slug, b] : boards_) {
-    if (b->events->cursor() >= 0) cp.cursors[slug] = b->events->cursor();
-  }
+  if (boards_) cp.cursors = boards_->cursors();
   for (const auto& [path, at] : logs_->positions()) {
     cp.files.push_back(state::FileState{path, at.id.dev, at.id.ino, at.offset, at.line, at.fingerprint});
   }
@@ -1136,8 +980,8 @@ core::Result<void> Daemon::start_handles() {
                     [this](const std::string& key, const std::string& message) { refuse_once(key, message); },
                     [this] { ++refused_; },
                     [this](const std::string& board) {
-                      auto b = boards_.find(board);
-                      return b != boards_.end() && b->second->logs_fd ? b->second->logs_fd.get() : -1;
+                      Board* b = boards_->find(board);
+                      return b && b->logs_fd ? b->logs_fd.get() : -1;
                     }});
   logs_->resume_from(std::move(saved_files_));
   // Checkpoint on a timer, never per line (STYLE B5); it only runs when work was done.
@@ -1155,7 +999,22 @@ core::Result<void> Daemon::start_watching() {
   if (!watcher) return tl::unexpected(watcher.error());
   watcher_ = std::move(*watcher);
   watcher_->on_overflow([this] { on_overflow(); });
-  start_watches();
+  boards_.emplace(
+      loop_, *watcher_, options_.hermes_root, root_fd_.get(), std::move(saved_cursors_),
+      kanban::BoardSet::Callbacks{
+          [this](Board& b, const kanban::KanbanEvent& e) { on_board_event(b, e); },
+          [this](Board& b) { on_board_caught_up(b); },
+          [this](Board& b, kanban::BoardReader& r) { return first_cursor(b, r); }, [this] { state_dirty_ = true; },
+          [this](Board& b, const std::string& name, bool replaced) {
+            logs_->on_change(b.slug, b.logs_dir, name, replaced);
+          },
+          [this](Board& b) {
+            logs_->drop_board(b.slug);
+            deferred_.erase(b.slug);
+          },
+          [this](const std::string& key, const std::string& message) { refuse_once(key, message); },
+          [this] { watch_rules(); }});
+  watch_rules();
   auto reports = report::ReportQueue::create(loop_);
   if (!reports) return tl::unexpected(reports.error());
   reports_ = std::move(*reports);
@@ -1163,7 +1022,7 @@ core::Result<void> Daemon::start_watching() {
 }
 
 core::Result<void> Daemon::start_reading() {
-  rescan_boards();
+  boards_->rescan();
   logs_->end_startup();
   read_ = true;  // from here on the state is whole: a stop checkpoints it
   return {};
@@ -1206,7 +1065,7 @@ void Daemon::teardown() {
       spdlog::critical("{} message(s) could not be journaled before the stop (the state disk is full)", left);
     outbox_->stop();
   }
-  boards_.clear();  // (their watches go with the watcher)
+  boards_.reset();  // (before the watcher its watches are in)
   watcher_.reset();
   workers_.reset();
   waits_.clear();

@@ -81,7 +81,10 @@ bool BoardFollower::open_reader() {
   }
   if (reader_) return true;
   opened_with_shm_ = ::access((db_path_ + "-shm").c_str(), F_OK) == 0;
-  if (!db_there) return false;
+  if (!db_there) {
+    made_since_ = cursor_ < 0;
+    return false;
+  }
   db_id_ = db_now;
   auto r = BoardReader::open(db_path_);
   if (!r) {
@@ -90,7 +93,7 @@ bool BoardFollower::open_reader() {
   }
   reader_.emplace(std::move(*r));
   if (cursor_ < 0) {
-    cursor_ = cb_.first_cursor(*reader_);
+    cursor_ = made_since_ ? 0 : cb_.first_cursor(*reader_);
     cb_.on_moved();
   }
   spdlog::debug("board={} db={} cursor={}", slug_, db_path_, cursor_);

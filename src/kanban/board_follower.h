@@ -5,6 +5,9 @@
 //   -wal/-shm files, and reopening per change would feed those events back), reopened
 //   once Hermes creates -shm (a connection opened without it never sees later commits)
 //   and when kanban.db is replaced (then read from its first event);
+// - where a board with no saved cursor starts: at first_cursor (from now on) when its
+//   kanban.db was there when first looked for, at its first event when the database was
+//   made while followed (`hermes kanban boards create`, or Hermes's first run);
 // - the cursor on task_events (where a board seen for the first time starts is the
 //   caller's: first_cursor);
 // - the settle series: a commit is visible only once the writer has also updated the WAL
@@ -76,6 +79,7 @@ class BoardFollower {
   Callbacks cb_;
   std::optional<BoardReader> reader_;
   bool opened_with_shm_ = false;
+  bool made_since_ = false;    // kanban.db was missing when first looked for: all its events are new
   core::FileId db_id_;         // the kanban.db the reader opened
   bool read_complete_ = true;  // the last read reached the end of task_events
   loop::UvHandle<uv_timer_t> settle_;

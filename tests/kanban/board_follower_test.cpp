@@ -1,6 +1,7 @@
 // BoardFollower on a real loop and a real board with Hermes's schema (WAL mode, written
 // by another connection as Hermes writes it): events go out in id order and move the
-// cursor; a board seen for the first time starts where first_cursor says; a commit that
+// cursor; a board seen for the first time starts where first_cursor says, unless its
+// database was made while it was followed (then at its first event); a commit that
 // lands after the notification is still seen, by the settle series; a kanban.db made anew
 // under the same name is read from its first event.
 #include "kanban/board_follower.h"
@@ -91,6 +92,20 @@ TEST_F(BoardFollowerTest, ABoardSeenForTheFirstTimeStartsWhereFirstCursorSays) {
   ASSERT_TRUE(run_until(&loop_, [&] { return !seen_.empty(); }));
   ASSERT_EQ(seen_.size(), 1u);
   EXPECT_EQ(seen_[0].kind, "blocked");
+}
+
+TEST_F(BoardFollowerTest, ABoardWhoseDatabaseIsMadeWhileFollowedIsReadFromItsFirstEvent) {
+  follow(-1);
+  follower_->read();  // no kanban.db yet: Hermes has not made the board
+  EXPECT_EQ(follower_->reader(), nullptr);
+  HermesBoard board(db_path_);
+  board.create_task("t_a", "a", "w");  // made and used before the follower's next read
+  board.event("t_a", std::nullopt, "created", "{}", 1780000000);
+  follower_->read();
+  EXPECT_EQ(first_cursor_calls_, 0) << "a database made while followed holds only new events";
+  ASSERT_FALSE(seen_.empty());
+  EXPECT_EQ(seen_[0].task_id, "t_a");
+  EXPECT_EQ(seen_[0].kind, "created");
 }
 
 TEST_F(BoardFollowerTest, ACommitAfterTheNotificationIsSeenByTheSettleSeries) {
