@@ -2,54 +2,40 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-
-#include <array>
-#include <cerrno>
-#include <cstring>
-#include <csignal>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include <simdjson.h>
-
+#include <cerrno>
+#include <csignal>
 #include <filesystem>
 #include <map>
 #include <set>
 
-#include "kanban/board_set.h"
-#include "kanban/board_layout.h"
-#include "tail/log_follower.h"
-#include "report/report_queue.h"
-#include "report/state_report.h"
 #include "app/rule_loading.h"
-#include "artifacts/acceptance.h"
+#include "app/run_decider.h"
 #include "core/beneath.h"
 #include "core/clock.h"
 #include "core/ids.h"
-#include "core/unique_fd.h"
 #include "core/json_writer.h"
 #include "core/text.h"
-#include "decide/engine.h"
+#include "core/unique_fd.h"
 #include "decide/run_tracker.h"
 #include "kanban/board_reader.h"
+#include "kanban/board_set.h"
 #include "loop/handles.h"
 #include "loop/uv_handle.h"
 #include "match/matcher.h"
-#include "match/rule_tester.h"
-#include "match/stream.h"
+#include "proc/worker_watcher.h"
 #include "publish/decision_codec.h"
-#include "publish/outbox.h"
 #include "publish/journal.h"
+#include "publish/outbox.h"
+#include "publish/unix_socket_publisher.h"
+#include "report/report_queue.h"
 #include "state/checkpoint.h"
 #include "state/checkpoint_writer.h"
 #include "state/state_dir_lock.h"
-#include "core/atomic_file.h"
-#include "publish/unix_socket_publisher.h"
-#include "proc/worker_watcher.h"
-#include "tail/tailer.h"
+#include "tail/log_follower.h"
 #include "watch/inotify_watcher.h"
 
 namespace medic::app {
@@ -144,15 +130,7 @@ class Daemon {
   void on_hits(const tail::LogFollower::Log& log, std::vector<match::Hit>& hits);
   void decide_run(Board& b, const std::string& task, decide::DecideRun d);
   void check_blocked_family(Board& b, const std::string& task);
-  void examine_blocked_parent(Board& b, const std::string& parent);
-  artifacts::CheckResult check_artifacts(const std::string& board, const std::optional<kanban::TaskRow>& row,
-                                         std::int64_t run_started) const;
-  bool publish_decision(const decide::RunFacts& facts);  // false: nothing new was published
-  void check_then_publish(const std::string& id, decide::RunFacts facts, std::optional<kanban::TaskRow> row,
-                          std::int64_t started, std::string path);
-  std::optional<report::Location> workspace_report(decide::Decision& d);
-  void report_decision(const decide::Decision& d, const std::optional<report::Location>& workspace);
-  void publish_line(publish::Outbox::Render render);
+  std::optional<RunDecider> decider_;      // ended runs -> acceptance -> decisions, published
   std::optional<publish::Outbox> outbox_;  // journal, then socket, in order
   std::string hello() const;
   void reload_rules();
@@ -168,17 +146,15 @@ class Daemon {
   match::Matcher matcher_;
   publish::Journal journal_;
   core::SystemClock clock_;
-  decide::EngineState engine_;
   uv_loop_t* loop_ = nullptr;
   std::unique_ptr<publish::UnixSocketPublisher> publisher_;
   std::optional<kanban::BoardSet> boards_;                     // every board under the root, and its logs dir
   std::map<std::string, std::vector<DeferredExit>> deferred_;  // by board slug
   std::optional<tail::LogFollower> logs_;                      // every worker log: bytes in, hits out
   decide::RunTracker tracker_;                                 // the run lifecycle (pure)
-  std::set<std::string> checking_;               // decision ids whose acceptance check is on the threadpool
-  std::optional<proc::WorkerWatcher> workers_;   // each task's current worker process, by board/task
-  std::map<std::string, WaitTimer> waits_;       // by board/task
-  std::map<std::string, kanban::TaskRow> rows_;  // by board/task: the row as last read
+  std::optional<proc::WorkerWatcher> workers_;                 // each task's current worker process, by board/task
+  std::map<std::string, WaitTimer> waits_;                     // by board/task
+  std::map<std::string, kanban::TaskRow> rows_;                // by board/task: the row as last read
   watch::WatcherPtr watcher_;
   std::optional<watch::WatchId> rules_watch_;
   loop::UvHandle<uv_signal_t> sigint_, sigterm_, sighup_;
@@ -195,21 +171,18 @@ class Daemon {
   std::map<std::string, tail::LogFollower::Saved> saved_files_;
   std::map<std::string, std::int64_t> saved_cursors_;
   std::unique_ptr<report::ReportQueue> reports_;
-  std::map<std::string, std::string> health_reasons_;  // provider -> why it was marked
-  core::UniqueFd root_fd_;                             // the Hermes root (operator-trusted)
+  core::UniqueFd root_fd_;  // the Hermes root (operator-trusted)
   artifacts::WorkspaceRoots workspace_roots_;
   // Names refused once (a bad task id, board slug or log name; a log that is a link or a
   // FIFO): each is logged the first time only, and counted.
   std::set<std::string> refused_once_;
   bool refuse_once(const std::string& key, const std::string& message);
   // Counters (logged at shutdown).
-  std::uint64_t decisions_ = 0;
   std::uint64_t malformed_events_ = 0;
   // How runs were decided (the exit path each took), logged at shutdown.
-  std::uint64_t exits_by_pid_ = 0;                   // pid deaths seen
-  std::uint64_t exits_with_status_ = 0;              // ... with a readable zombie exit status
-  std::map<std::string, std::uint64_t> decided_by_;  // "trailer", "pid", "event", "pid+wait"
-  std::uint64_t refused_ = 0;                        // names and files refused (bad ids, links, FIFOs, workspaces)
+  std::uint64_t exits_by_pid_ = 0;       // pid deaths seen
+  std::uint64_t exits_with_status_ = 0;  // ... with a readable zombie exit status
+  std::uint64_t refused_ = 0;            // names and files refused (bad ids, links, FIFOs, workspaces)
 };
 
 bool Daemon::refuse_once(const std::string& key, const std::string& message) {
@@ -325,7 +298,7 @@ void Daemon::apply(Board& b, const std::string& task, decide::Effects fx) {
     publish::RunEnded r{fx.hermes_ended->decision_id, b.slug,      task, fx.hermes_ended->run_id,
                         fx.hermes_ended->kind,        clock_.now()};
     spdlog::info("run={} decided earlier; Hermes has now ended it ({})", r.decision_id, r.event);
-    publish_line([r = std::move(r)](std::uint64_t seq) { return publish::encode_run_ended(r, seq); });
+    outbox_->publish([r = std::move(r)](std::uint64_t seq) { return publish::encode_run_ended(r, seq); });
   }
   if (fx.unwatch_pid) workers_->unwatch(key);
   if (fx.watch_pid) watch_pid(b, task, *fx.watch_pid);
@@ -483,252 +456,12 @@ void Daemon::decide_run(Board& b, const std::string& task, decide::DecideRun d) 
   if (!row) {
     if (auto it = rows_.find(key); it != rows_.end()) row = &it->second;
   }
-  std::int64_t run = d.run_id;
-  if (run == 0 && row) run = row->current_run_id.value_or(row->last_run_id.value_or(0));
-  if (run == 0) {
-    // Never a decision named "/0": an exit of a task with no run on the board.
-    spdlog::warn("task={} board={} exit ({}) of a task with no known run: not decided", task, b.slug,
-                 decide::to_string(d.exit.seen_by));
-    return;
-  }
-  const std::string id = d.decision_id.empty() ? key + "/" + std::to_string(run) : d.decision_id;
-  if (tracker_.decided(id)) {
-    spdlog::debug("run={} already decided; {} exit ignored", id, decide::to_string(d.exit.seen_by));
-    return;
-  }
-  if (checking_.count(id)) {
-    spdlog::debug("run={} being decided (its acceptance check runs); {} exit ignored", id,
-                  decide::to_string(d.exit.seen_by));
-    return;
-  }
-  decide::RunFacts facts;
-  facts.board = b.slug;
-  facts.task_id = task;
-  facts.run_id = run;
-  facts.decision_id = d.decision_id;
-  facts.exit = d.exit;
-  facts.evidence = std::move(d.evidence);
-  facts.provider = d.provider;
-  facts.blocked = d.worker_blocked;
-  facts.blocked_reason = d.blocked_reason;
-  facts.gave_up = d.gave_up;
-  facts.previous_action = d.previous_action;
-  facts.previous_known_reset = d.previous_known_reset;
-  if (row) {
-    if (facts.provider.empty()) facts.provider = row->provider_override;
-    facts.task_max_retries = row->max_retries;
-    facts.workspace = row->workspace_path;
-    facts.assignee = row->assignee;
-  }
-  if (facts.blocked && b.events->reader()) {
-    // Children waiting on this task make its decision theirs too.
-    if (auto c = b.events->reader()->waiting_children(task)) facts.waiting_children = std::move(*c);
-  }
-  // Hermes's breaker: never publish a retry for a run after which Hermes gives up.
-  if (!facts.gave_up && b.events->reader()) {
-    if (auto h = b.events->reader()->failure_history(task, run)) {
-      facts.breaker = decide::BreakerFacts{h->consecutive_failures, h->max_retries, h->protocol_violation_streak,
-                                           h->run_closed, options_.hermes_failure_limit};
-    }
-  }
-  // Acceptance of the task's artifacts, for the decisions that read them: the classes that
-  // resume from saved evidence, a protocol violation, an unexplained crash, a block, and
-  // Hermes giving up.
-  std::string path = std::string(decide::to_string(d.exit.seen_by));
-  if (d.exit.waited) path += "+wait";
-  const auto cls = decide::explain(facts);
-  if ((cls && decide::uses_artifacts(*cls)) || (!cls && facts.exit.rc != 78) || facts.gave_up || facts.blocked) {
-    const std::int64_t started = d.run_started > 0 ? d.run_started : row ? row->last_run_started_at.value_or(0) : 0;
-    check_then_publish(id, std::move(facts), row ? std::optional<kanban::TaskRow>(*row) : std::nullopt, started,
-                       std::move(path));
-    return;
-  }
-  if (publish_decision(facts)) ++decided_by_[path];
-}
-
-// The acceptance walk reads up to 100,000 directory entries and stats each: it runs on the
-// threadpool, and the decision is published on the loop when it is done. Until then the
-// decision's id is in checking_, so another exit path of the same run does not decide it
-// again. (check_artifacts reads only what is fixed after start-up: the options and the
-// workspace roots.)
-void Daemon::check_then_publish(const std::string& id, decide::RunFacts facts, std::optional<kanban::TaskRow> row,
-                                std::int64_t started, std::string path) {
-  struct Work {
-    uv_work_t req;
-    Daemon* self;
-    std::string id;
-    decide::RunFacts facts;
-    std::optional<kanban::TaskRow> row;
-    std::int64_t started;
-    std::string path;  // the exit path counted in decided_by_; empty: none
-    artifacts::CheckResult result;
-  };
-  auto* w = new Work{{}, this, id, std::move(facts), std::move(row), started, std::move(path), {}};
-  w->req.data = w;
-  // On the loop: the check's result into the facts, then the decision (unless the run was
-  // decided meanwhile, by a blocked-parent examination).
-  static constexpr auto finish = [](Work& wk) {
-    Daemon& self = *wk.self;
-    self.checking_.erase(wk.id);
-    const artifacts::CheckResult& r = wk.result;
-    wk.facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};
-    if (self.tracker_.decided(wk.id)) return;
-    if (self.publish_decision(wk.facts) && !wk.path.empty()) ++self.decided_by_[wk.path];
-  };
-  if (!w->row || w->row->workspace_path.empty()) {
-    // No workspace to walk (Hermes sets the path after the claim, some tasks never have
-    // one): the check reads nothing, and the round trip through the threadpool would be
-    // most of the exit's latency.
-    std::unique_ptr<Work> wk(w);
-    wk->result = check_artifacts(wk->facts.board, wk->row, wk->started);
-    finish(*wk);
-    return;
-  }
-  checking_.insert(id);
-  const int rc = uv_queue_work(
-      loop_, &w->req,
-      [](uv_work_t* req) {
-        auto* wk = static_cast<Work*>(req->data);
-        wk->result = wk->self->check_artifacts(wk->facts.board, wk->row, wk->started);
-      },
-      [](uv_work_t* req, int) {
-        std::unique_ptr<Work> wk(static_cast<Work*>(req->data));
-        finish(*wk);
-      });
-  if (rc != 0) {
-    // No threadpool: check here rather than not at all.
-    spdlog::warn("decision={} acceptance checked on the loop: uv_queue_work: {}", id, uv_strerror(rc));
-    std::unique_ptr<Work> wk(w);
-    wk->result = check_artifacts(wk->facts.board, wk->row, wk->started);
-    finish(*wk);
-  }
-}
-
-// Where the decision's workspace report goes, checked before the decision is published so
-// that a refused write is named in its `checked` list: the workspace must lie beneath an
-// allowed root and be reached without a link, and its state/ and report files must not be
-// links either (a worker controls all three). nullopt: no workspace report.
-std::optional<report::Location> Daemon::workspace_report(decide::Decision& d) {
-  if (d.workspace.empty()) return std::nullopt;
-  auto where = artifacts::report_location(workspace_roots_, d.workspace);
-  if (where) return *where;
-  const std::string why = where.error().message;
-  d.checked.push_back("refused: the state report in " + d.workspace + ": " + why);
-  refuse_once("report:" + d.id, "decision=" + d.id + " state report refused: workspace=" + d.workspace + ": " + why);
-  return std::nullopt;
-}
-
-// The decision's row in the state reports: the task's workspace pair when it has one, and
-// the board-wide pair in the state directory. Written off the loop thread.
-void Daemon::report_decision(const decide::Decision& d, const std::optional<report::Location>& workspace) {
-  if (!reports_) return;
-  report::Update u;
-  std::string evidence;
-  if (d.evidence) {
-    evidence = d.evidence->path + ":" + std::to_string(d.evidence->line) + ": " +
-               d.evidence->text.substr(0, std::min<std::size_t>(d.evidence->text.size(), 300));
-  }
-  u.decisions.push_back(report::DecisionRow{
-      d.id, d.decided_at, d.board, d.task_id, d.failure_class ? std::string(rules::to_string(*d.failure_class)) : "",
-      std::string(rules::to_string(d.action)),
-      d.missing.empty() ? d.reason : d.reason + " Missing: " + core::join(d.missing) + ".", evidence, d.next_command});
-  std::vector<report::ProviderRow> health;
-  for (const auto& [provider, until] : engine_.unhealthy_until) {
-    auto r = health_reasons_.find(provider);
-    health.push_back(report::ProviderRow{provider, until, r == health_reasons_.end() ? "" : r->second});
-  }
-  u.health = std::move(health);
-  std::vector<report::Location> where{
-      report::Location{options_.state_dir, "", "state/" + d.board + "/PROJECT_STATE.md"}};
-  if (workspace) where.push_back(*workspace);
-  for (auto& loc : where) {
-    reports_->add(loc, u);
-    loc.file.replace(loc.file.size() - 3, 3, ".html");
-    reports_->add(loc, u);
-  }
-}
-
-bool Daemon::publish_decision(const decide::RunFacts& facts) {
-  const EpochSeconds now = clock_.now();
-  decide::Outcome out = decide::decide(facts, options_.policy, engine_, now);
-  if (!out.publish) {
-    tracker_.note_decided(out.decision.id);
-    spdlog::info("decision id={}: nothing new to decide ({} stands)", out.decision.id,
-                 facts.previous_action ? rules::to_string(*facts.previous_action) : "the earlier decision");
-    return false;
-  }
-  for (const auto& h : out.health) {
-    publish_line([h](std::uint64_t seq) { return publish::encode_health(h, seq); });
-    health_reasons_[h.provider] = h.reason;
-  }
-  const std::optional<report::Location> workspace = workspace_report(out.decision);
-  tracker_.note_decided(out.decision.id, out.decision.action, out.decision.known_reset);
-  publish_line([d = out.decision](std::uint64_t seq) { return publish::encode_decision(d, seq); });
-  ++decisions_;
-  state_dirty_ = true;
-  report_decision(out.decision, workspace);
-  spdlog::info("decision id={} class={} action={} reason=\"{}\"", out.decision.id,
-               out.decision.failure_class ? rules::to_string(*out.decision.failure_class) : "none",
-               rules::to_string(out.decision.action), out.decision.reason);
-  return true;
-}
-
-artifacts::CheckResult Daemon::check_artifacts(const std::string& board, const std::optional<kanban::TaskRow>& row,
-                                               std::int64_t run_started) const {
-  static const artifacts::AcceptanceSpec defaults = artifacts::AcceptanceSpec::defaults();
-  const artifacts::AcceptanceRule* rule =
-      row ? artifacts::select(options_.acceptance, board, row->assignee, row->title) : nullptr;
-  artifacts::CheckResult r = artifacts::check(workspace_roots_, row ? row->workspace_path : std::string(),
-                                              rule ? rule->spec : defaults, run_started);
-  if (rule) r.checked.insert(r.checked.begin(), "acceptance: " + rule->where);
-  return r;
+  decider_->decide_run(b.slug, b.events->reader(), task, std::move(d), row);
 }
 
 void Daemon::check_blocked_family(Board& b, const std::string& task) {
-  if (!b.events->reader()) return;
-  // This task blocked with children waiting, or this (waiting) task's blocked parents.
-  if (auto row = b.events->reader()->task(task); row && *row && (*row)->status == "blocked") {
-    if (auto c = b.events->reader()->waiting_children(task); c && !c->empty()) examine_blocked_parent(b, task);
-  }
-  if (auto parents = b.events->reader()->blocked_parents(task); parents) {
-    for (const auto& p : *parents) examine_blocked_parent(b, p);
-  }
+  if (b.events->reader()) decider_->check_blocked_family(b.slug, *b.events->reader(), task);
 }
-
-void Daemon::examine_blocked_parent(Board& b, const std::string& parent) {
-  auto row = b.events->reader()->task(parent);
-  if (!row || !*row) return;
-  decide::RunFacts facts;
-  facts.board = b.slug;
-  facts.task_id = parent;
-  facts.run_id = (*row)->current_run_id.value_or((*row)->last_run_id.value_or(0));
-  // One examination per blocked spell of a run: the id names the run it follows.
-  const std::string id = b.slug + "/" + parent + "/" + std::to_string(facts.run_id) + "/blocked";
-  if (tracker_.decided(id) || checking_.count(id)) return;
-  facts.decision_id = id;
-  facts.exit.seen_by = decide::ExitSource::Event;
-  facts.exit.event_kind = "blocked";
-  facts.exit.at = clock_.now();
-  facts.blocked = true;
-  facts.provider = (*row)->provider_override;
-  facts.workspace = (*row)->workspace_path;
-  facts.assignee = (*row)->assignee;
-  if (auto c = b.events->reader()->waiting_children(parent)) facts.waiting_children = std::move(*c);
-  if (facts.waiting_children.empty()) return;
-  if (auto run = tracker_.decided_set().find(run_key(b.slug, parent) + "/" + std::to_string(facts.run_id));
-      run && run->action == rules::Action::Complete) {
-    // Blocked by Hermes after medic said complete for that run (act waits for Hermes's word
-    // before it completes): that decision stands for the children too.
-    spdlog::info("decision id={}: nothing new to decide (complete stands)", id);
-    return;
-  }
-  // State files must have changed since its last run started (a parent blocked before
-  // any run has none, and passes only on files that exist and outputs that pass).
-  const std::int64_t started = (*row)->last_run_started_at.value_or(0);
-  check_then_publish(id, std::move(facts), **row, started, "");
-}
-
-void Daemon::publish_line(publish::Outbox::Render render) { outbox_->publish(std::move(render)); }
 
 std::string Daemon::hello() const {
   std::string out;
@@ -810,8 +543,8 @@ state::Checkpoint Daemon::snapshot() const {
   for (const auto& [path, at] : logs_->positions()) {
     cp.files.push_back(state::FileState{path, at.id.dev, at.id.ino, at.offset, at.line, at.fingerprint});
   }
-  cp.unhealthy_until = engine_.unhealthy_until;
-  cp.attempts = engine_.attempts;
+  cp.unhealthy_until = decider_->engine().unhealthy_until;
+  cp.attempts = decider_->engine().attempts;
   for (auto& [key, r] : tracker_.save()) {
     cp.runs.push_back(state::RunState{key, r.run_id, r.started_at, r.provider, std::move(r.evidence)});
   }
@@ -862,8 +595,8 @@ void Daemon::load_state() {
   for (const auto& f : cp.files) {
     saved_files_[f.path] = tail::LogFollower::Saved{core::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint};
   }
-  engine_.unhealthy_until = cp.unhealthy_until;
-  engine_.attempts = cp.attempts;
+  decider_->engine().unhealthy_until = cp.unhealthy_until;
+  decider_->engine().attempts = cp.attempts;
   for (auto& r : cp.runs) {
     decide::RunTracker::Saved saved{r.run_id, r.started_at, r.provider, {}};
     for (auto& ev : r.evidence) {
@@ -912,7 +645,7 @@ int Daemon::run() {
                  options_.socket_path, options_.state_dir, db_->rules().rules.size(), journal_.last_seq());
     uv_run(loop_, UV_RUN_DEFAULT);
     // Decisions whose acceptance check is still running are published before the stop.
-    while (!checking_.empty()) uv_run(loop_, UV_RUN_ONCE);
+    while (decider_->checking()) uv_run(loop_, UV_RUN_ONCE);
   }
   teardown();
   return rc;
@@ -923,6 +656,7 @@ core::Result<void> Daemon::start_loop() {
   loop_ = &loop_storage_;
   loop_->data = this;
   workers_.emplace(loop_);
+  decider_.emplace(loop_, options_, workspace_roots_, tracker_, clock_);
   checkpoints_.emplace(
       loop_, options_.state_dir + "/state.json",
       state::CheckpointWriter::Callbacks{[this] { return snapshot(); }, [this] { return journal_.take_sync(); }});
@@ -1018,6 +752,10 @@ core::Result<void> Daemon::start_watching() {
   auto reports = report::ReportQueue::create(loop_);
   if (!reports) return tl::unexpected(reports.error());
   reports_ = std::move(*reports);
+  decider_->set_sinks(
+      RunDecider::Sinks{&*outbox_, reports_.get(),
+                        [this](const std::string& key, const std::string& message) { refuse_once(key, message); },
+                        [this] { state_dirty_ = true; }});
   return {};
 }
 
@@ -1044,10 +782,12 @@ void Daemon::teardown() {
   if (!loop_) return;
   if (reports_) reports_->shutdown();
   if (read_) save_state_now();  // (a threadpool write still in flight finishes before the loop closes)
-  spdlog::info("stopped decisions={} malformed_events={} stream_errors={} refused={} clients_cut_off={}", decisions_,
-               malformed_events_, logs_ ? logs_->stream_errors() : 0, refused_, publisher_ ? publisher_->cut_off() : 0);
+  spdlog::info("stopped decisions={} malformed_events={} stream_errors={} refused={} clients_cut_off={}",
+               decider_ ? decider_->decisions() : 0, malformed_events_, logs_ ? logs_->stream_errors() : 0, refused_,
+               publisher_ ? publisher_->cut_off() : 0);
   std::string paths;
-  for (const auto& [path, n] : decided_by_) paths += " " + path + "=" + std::to_string(n);
+  if (decider_)
+    for (const auto& [path, n] : decider_->decided_by()) paths += " " + path + "=" + std::to_string(n);
   spdlog::info("exits decided by{} (pid deaths seen={}, with a readable exit status={})",
                paths.empty() ? " none" : paths, exits_by_pid_, exits_with_status_);
   if (outbox_) outbox_->set_publisher(nullptr);
