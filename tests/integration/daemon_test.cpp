@@ -512,6 +512,41 @@ TEST(DaemonTest, ABoardCreatedWhileRunningIsWatchedFromItsFirstEvent) {
   EXPECT_EQ(d->str("class"), "env_missing");
 }
 
+// A board removed while the daemon follows it (`hermes kanban boards rm`, or its directory
+// deleted) and made again under the same slug: the new board is followed from its first
+// event. The daemon's open kanban.db and log pin the deleted directory, so its own watch
+// never reports it gone; the parent's deletion event does.
+TEST(DaemonTest, ABoardRemovedAndMadeAgainWhileRunningIsFollowedAnew) {
+  DaemonHarness h;
+  h.start();
+  SocketClient client(h.socket(), 0);
+  const std::string dir = h.root() + "/kanban/boards/ops";
+  std::filesystem::create_directories(dir + "/logs");
+  {
+    testing::HermesBoard ops(dir + "/kanban.db");
+    ops.create_task("t_ops", "nightly sync", "ops");
+    ops.claim("t_ops", DaemonHarness::now());
+    std::ofstream(dir + "/logs/t_ops.log", std::ios::app)
+        << "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n";
+    auto d = client.next_of("decision");
+    ASSERT_TRUE(d) << h.daemon_log();
+    EXPECT_EQ(d->str("task_id"), "t_ops");
+  }
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(h.wait_for_log("board=ops went away")) << h.daemon_log();
+  std::filesystem::create_directories(dir + "/logs");
+  testing::HermesBoard again(dir + "/kanban.db");
+  again.create_task("t_new", "nightly sync, again", "ops");
+  const auto run = again.claim("t_new", DaemonHarness::now());
+  std::ofstream(dir + "/logs/t_new.log", std::ios::app)
+      << "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n";
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("board"), "ops");
+  EXPECT_EQ(d->str("task_id"), "t_new");
+  EXPECT_EQ(d->num("run_id"), run);
+}
+
 // A worker log deleted in the middle of a run: the evidence already written still counts
 // when Hermes's exit event arrives.
 TEST(DaemonTest, ALogDeletedMidRunKeepsItsEvidence) {
