@@ -13,6 +13,7 @@
 #include <set>
 
 #include "app/rule_loading.h"
+#include "app/rule_reloader.h"
 #include "app/run_decider.h"
 #include "core/beneath.h"
 #include "core/clock.h"
@@ -133,7 +134,9 @@ class Daemon {
   std::optional<RunDecider> decider_;      // ended runs -> acceptance -> decisions, published
   std::optional<publish::Outbox> outbox_;  // journal, then socket, in order
   std::string hello() const;
-  void reload_rules();
+  void reload_rules() { reloader_->request(); }
+  void on_rules_loaded(LoadedRules loaded);
+  std::optional<RuleReloader> reloader_;  // compiles on the threadpool, swaps on the loop
   state::Checkpoint snapshot() const;
   void save_state();      // off the loop thread (checkpoints_)
   void save_state_now();  // at shutdown
@@ -165,8 +168,6 @@ class Daemon {
   // logs without a saved offset are history (see load_state).
   bool rebuild_ = false;
   static constexpr std::int64_t kRebuildMarginS = 120;
-  bool reloading_ = false;
-  bool reload_again_ = false;
   // Saved positions from the last run, for the log follower.
   std::map<std::string, tail::LogFollower::Saved> saved_files_;
   std::map<std::string, std::int64_t> saved_cursors_;
@@ -475,66 +476,24 @@ std::string Daemon::hello() const {
   return out;
 }
 
-void Daemon::reload_rules() {
-  if (reloading_) {
-    // Last writer wins: a change during a compile compiles again once it is done, so the
-    // set left running is the newest on disk.
-    reload_again_ = true;
+// The reloaded set is swapped in only when it compiled and the matcher took it: a set with
+// errors is refused with every diagnostic, and the running rules are kept.
+void Daemon::on_rules_loaded(LoadedRules loaded) {
+  if (!loaded.db) {
+    for (const auto& d : loaded.diagnostics) spdlog::error("rules reload refused: {}", rules::format(d));
+    spdlog::error("rules reload refused: {} problem(s); the running rules are kept", loaded.diagnostics.size());
     return;
   }
-  reloading_ = true;
-  // Compile on the threadpool (it can take seconds); swap on the loop thread.
-  struct Work {
-    uv_work_t req;
-    Daemon* self;
-    std::optional<std::string> dir;
-    LoadedRules loaded;
-  };
-  auto* w = new Work{};
-  w->req.data = w;
-  w->self = this;
-  w->dir = options_.rules_dir;
-  const int queued = uv_queue_work(
-      loop_, &w->req,
-      [](uv_work_t* r) {
-        auto* wk = static_cast<Work*>(r->data);
-        wk->loaded = load_daemon_rules(wk->dir);
-      },
-      [](uv_work_t* r, int) {
-        std::unique_ptr<Work> wk(static_cast<Work*>(r->data));
-        Daemon& self = *wk->self;
-        self.reloading_ = false;
-        struct Again {
-          Daemon& d;
-          ~Again() {
-            if (d.reload_again_) {
-              d.reload_again_ = false;
-              d.reload_rules();
-            }
-          }
-        } again{self};
-        if (!wk->loaded.db) {
-          for (const auto& d : wk->loaded.diagnostics) spdlog::error("rules reload refused: {}", rules::format(d));
-          spdlog::error("rules reload refused: {} problem(s); the running rules are kept",
-                        wk->loaded.diagnostics.size());
-          return;
-        }
-        if (auto p = self.matcher_.prepare(*wk->loaded.db); !p) {
-          spdlog::error("rules reload: {}", p.error().message);
-          return;
-        }
-        // Every stream restarts on the new database at its unterminated line's start, and
-        // the tailer re-reads from there: each line is scanned once, by one rule set.
-        self.logs_->switch_db(*wk->loaded.db);
-        self.db_ = std::move(wk->loaded.db);
-        spdlog::info("rules reloaded rules={}", self.db_->rules().rules.size());
-        self.logs_->read_all();
-      });
-  if (queued != 0) {
-    delete w;
-    reloading_ = false;
-    spdlog::error("rules reload not started: uv_queue_work: {}; the running rules are kept", uv_strerror(queued));
+  if (auto p = matcher_.prepare(*loaded.db); !p) {
+    spdlog::error("rules reload: {}", p.error().message);
+    return;
   }
+  // Every stream restarts on the new database at its unterminated line's start, and the
+  // tailer re-reads from there: each line is scanned once, by one rule set.
+  logs_->switch_db(*loaded.db);
+  db_ = std::move(loaded.db);
+  spdlog::info("rules reloaded rules={}", db_->rules().rules.size());
+  logs_->read_all();
 }
 
 state::Checkpoint Daemon::snapshot() const {
@@ -656,6 +615,9 @@ core::Result<void> Daemon::start_loop() {
   loop_ = &loop_storage_;
   loop_->data = this;
   workers_.emplace(loop_);
+  reloader_.emplace(
+      loop_, [dir = options_.rules_dir] { return load_daemon_rules(dir); },
+      [this](LoadedRules loaded) { on_rules_loaded(std::move(loaded)); });
   decider_.emplace(loop_, options_, workspace_roots_, tracker_, clock_);
   checkpoints_.emplace(
       loop_, options_.state_dir + "/state.json",
