@@ -17,7 +17,4 @@ struct ChildResult {
 /// argv[0] is looked up in PATH. `env` entries ("NAME=value") replace or add variables.
 ChildResult run_child(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
 
-/// The command as a shell would need it typed: each argument quoted when it must be.
-std::string shell_quote(const std::vector<std::string>& argv);
-
 }  // namespace medic::app
