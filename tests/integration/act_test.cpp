@@ -128,6 +128,27 @@ class ActTest : public ::testing::Test {
   bool wait_for_changes(std::size_t n) {
     return wait_for([&] { return changes().size() >= n; });
   }
+  // A later failure of another task ("t_zz"), decided after everything before it: with
+  // --parallel 1 its command runs only once every job queued before it is done, so what
+  // act has not done by then it does not do (a wait for silence would pass when act was
+  // merely slow). Returns once its first command ran.
+  bool barrier() {
+    const std::size_t before = changes().size();
+    h_.board().create_task("t_zz", "barrier", "researcher");
+    const auto run = h_.board().claim("t_zz", DaemonHarness::now());
+    seed("t_zz", "running", run, true);
+    h_.append("t_zz", codex_429(DaemonHarness::now() + 3600) + "[kanban-worker-exit] rc=1\n");
+    return wait_for([&] {
+      const auto all = changes();
+      return all.size() > before && all.back().find("t_zz") != std::string::npos;
+    });
+  }
+  // The calls that changed `task`.
+  std::size_t changes_of(const std::string& task) const {
+    std::size_t n = 0;
+    for (const auto& l : changes()) n += l.find("\t" + task) != std::string::npos ? 1 : 0;
+    return n;
+  }
   std::string act_log() const { return act_state_.path() + "/act.log"; }
   std::string act_out() const { return act_state_.path() + "/act.out"; }
 
@@ -298,12 +319,12 @@ TEST_F(ActTest, KeepsAPendingReleaseAcrossItsOwnRestart) {
   h_.append("t_wait", codex_429(DaemonHarness::now() + 3) + "[kanban-worker-exit] rc=1\n");
   ASSERT_TRUE(wait_for_changes(1)) << testing::read_file(act_log());
   stop_act();
-  start_act();
+  start_act({"--parallel", "1"});
   ASSERT_TRUE(wait_for_changes(3)) << testing::read_file(act_log());
   EXPECT_EQ(changes()[1], tabs({"kanban", "--board=default", "unblock", "--", "t_wait"}));
   EXPECT_EQ(changes()[2], tabs({"kanban", "--board=default", "dispatch"}));
-  std::this_thread::sleep_for(1s);
-  EXPECT_EQ(changes().size(), 3u) << "the restart must not apply the decision again";
+  ASSERT_TRUE(barrier()) << testing::read_file(act_log());
+  EXPECT_EQ(changes_of("t_wait"), 2u) << "the restart applied the decision again:\n" << testing::read_file(record_);
 }
 
 // A stop while the release's unblock is in flight kills it: the timer stays in act.json
@@ -414,7 +435,7 @@ class ActFallbackTest : public ActTest {
 };
 
 TEST_F(ActFallbackTest, MovesARateLimitedTaskToTheFallbacksModelAndProvider) {
-  start_act();
+  start_act({"--parallel", "1"});
   h_.board().create_task("t_fb", "task", "researcher");
   const auto run = h_.board().claim("t_fb", DaemonHarness::now());
   seed("t_fb", "running", run, true);
@@ -423,8 +444,8 @@ TEST_F(ActFallbackTest, MovesARateLimitedTaskToTheFallbacksModelAndProvider) {
   // A provider needs a model (Hermes refuses `none` with --provider); Hermes itself then
   // runs the task again on its next tick, on the fallback.
   EXPECT_EQ(changes()[0], tabs({"kanban", "--board=default", "set-model", "--provider=xai", "--", "t_fb", "grok-4.3"}));
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(changes().size(), 1u);
+  ASSERT_TRUE(barrier()) << testing::read_file(act_log());
+  EXPECT_EQ(changes_of("t_fb"), 1u) << "act did more than move the task:\n" << testing::read_file(record_);
 }
 
 // repair_auth: act runs `medic preflight` in the task's profile HOME (a stand-in `codex`

@@ -173,6 +173,23 @@ void DaemonHarness::start() {
   throw std::runtime_error("medic run did not open its socket: " + daemon_log());
 }
 
+void DaemonHarness::start(const std::string& level) {
+  ::setenv("MEDIC_LOG_LEVEL", level.c_str(), 1);
+  try {
+    start();
+  } catch (...) {
+    ::unsetenv("MEDIC_LOG_LEVEL");
+    throw;
+  }
+  ::unsetenv("MEDIC_LOG_LEVEL");
+}
+
+bool DaemonHarness::wait_until_read(const std::string& task) const {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(log_path(task), ec);
+  return !ec && wait_for_read_offset(log_path(task), size);
+}
+
 void DaemonHarness::stop() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);

@@ -58,6 +58,9 @@ class DaemonHarness {
   ~DaemonHarness();
 
   void start();
+  /// Starts the daemon at MEDIC_LOG_LEVEL `level`, for a test that waits for a line the
+  /// daemon logs only there (debug: deferred exits, watched pids; trace: each event).
+  void start(const std::string& level);
   void stop();  // SIGTERM, wait
   std::string root() const { return dir_.path() + "/root"; }
   /// The directory holding the Hermes root: beneath the daemon's default workspace roots.
@@ -73,6 +76,8 @@ class DaemonHarness {
   /// read up to `offset`: it has read and scanned the file that far. False at the deadline.
   bool wait_for_read_offset(const std::string& path, std::uint64_t offset,
                             std::chrono::milliseconds timeout = std::chrono::milliseconds(20000)) const;
+  /// Waits until the daemon has read the task's log to its current end.
+  bool wait_until_read(const std::string& task) const;
   HermesBoard& board() { return *board_; }
   pid_t pid() const { return pid_; }
 

@@ -163,7 +163,7 @@ TEST(DaemonTest, DecidesOnHermesExitEventWhenThereIsNoTrailer) {
 
 TEST(DaemonTest, DecidesWhenTheWorkerProcessDiesWithoutATrailer) {
   DaemonHarness h;
-  h.start();
+  h.start("debug");  // the daemon says when it watches the worker's pid
   SocketClient client(h.socket(), 0);
   // A real process stands in for the worker; Hermes records its pid and start time.
   const pid_t worker = fork();
@@ -178,7 +178,8 @@ TEST(DaemonTest, DecidesWhenTheWorkerProcessDiesWithoutATrailer) {
       "{\"pid\":" + std::to_string(worker) + ",\"started_at\":" + std::to_string(DaemonHarness::now()) + "}",
       DaemonHarness::now());
   h.append("t_pid", "⚠️  API call failed (attempt 1/3): APIConnectionError\n   📝 Error: Connection error.\n");
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(h.wait_for_log("task=t_pid run=" + std::to_string(run) + " pid=" + std::to_string(worker) + " watched"))
+      << h.daemon_log();
   kill(worker, SIGKILL);  // the OOM killer, say: no trailer is ever written
   waitpid(worker, nullptr, 0);
   auto d = client.next_of("decision");
@@ -202,7 +203,13 @@ TEST(DaemonTest, AMalformedPayloadIsCountedButItsKindAndRunStillEndTheRun) {
   ASSERT_TRUE(d) << h.daemon_log();
   EXPECT_EQ(d->num("run_id"), run);
   EXPECT_EQ(std::string(d->doc["exit"]["event"].get_string().value()), "crashed") << d->raw;
-  EXPECT_FALSE(client.next_of("decision", 500ms)) << "the later timed_out is the same run";
+  // The later timed_out is the same run: the next decision is another task's, whose
+  // events come after it on the board (a second one for t_bad would come first).
+  const auto other = h.start_task("t_next");
+  h.board().event("t_next", other, "crashed", R"({"pid":999999,"exit_code":1})", DaemonHarness::now());
+  auto next = client.next_of("decision");
+  ASSERT_TRUE(next) << h.daemon_log();
+  EXPECT_EQ(next->str("task_id"), "t_next") << "the later timed_out was decided again: " << next->raw;
   h.stop();
   EXPECT_NE(h.daemon_log().find("payload is not a JSON object; its kind and run still count"), std::string::npos);
   EXPECT_NE(h.daemon_log().find("malformed_events=1"), std::string::npos);
@@ -220,7 +227,7 @@ TEST(DaemonTest, ARestartInTheMiddleLosesNoEvidenceAndRepeatsNoDecision) {
   // Run 2 starts; its failure is written, then medic restarts, then the worker exits.
   const auto run2 = h.board().claim("t_r", DaemonHarness::now());
   h.append("t_r", std::string(kProviderLine) + codex_429(DaemonHarness::now() + 900));
-  std::this_thread::sleep_for(300ms);  // let medic read it before it stops
+  ASSERT_TRUE(h.wait_until_read("t_r")) << h.daemon_log();  // medic has read it before it stops
   h.stop();
   h.append("t_r", "more output written while medic was down\n[kanban-worker-exit] rc=0\n");
   h.start();
@@ -244,7 +251,7 @@ TEST(DaemonTest, RotationDuringARunKeepsTheOldFilesEvidence) {
   SocketClient client(h.socket(), 0);  // since 0: a decision may precede the accept
   h.start_task("t_rot");
   h.append("t_rot", std::string(kProviderLine) + codex_429(DaemonHarness::now() + 600));
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(h.wait_until_read("t_rot")) << h.daemon_log();
   std::filesystem::rename(h.log_path("t_rot"), h.log_path("t_rot") + ".1");
   h.append("t_rot", "new log after rotation\n[kanban-worker-exit] rc=0\n");
   auto d = client.next_of("decision");

@@ -94,12 +94,11 @@ TEST(FaultTest, AGarbageCheckpointIsRebuiltFromTheJournalAndTheBoard) {
 TEST(FaultTest, ALockedBoardDelaysNoDecisionTheLogCanMake) {
   DaemonHarness h;
   h.board().exec("PRAGMA journal_mode=DELETE");
-  h.start();
+  h.start("trace");  // each event read, and each exit that waits for the board, is logged
   SocketClient c(h.socket(), 0);
   h.start_task("t_locked");
   h.start_task("t_clean");
-  ASSERT_TRUE(h.wait_for_log("medic running")) << h.daemon_log();
-  std::this_thread::sleep_for(300ms);  // both claims read
+  ASSERT_TRUE(h.wait_for_log("kind=claimed task=t_clean")) << h.daemon_log();  // both claims read
   // The test's own connection is another process's to medic: it takes the board's lock.
   h.board().exec("BEGIN EXCLUSIVE");
   h.board().exec("UPDATE tasks SET priority = 1 WHERE id = 't_locked'");
@@ -109,7 +108,10 @@ TEST(FaultTest, ALockedBoardDelaysNoDecisionTheLogCanMake) {
   EXPECT_EQ(d->str("task_id"), "t_locked");
   // rc=0 needs the board (was there a kanban_complete?): it waits for the lock.
   h.append("t_clean", "[kanban-worker-exit] rc=0\n");
-  EXPECT_FALSE(c.next_of("decision", 700ms)) << "an rc=0 exit was decided without the board";
+  ASSERT_TRUE(h.wait_for_log("task=t_clean rc=0 waits for board=default (locked)")) << h.daemon_log();
+  // A decision made before the exit was deferred would be in the socket already (the
+  // daemon writes it before it logs the wait).
+  EXPECT_FALSE(c.next_of("decision", 100ms)) << "an rc=0 exit was decided without the board";
   h.board().exec("COMMIT");
   auto clean = c.next_of("decision", 5000ms);
   ASSERT_TRUE(clean) << h.daemon_log();
@@ -123,13 +125,14 @@ TEST(FaultTest, ALockedBoardDelaysNoDecisionTheLogCanMake) {
 TEST(FaultTest, AnExitBeforeItsClaimIsReadWaitsForTheBoard) {
   DaemonHarness h;
   h.board().exec("PRAGMA journal_mode=DELETE");
-  h.start();
+  h.start("debug");  // an exit that waits for its claim is logged
   SocketClient c(h.socket(), 0);
   ASSERT_TRUE(h.wait_for_log("medic running")) << h.daemon_log();
   h.board().exec("BEGIN EXCLUSIVE");
   h.start_task("t_fast");
   h.append("t_fast", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
-  std::this_thread::sleep_for(300ms);  // the trailer is read while the board is locked
+  // The trailer is read while the board is locked.
+  ASSERT_TRUE(h.wait_for_log("task=t_fast rc=1 waits for its claim on board=default")) << h.daemon_log();
   h.board().exec("COMMIT");
   auto d = c.next_of("decision", 5000ms);
   ASSERT_TRUE(d) << h.daemon_log();
@@ -140,12 +143,13 @@ TEST(FaultTest, AnExitBeforeItsClaimIsReadWaitsForTheBoard) {
 
 TEST(FaultTest, ALogsDirDeletedAndMadeAgainIsFollowedAgain) {
   DaemonHarness h;
-  h.start();
+  h.start("debug");  // each directory watched is logged
   SocketClient c(h.socket(), 0);
   fs::remove_all(h.root() + "/kanban/logs");
-  std::this_thread::sleep_for(200ms);
+  // (medic's own descriptor pins the deleted dir, so its parent's watch reports it)
+  ASSERT_TRUE(h.wait_for_log("logs dir=" + h.root() + "/kanban/logs was deleted or replaced")) << h.daemon_log();
   fs::create_directories(h.root() + "/kanban/logs");
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(h.wait_for_log("watching dir=" + h.root() + "/kanban/logs", 2)) << h.daemon_log();
   h.start_task("t_back");
   h.append("t_back", "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n");
   auto d = c.next_of("decision");
@@ -177,7 +181,7 @@ TEST(FaultTest, ABoardDeletedAndMadeAgainIsReadFromItsFirstEvent) {
   h.start();
   SocketClient c(h.socket(), 0);
   fs::remove_all(dir);
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(h.wait_for_log("board=ops went away")) << h.daemon_log();
   fs::create_directories(dir + "/logs");
   testing::HermesBoard ops(dir + "/kanban.db");
   ops.create_task("t_ops", "again", "ops");
@@ -197,13 +201,15 @@ TEST(FaultTest, BytesWrittenToARenamedLogAreStillRead) {
   const int writer = ::open(h.log_path("t_rot").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   ASSERT_GE(writer, 0);
   (void)!::write(writer, "working\n", 8);
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(h.wait_until_read("t_rot")) << h.daemon_log();
   fs::rename(h.log_path("t_rot"), h.log_path("t_rot") + ".1");  // rotated under the worker
+  // Time for medic to see the rename first (the daemon logs nothing there to wait for);
+  // if it sees it only after the write below, the late bytes are read all the same.
   std::this_thread::sleep_for(200ms);
   const std::string late = "   📝 Error: Request timed out.\n";
   (void)!::write(writer, late.data(), late.size());
   ::close(writer);
-  std::this_thread::sleep_for(200ms);
+  // The crashed event makes medic read the log to its end before it decides.
   h.board().event("t_rot", run, "crashed", R"({"pid":1,"exit_code":1})", DaemonHarness::now());
   auto d = c.next_of("decision");
   ASSERT_TRUE(d) << h.daemon_log();
