@@ -15,6 +15,7 @@
 #include "app/rule_loading.h"
 #include "app/rule_reloader.h"
 #include "app/run_decider.h"
+#include "app/run_exits.h"
 #include "core/beneath.h"
 #include "core/clock.h"
 #include "core/ids.h"
@@ -98,33 +99,11 @@ class Daemon {
   uv_loop_t loop_storage_{};
   bool read_ = false;  // the boards and logs were read at start: the state is whole
   using Board = kanban::BoardSet::Board;
-  // Exits that wait for their board: rc=0 (was there a kanban_complete?) while it is
-  // locked, and exits of runs whose claim is not read yet (until `until_ms`).
-  struct DeferredExit {
-    std::string task;
-    int rc = 0;
-    std::uint64_t until_ms = 0;  // uv_now; 0: wait for as long as the board is locked
-  };
-  // A pid death waiting for Hermes's run-ending event, up to the bound.
-  struct WaitTimer {
-    Daemon* self = nullptr;
-    std::string board;
-    std::string task;
-    loop::UvHandle<uv_timer_t> timer;
-  };
   void watch_rules();
   void on_overflow();
-  void arm_busy_retry(Board& b) { b.events->read_soon(); }
   void on_board_event(Board& b, const kanban::KanbanEvent& e);
   void on_board_caught_up(Board& b);
   std::int64_t first_cursor(Board& b, kanban::BoardReader& reader);
-  // How long an exit whose claim is not read yet waits for it (a commit seen late is seen
-  // within the settle series, 2.1 s at most).
-  static constexpr std::uint64_t kUnknownRunWaitMs = 2500;
-  void watch_pid(Board& b, const std::string& task, const decide::PidWatch& w);
-  void on_worker_exit(const std::string& board, const std::string& task, std::int64_t run_id,
-                      std::optional<int> status);
-  void arm_wait(Board& b, const std::string& task, core::EpochSeconds until);
   void apply(Board& b, const std::string& task, decide::Effects fx);
   bool drain_board(Board& b) { return b.events->drain(); }  // false: locked; read again soon
   const kanban::TaskRow* refresh_row(Board& b, const std::string& task);
@@ -151,13 +130,11 @@ class Daemon {
   core::SystemClock clock_;
   uv_loop_t* loop_ = nullptr;
   std::unique_ptr<publish::UnixSocketPublisher> publisher_;
-  std::optional<kanban::BoardSet> boards_;                     // every board under the root, and its logs dir
-  std::map<std::string, std::vector<DeferredExit>> deferred_;  // by board slug
-  std::optional<tail::LogFollower> logs_;                      // every worker log: bytes in, hits out
-  decide::RunTracker tracker_;                                 // the run lifecycle (pure)
-  std::optional<proc::WorkerWatcher> workers_;                 // each task's current worker process, by board/task
-  std::map<std::string, WaitTimer> waits_;                     // by board/task
-  std::map<std::string, kanban::TaskRow> rows_;                // by board/task: the row as last read
+  std::optional<kanban::BoardSet> boards_;       // every board under the root, and its logs dir
+  std::optional<tail::LogFollower> logs_;        // every worker log: bytes in, hits out
+  decide::RunTracker tracker_;                   // the run lifecycle (pure)
+  std::optional<RunExits> exits_;                // trailers, pid deaths and the waits they need
+  std::map<std::string, kanban::TaskRow> rows_;  // by board/task: the row as last read
   watch::WatcherPtr watcher_;
   std::optional<watch::WatchId> rules_watch_;
   loop::UvHandle<uv_signal_t> sigint_, sigterm_, sighup_;
@@ -180,10 +157,7 @@ class Daemon {
   bool refuse_once(const std::string& key, const std::string& message);
   // Counters (logged at shutdown).
   std::uint64_t malformed_events_ = 0;
-  // How runs were decided (the exit path each took), logged at shutdown.
-  std::uint64_t exits_by_pid_ = 0;       // pid deaths seen
-  std::uint64_t exits_with_status_ = 0;  // ... with a readable zombie exit status
-  std::uint64_t refused_ = 0;            // names and files refused (bad ids, links, FIFOs, workspaces)
+  std::uint64_t refused_ = 0;  // names and files refused (bad ids, links, FIFOs, workspaces)
 };
 
 bool Daemon::refuse_once(const std::string& key, const std::string& message) {
@@ -223,71 +197,6 @@ void Daemon::on_overflow() {
   logs_->read_all();
 }
 
-void Daemon::watch_pid(Board& b, const std::string& task, const decide::PidWatch& w) {
-  // A pid that is not this worker (gone, another host's, reused), or a kernel without
-  // pidfd (before 5.3): no exit detection by pid; trailers and Hermes's events still end
-  // the run. The exit callback carries the run the worker belongs to.
-  auto ok = workers_->watch(run_key(b.slug, task), w.pid, w.started_at,
-                            [this, board = b.slug, task, run = w.run_id](std::optional<int> status) {
-                              on_worker_exit(board, task, run, status);
-                            });
-  if (!ok) {
-    if (ok.error().code == core::ErrorCode::NotFound) {
-      spdlog::debug("task={} {}", task, ok.error().message);
-    } else {
-      spdlog::warn("task={} pid={} not watched: {}", task, w.pid, ok.error().message);
-    }
-    return;
-  }
-  spdlog::debug("task={} run={} pid={} watched", task, w.run_id, w.pid);
-}
-
-void Daemon::on_worker_exit(const std::string& board, const std::string& task, std::int64_t run_id,
-                            std::optional<int> status) {
-  Board* b = boards_->find(board);
-  if (!b) return;
-  // The worker is gone: its last bytes are in the log, read them before deciding.
-  logs_->finish(board, b->logs_dir, task);
-  // A clean exit (or none known) is no failure when the worker's kanban_complete or
-  // kanban_block was committed before it: read the board's pending events first.
-  if (!status || (WIFEXITED(*status) && WEXITSTATUS(*status) == 0)) drain_board(*b);
-  ++exits_by_pid_;
-  if (status) ++exits_with_status_;
-  apply(*b, task, tracker_.on_pid_exit(run_key(board, task), run_id, status, clock_.now()));
-}
-
-void Daemon::arm_wait(Board& b, const std::string& task, core::EpochSeconds until) {
-  const std::string key = run_key(b.slug, task);
-  WaitTimer& w = waits_[key];
-  w.self = this;
-  w.board = b.slug;
-  w.task = task;
-  if (!w.timer) {
-    auto made = loop::make_timer(loop_, &w);
-    if (!made) {
-      spdlog::error("event loop: {}", made.error().message);
-      return;
-    }
-    w.timer = std::move(*made);
-  }
-  const std::int64_t delay_ms = std::max<std::int64_t>(0, (until - clock_.now()) * 1000);
-  arm_timer(
-      w.timer.get(),
-      [](uv_timer_t* t) {
-        auto* wt = static_cast<WaitTimer*>(t->data);
-        Daemon* self = wt->self;
-        const std::string board = wt->board;
-        const std::string task = wt->task;
-        Board* b = self->boards_->find(board);
-        if (!b) return;
-        // Hermes's event may be committed but not yet read: read the board first.
-        self->drain_board(*b);
-        self->apply(*b, task, self->tracker_.on_wait_expired(run_key(board, task), self->clock_.now()));
-      },
-      static_cast<std::uint64_t>(delay_ms), 0);
-  spdlog::debug("task={} waits up to {} s for Hermes's run-ending event", task, until - clock_.now());
-}
-
 void Daemon::apply(Board& b, const std::string& task, decide::Effects fx) {
   const std::string key = run_key(b.slug, task);
   if (fx.reread_row) refresh_row(b, task);
@@ -301,10 +210,10 @@ void Daemon::apply(Board& b, const std::string& task, decide::Effects fx) {
     spdlog::info("run={} decided earlier; Hermes has now ended it ({})", r.decision_id, r.event);
     outbox_->publish([r = std::move(r)](std::uint64_t seq) { return publish::encode_run_ended(r, seq); });
   }
-  if (fx.unwatch_pid) workers_->unwatch(key);
-  if (fx.watch_pid) watch_pid(b, task, *fx.watch_pid);
-  if (fx.cancel_wait) waits_.erase(key);
-  if (fx.wait_until) arm_wait(b, task, *fx.wait_until);
+  if (fx.unwatch_pid) exits_->unwatch_pid(b.slug, task);
+  if (fx.watch_pid) exits_->watch_pid(b.slug, task, *fx.watch_pid);
+  if (fx.cancel_wait) exits_->cancel_wait(b.slug, task);
+  if (fx.wait_until) exits_->arm_wait(b.slug, task, *fx.wait_until);
   for (auto& d : fx.decide) decide_run(b, task, std::move(d));
   if (fx.task_blocked) check_blocked_family(b, task);
 }
@@ -336,28 +245,8 @@ std::int64_t Daemon::first_cursor(Board& b, kanban::BoardReader& reader) {
   return last ? *last : 0;
 }
 
-// The board has said its say: the rc=0 exits that waited for it are decided now.
-void Daemon::on_board_caught_up(Board& b) {
-  auto waiting = deferred_.find(b.slug);
-  if (waiting == deferred_.end()) return;
-  std::vector<DeferredExit> deferred = std::move(waiting->second);
-  deferred_.erase(waiting);
-  std::vector<DeferredExit> still;
-  const std::uint64_t now_ms = uv_now(loop_);
-  for (auto& t : deferred) {
-    const std::string key = run_key(b.slug, t.task);
-    if (tracker_.current_run(key) == 0 && now_ms < t.until_ms) {
-      still.push_back(std::move(t));  // its claim may still be on its way
-      continue;
-    }
-    apply(b, t.task, tracker_.on_trailer(key, t.rc, clock_.now()));
-  }
-  if (!still.empty()) {
-    auto& slot = deferred_[b.slug];
-    slot.insert(slot.begin(), std::make_move_iterator(still.begin()), std::make_move_iterator(still.end()));
-    arm_busy_retry(b);
-  }
-}
+// The board has said its say: the exits that waited for it are decided now.
+void Daemon::on_board_caught_up(Board& b) { exits_->on_caught_up(b.slug); }
 
 void Daemon::on_board_event(Board& b, const kanban::KanbanEvent& e) {
   if (!core::valid_task_id(e.task_id)) {
@@ -406,31 +295,7 @@ void Daemon::on_hits(const tail::LogFollower::Log& f, std::vector<match::Hit>& h
       if (const auto* v = match::find_field(h.fields, "rc")) {
         if (const auto* i = std::get_if<std::int64_t>(v)) rc = static_cast<int>(*i);
       }
-      Board* b = boards_->find(f.board);
-      if (!b) continue;
-      // rc=0 is no failure when the worker's kanban_complete or kanban_block came first
-      // (committed before it exited); an exit of a run not yet known needs its claim.
-      // Both are on the board: read its pending events before deciding.
-      const std::int64_t current = tracker_.current_run(key);
-      const bool needs_board = rc == 0 || current == 0 || tracker_.decided(key + "/" + std::to_string(current));
-      const bool board_read = !needs_board || drain_board(*b);
-      if (!board_read && rc == 0) {
-        // Whether the worker called kanban_complete is on a board another process holds
-        // locked: this exit waits for it (an rc != 0 with its log's evidence does not).
-        deferred_[f.board].push_back({f.task_id, rc, 0});
-        spdlog::debug("task={} rc=0 waits for board={} (locked)", f.task_id, f.board);
-        continue;
-      }
-      if (tracker_.current_run(key) == 0) {
-        // A worker that failed at once: its claim is behind a lock, or committed but not
-        // yet visible. The exit waits for it (bounded), rather than being dropped as an
-        // exit of no known run.
-        deferred_[f.board].push_back({f.task_id, rc, uv_now(loop_) + kUnknownRunWaitMs});
-        if (board_read) arm_busy_retry(*b);
-        spdlog::debug("task={} rc={} waits for its claim on board={}", f.task_id, rc, f.board);
-        continue;
-      }
-      apply(*b, f.task_id, tracker_.on_trailer(key, rc, clock_.now()));
+      if (boards_->find(f.board)) exits_->on_trailer(f.board, f.task_id, rc);
       continue;
     }
     decide::Evidence e;
@@ -614,7 +479,21 @@ core::Result<void> Daemon::start_loop() {
   if (auto ok = loop::check(uv_loop_init(&loop_storage_), "uv_loop_init"); !ok) return ok;
   loop_ = &loop_storage_;
   loop_->data = this;
-  workers_.emplace(loop_);
+  exits_.emplace(loop_, tracker_, clock_,
+                 RunExits::Callbacks{[this](const std::string& board) { return boards_->find(board) != nullptr; },
+                                     [this](const std::string& board) {
+                                       Board* b = boards_->find(board);
+                                       return !b || drain_board(*b);
+                                     },
+                                     [this](const std::string& board) {
+                                       if (Board* b = boards_->find(board)) b->events->read_soon();
+                                     },
+                                     [this](const std::string& board, const std::string& task) {
+                                       if (Board* b = boards_->find(board)) logs_->finish(board, b->logs_dir, task);
+                                     },
+                                     [this](const std::string& board, const std::string& task, decide::Effects fx) {
+                                       if (Board* b = boards_->find(board)) apply(*b, task, std::move(fx));
+                                     }});
   reloader_.emplace(
       loop_, [dir = options_.rules_dir] { return load_daemon_rules(dir); },
       [this](LoadedRules loaded) { on_rules_loaded(std::move(loaded)); });
@@ -706,7 +585,7 @@ core::Result<void> Daemon::start_watching() {
           },
           [this](Board& b) {
             logs_->drop_board(b.slug);
-            deferred_.erase(b.slug);
+            exits_->drop_board(b.slug);
           },
           [this](const std::string& key, const std::string& message) { refuse_once(key, message); },
           [this] { watch_rules(); }});
@@ -751,7 +630,8 @@ void Daemon::teardown() {
   if (decider_)
     for (const auto& [path, n] : decider_->decided_by()) paths += " " + path + "=" + std::to_string(n);
   spdlog::info("exits decided by{} (pid deaths seen={}, with a readable exit status={})",
-               paths.empty() ? " none" : paths, exits_by_pid_, exits_with_status_);
+               paths.empty() ? " none" : paths, exits_ ? exits_->pid_exits() : 0,
+               exits_ ? exits_->pid_exits_with_status() : 0);
   if (outbox_) outbox_->set_publisher(nullptr);
   if (publisher_) publisher_->close();
   publisher_.reset();
@@ -769,8 +649,7 @@ void Daemon::teardown() {
   }
   boards_.reset();  // (before the watcher its watches are in)
   watcher_.reset();
-  workers_.reset();
-  waits_.clear();
+  if (exits_) exits_->stop();
   // Closing the loop also runs it until the last report write is done.
   if (const std::size_t open = loop::close_loop(loop_); open > 0)
     spdlog::debug("{} loop handle(s) were still open at the stop; closed", open);
