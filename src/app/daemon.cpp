@@ -72,6 +72,12 @@ rules::Rule trailer_rule() {
 // (or one cache hit) per start or reload.
 LoadedRules load_daemon_rules(const std::optional<std::string>& dir) { return load_rules(dir, {trailer_rule()}); }
 
+// The composition root of `medic run`: it owns the modules, wires their callbacks and runs
+// the ordered start-up steps and the one teardown. Data flows left to right:
+//   boards (kanban::BoardSet) and logs (tail::LogFollower)
+//     -> the run tracker (decide::RunTracker), with RunExits for trailers and pid deaths
+//     -> RunDecider (facts, acceptance, the engine)
+//     -> the outbox (journal, then socket) and the state reports.
 class Daemon {
  public:
   Daemon(DaemonOptions options, std::unique_ptr<match::PatternDb> db, match::Matcher matcher, publish::Journal journal,
@@ -87,6 +93,9 @@ class Daemon {
   int run();
 
  private:
+  using Board = kanban::BoardSet::Board;
+  static std::string run_key(const std::string& board, const std::string& task) { return board + "/" + task; }
+
   // Start-up steps, in the order run() takes them, and the one teardown.
   core::Result<void> start_loop();
   core::Result<void> start_state();
@@ -96,65 +105,77 @@ class Daemon {
   core::Result<void> start_reading();
   core::Result<void> start_publishing();
   void teardown();
-  uv_loop_t loop_storage_{};
-  bool read_ = false;  // the boards and logs were read at start: the state is whole
-  using Board = kanban::BoardSet::Board;
-  void watch_rules();
-  void on_overflow();
+
+  // Sources -> the run tracker.
   void on_board_event(Board& b, const kanban::KanbanEvent& e);
   void on_board_caught_up(Board& b);
   std::int64_t first_cursor(Board& b, kanban::BoardReader& reader);
-  void apply(Board& b, const std::string& task, decide::Effects fx);
+  void on_hits(const tail::LogFollower::Log& log, std::vector<match::Hit>& hits);
+  void on_overflow();
   bool drain_board(Board& b) { return b.events->drain(); }  // false: locked; read again soon
   const kanban::TaskRow* refresh_row(Board& b, const std::string& task);
-  void on_hits(const tail::LogFollower::Log& log, std::vector<match::Hit>& hits);
+  // What the tracker answered -> exits to watch or wait for, runs to decide.
+  void apply(Board& b, const std::string& task, decide::Effects fx);
   void decide_run(Board& b, const std::string& task, decide::DecideRun d);
   void check_blocked_family(Board& b, const std::string& task);
-  std::optional<RunDecider> decider_;      // ended runs -> acceptance -> decisions, published
-  std::optional<publish::Outbox> outbox_;  // journal, then socket, in order
-  std::string hello() const;
+  bool refuse_once(const std::string& key, const std::string& message);
+
+  // Rules: a change in the rules dir (or SIGHUP) recompiles off the loop.
+  void watch_rules();
   void reload_rules() { reloader_->request(); }
   void on_rules_loaded(LoadedRules loaded);
-  std::optional<RuleReloader> reloader_;  // compiles on the threadpool, swaps on the loop
+
+  // State: the checkpoint, and the socket's hello.
   state::Checkpoint snapshot() const;
   void save_state();      // off the loop thread (checkpoints_)
   void save_state_now();  // at shutdown
   void load_state();
-  std::optional<state::CheckpointWriter> checkpoints_;  // state.json, written off the loop
-  static std::string run_key(const std::string& board, const std::string& task) { return board + "/" + task; }
+  std::string hello() const;
 
+  // Fixed at construction.
   DaemonOptions options_;
-  std::unique_ptr<match::PatternDb> db_;
+  std::unique_ptr<match::PatternDb> db_;  // swapped by a reload
   match::Matcher matcher_;
   publish::Journal journal_;
   core::SystemClock clock_;
+  // The loop and what start_root opened.
+  uv_loop_t loop_storage_{};
   uv_loop_t* loop_ = nullptr;
-  std::unique_ptr<publish::UnixSocketPublisher> publisher_;
-  std::optional<kanban::BoardSet> boards_;       // every board under the root, and its logs dir
-  std::optional<tail::LogFollower> logs_;        // every worker log: bytes in, hits out
+  core::UniqueFd root_fd_;  // the Hermes root (operator-trusted)
+  artifacts::WorkspaceRoots workspace_roots_;
+  // Sources.
+  watch::WatcherPtr watcher_;
+  std::optional<kanban::BoardSet> boards_;  // every board under the root, and its logs dir
+  std::optional<tail::LogFollower> logs_;   // every worker log: bytes in, hits out
+  std::optional<watch::WatchId> rules_watch_;
+  // The engine.
   decide::RunTracker tracker_;                   // the run lifecycle (pure)
   std::optional<RunExits> exits_;                // trailers, pid deaths and the waits they need
   std::map<std::string, kanban::TaskRow> rows_;  // by board/task: the row as last read
-  watch::WatcherPtr watcher_;
-  std::optional<watch::WatchId> rules_watch_;
+  std::optional<RunDecider> decider_;            // ended runs -> acceptance -> decisions
+  std::optional<RuleReloader> reloader_;         // compiles on the threadpool, swaps on the loop
+  // Sinks.
+  std::optional<publish::Outbox> outbox_;  // journal, then socket, in order
+  std::unique_ptr<publish::UnixSocketPublisher> publisher_;
+  std::unique_ptr<report::ReportQueue> reports_;
+  std::optional<state::CheckpointWriter> checkpoints_;  // state.json, written off the loop
+  // Handles of the daemon's own.
   loop::UvHandle<uv_signal_t> sigint_, sigterm_, sighup_;
   loop::UvHandle<uv_timer_t> checkpoint_timer_;
   loop::UvHandle<uv_timer_t> reload_timer_;
+  // State.
+  bool read_ = false;  // the boards and logs were read at start: the state is whole
   bool state_dirty_ = false;
   // The checkpoint was lost or damaged: boards are read from before the last decision and
   // logs without a saved offset are history (see load_state).
   bool rebuild_ = false;
   static constexpr std::int64_t kRebuildMarginS = 120;
-  // Saved positions from the last run, for the log follower.
+  // Saved positions from the last run, for the log follower and the board set.
   std::map<std::string, tail::LogFollower::Saved> saved_files_;
   std::map<std::string, std::int64_t> saved_cursors_;
-  std::unique_ptr<report::ReportQueue> reports_;
-  core::UniqueFd root_fd_;  // the Hermes root (operator-trusted)
-  artifacts::WorkspaceRoots workspace_roots_;
   // Names refused once (a bad task id, board slug or log name; a log that is a link or a
   // FIFO): each is logged the first time only, and counted.
   std::set<std::string> refused_once_;
-  bool refuse_once(const std::string& key, const std::string& message);
   // Counters (logged at shutdown).
   std::uint64_t malformed_events_ = 0;
   std::uint64_t refused_ = 0;  // names and files refused (bad ids, links, FIFOs, workspaces)
