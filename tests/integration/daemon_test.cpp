@@ -496,6 +496,15 @@ TEST(DaemonTest, ABadRuleReloadIsRefusedAndTheRunningRulesKept) {
   EXPECT_EQ(std::string(d2->doc["evidence"]["rule"].get_string().value()), "acme-gateway-busy");
 }
 
+// A task of the board in `dir` whose worker fails at once (a missing skill): returns its run.
+std::int64_t fail_at_once(const std::string& dir, testing::HermesBoard& board, const std::string& task) {
+  board.create_task(task, "nightly sync", "ops");
+  const auto run = board.claim(task, DaemonHarness::now());
+  std::ofstream(dir + "/logs/" + task + ".log", std::ios::app)
+      << "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n";
+  return run;
+}
+
 // A board created while the daemon runs (kanban/boards/<slug>/ appears later) is watched
 // from its first event, and its decisions carry its slug.
 TEST(DaemonTest, ABoardCreatedWhileRunningIsWatchedFromItsFirstEvent) {
@@ -505,12 +514,7 @@ TEST(DaemonTest, ABoardCreatedWhileRunningIsWatchedFromItsFirstEvent) {
   const std::string dir = h.root() + "/kanban/boards/ops";
   std::filesystem::create_directories(dir + "/logs");
   testing::HermesBoard ops(dir + "/kanban.db");
-  ops.create_task("t_ops", "nightly sync", "ops");
-  const auto run = ops.claim("t_ops", DaemonHarness::now());
-  {
-    std::ofstream log(dir + "/logs/t_ops.log", std::ios::app);
-    log << "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n";
-  }
+  const auto run = fail_at_once(dir, ops, "t_ops");
   auto d = client.next_of("decision");
   ASSERT_TRUE(d) << h.daemon_log();
   EXPECT_EQ(d->str("board"), "ops");
@@ -531,10 +535,7 @@ TEST(DaemonTest, ABoardRemovedAndMadeAgainWhileRunningIsFollowedAnew) {
   std::filesystem::create_directories(dir + "/logs");
   {
     testing::HermesBoard ops(dir + "/kanban.db");
-    ops.create_task("t_ops", "nightly sync", "ops");
-    ops.claim("t_ops", DaemonHarness::now());
-    std::ofstream(dir + "/logs/t_ops.log", std::ios::app)
-        << "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n";
+    fail_at_once(dir, ops, "t_ops");
     auto d = client.next_of("decision");
     ASSERT_TRUE(d) << h.daemon_log();
     EXPECT_EQ(d->str("task_id"), "t_ops");
@@ -543,10 +544,7 @@ TEST(DaemonTest, ABoardRemovedAndMadeAgainWhileRunningIsFollowedAnew) {
   ASSERT_TRUE(h.wait_for_log("board=ops went away")) << h.daemon_log();
   std::filesystem::create_directories(dir + "/logs");
   testing::HermesBoard again(dir + "/kanban.db");
-  again.create_task("t_new", "nightly sync, again", "ops");
-  const auto run = again.claim("t_new", DaemonHarness::now());
-  std::ofstream(dir + "/logs/t_new.log", std::ios::app)
-      << "Error: Unknown skill(s): kanban-worker\n[kanban-worker-exit] rc=1\n";
+  const auto run = fail_at_once(dir, again, "t_new");
   auto d = client.next_of("decision");
   ASSERT_TRUE(d) << h.daemon_log();
   EXPECT_EQ(d->str("board"), "ops");
