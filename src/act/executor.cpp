@@ -80,8 +80,8 @@ void Executor::load_state() {
 
 void Executor::mark_dirty() {
   if (!save_timer_ || uv_is_active(save_timer_.handle())) return;
-  uv_timer_start(
-      save_timer_.get(), [](uv_timer_t* t) { static_cast<Executor*>(t->data)->save_state(); }, 100, 0);
+  loop::arm(
+      save_timer_, [](uv_timer_t* t) { static_cast<Executor*>(t->data)->save_state(); }, 100, 0, "act.json save");
 }
 
 void Executor::save_state() {
@@ -152,12 +152,8 @@ void Executor::stop(std::function<void()> on_stopped) {
   stopping_ = true;
   conn_.reset();
   reconnect_.reset();
-  if (auto ok = loop::check(
-          uv_timer_start(
-              stop_deadline_.get(), [](uv_timer_t* t) { static_cast<Executor*>(t->data)->stopped(); }, 10000, 0),
-          "uv_timer_start");
-      !ok)
-    spdlog::error("stop deadline: {}", ok.error().message);
+  loop::arm(
+      stop_deadline_, [](uv_timer_t* t) { static_cast<Executor*>(t->data)->stopped(); }, 10000, 0, "stop deadline");
   pump();
 }
 
@@ -204,7 +200,7 @@ void Executor::connect() {
       return;
     }
     self->reconnect_ms_ = 500;
-    uv_read_start(
+    const int reading = uv_read_start(
         reinterpret_cast<uv_stream_t*>(self->conn_.get()),
         [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
           buf->base = new char[suggested];
@@ -227,14 +223,18 @@ void Executor::connect() {
             a->schedule_reconnect();
           }
         });
+    if (reading != 0) {
+      spdlog::warn("cannot read from {}: {}; reconnecting", self->o_.socket, uv_strerror(reading));
+      self->schedule_reconnect();
+    }
   });
 }
 
 void Executor::schedule_reconnect() {
   conn_.reset();
   if (stopping_) return;
-  uv_timer_start(
-      reconnect_.get(), [](uv_timer_t* t) { static_cast<Executor*>(t->data)->connect(); }, reconnect_ms_, 0);
+  loop::arm(
+      reconnect_, [](uv_timer_t* t) { static_cast<Executor*>(t->data)->connect(); }, reconnect_ms_, 0, "reconnect");
   reconnect_ms_ = std::min<std::uint64_t>(reconnect_ms_ * 2, 30000);
 }
 
@@ -257,10 +257,18 @@ void Executor::on_line(std::string_view line) {
     auto* copy = new std::string(req);
     w->data = copy;
     uv_buf_t b = uv_buf_init(copy->data(), static_cast<unsigned>(copy->size()));
-    uv_write(w, reinterpret_cast<uv_stream_t*>(conn_.get()), &b, 1, [](uv_write_t* r, int) {
+    const int written = uv_write(w, reinterpret_cast<uv_stream_t*>(conn_.get()), &b, 1, [](uv_write_t* r, int) {
       delete static_cast<std::string*>(r->data);
       delete r;
     });
+    if (written != 0) {
+      // Never queued: its callback does not run.
+      delete copy;
+      delete w;
+      spdlog::warn("cannot subscribe on {}: {}; reconnecting", o_.socket, uv_strerror(written));
+      schedule_reconnect();
+      return;
+    }
     subscribed_ = true;
     started_ = true;
     last_seq_ = std::max(last_seq_, since);
@@ -511,8 +519,8 @@ void Executor::arm(Wait& w) {
   }
   uv_update_time(loop_);
   const std::int64_t delay_ms = std::max<std::int64_t>(0, w.st.until * 1000 - wall_ms());
-  uv_timer_start(
-      w.handle.get(),
+  loop::arm(
+      w.handle,
       [](uv_timer_t* th) {
         auto* w = static_cast<Wait*>(th->data);
         const std::string id = w->st.decision_id;
@@ -524,7 +532,7 @@ void Executor::arm(Wait& w) {
             id, self->o_.hermes_wait_s);
         self->replan(id, true);
       },
-      static_cast<std::uint64_t>(delay_ms), 0);
+      static_cast<std::uint64_t>(delay_ms), 0, "wait for Hermes");
 }
 
 void Executor::replan(const std::string& decision_id, bool wait_over) {
@@ -654,14 +662,14 @@ void Executor::arm(Timer& t) {
   uv_update_time(loop_);
   const std::int64_t target = t.pre_read_asked ? t.at * 1000 : t.at * 1000 - kPreReadMs;
   const std::int64_t delay_ms = std::max<std::int64_t>(0, target - wall_ms());
-  uv_timer_start(
-      t.handle.get(),
+  loop::arm(
+      t.handle,
       [](uv_timer_t* th) {
         auto* t = static_cast<Timer*>(th->data);
         const std::string id = t->decision_id;
         t->self->fire(id);
       },
-      static_cast<std::uint64_t>(delay_ms), 0);
+      static_cast<std::uint64_t>(delay_ms), 0, "release timer");
 }
 
 void Executor::fire(const std::string& decision_id) {
@@ -691,8 +699,8 @@ void Executor::fire(const std::string& decision_id) {
   // one provider's reset start with one `unblock` of all their ids and one dispatch.
   due_.push_back(decision_id);
   if (!uv_is_active(batch_timer_.handle())) {
-    uv_timer_start(
-        batch_timer_.get(), [](uv_timer_t* th) { static_cast<Executor*>(th->data)->release_due(); }, 0, 0);
+    loop::arm(
+        batch_timer_, [](uv_timer_t* th) { static_cast<Executor*>(th->data)->release_due(); }, 0, 0, "release batch");
   }
 }
 
@@ -760,8 +768,8 @@ void Executor::request_dispatch(const std::string& decision_id, const std::strin
     }
     d.timer = std::move(*h);
   }
-  uv_timer_start(
-      d.timer.get(),
+  loop::arm(
+      d.timer,
       [](uv_timer_t* t) {
         auto* slot = static_cast<DispatchSlot*>(t->data);
         Executor* self = slot->self;
@@ -782,7 +790,7 @@ void Executor::request_dispatch(const std::string& decision_id, const std::strin
                                self->flush_reports(board, workspace);
                              });
       },
-      20, 0);
+      20, 0, "dispatch");
 }
 
 void Executor::flush_reports(const std::string& board, const std::string& workspace) {

@@ -52,13 +52,6 @@ using core::EpochSeconds;
 constexpr const char* kTrailerRuleId = "medic-exit-trailer";
 constexpr std::size_t kMaxEvidencePerRun = 64;
 
-// uv_timer_start fails only on a handle that is being closed: never expected, logged if so.
-void arm_timer(uv_timer_t* t, uv_timer_cb cb, std::uint64_t timeout_ms, std::uint64_t repeat_ms) {
-  if (auto ok = loop::check(uv_timer_start(t, cb, timeout_ms, repeat_ms), "uv_timer_start"); !ok) {
-    spdlog::error("event loop: {}", ok.error().message);
-  }
-}
-
 rules::Rule trailer_rule() {
   rules::Rule r;
   r.id = kTrailerRuleId;
@@ -196,8 +189,9 @@ void Daemon::watch_rules() {
       *options_.rules_dir,
       [this](std::string_view, watch::Watcher::Change) {
         // Debounce: editors write several files in a burst.
-        arm_timer(
-            reload_timer_.get(), [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->reload_rules(); }, 200, 0);
+        loop::arm(
+            reload_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->reload_rules(); }, 200, 0,
+            "rules reload debounce");
       },
       [this] {
         spdlog::warn("rules dir={} went away; the running rules are kept", *options_.rules_dir);

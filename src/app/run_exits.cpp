@@ -118,25 +118,20 @@ void RunExits::arm_wait(const std::string& board, const std::string& task, core:
     w.timer = std::move(*made);
   }
   const std::int64_t delay_ms = std::max<std::int64_t>(0, (until - clock_.now()) * 1000);
-  auto started = loop::check(uv_timer_start(
-                                 w.timer.get(),
-                                 [](uv_timer_t* t) {
-                                   auto* wt = static_cast<WaitTimer*>(t->data);
-                                   RunExits& self = *wt->self;
-                                   const std::string b = wt->board;
-                                   const std::string k = key(wt->board, wt->task);
-                                   const std::string tk = wt->task;
-                                   if (!self.cb_.has_board(b)) return;
-                                   // Hermes's event may be committed but not yet read: read the board first.
-                                   self.cb_.drain(b);
-                                   self.cb_.apply(b, tk, self.tracker_.on_wait_expired(k, self.clock_.now()));
-                                 },
-                                 static_cast<std::uint64_t>(delay_ms), 0),
-                             "uv_timer_start");
-  if (!started) {
-    spdlog::error("event loop: {}", started.error().message);
-    return;
-  }
+  loop::arm(
+      w.timer,
+      [](uv_timer_t* t) {
+        auto* wt = static_cast<WaitTimer*>(t->data);
+        RunExits& self = *wt->self;
+        const std::string b = wt->board;
+        const std::string k = key(wt->board, wt->task);
+        const std::string tk = wt->task;
+        if (!self.cb_.has_board(b)) return;
+        // Hermes's event may be committed but not yet read: read the board first.
+        self.cb_.drain(b);
+        self.cb_.apply(b, tk, self.tracker_.on_wait_expired(k, self.clock_.now()));
+      },
+      static_cast<std::uint64_t>(delay_ms), 0, "wait for Hermes's event");
   spdlog::debug("task={} waits up to {} s for Hermes's run-ending event", task, until - clock_.now());
 }
 

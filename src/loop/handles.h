@@ -59,4 +59,9 @@ inline core::Result<void> check(int rc, std::string_view what) {
   return check(uv_timer_start(t.get(), cb, timeout_ms, repeat_ms), "uv_timer_start");
 }
 
+/// Starts (or restarts) a timer where libuv's refusal can only mean a handle that is
+/// closing, a bug: it is logged with `what` the timer is for, never dropped unread.
+void arm(const UvHandle<uv_timer_t>& t, uv_timer_cb cb, std::uint64_t timeout_ms, std::uint64_t repeat_ms,
+         std::string_view what);
+
 }  // namespace medic::loop

@@ -1,5 +1,7 @@
 #include "publish/unix_socket_publisher.h"
 
+#include <spdlog/spdlog.h>
+
 #include "loop/handles.h"
 
 #include <grp.h>
@@ -71,7 +73,7 @@ bool peer_allowed(int fd) {
 
 // Hands one line to libuv for `pipe`, counting it against `pending` until written; when
 // the write completes and the client is replaying, the replay continues from there.
-void enqueue(uv_pipe_t* pipe, std::size_t& pending, std::string line);
+bool enqueue(uv_pipe_t* pipe, std::size_t& pending, std::string line);
 
 }  // namespace
 
@@ -207,8 +209,7 @@ void UnixSocketPublisher::on_connection(uv_stream_t* server, int status) {
   c->pipe = std::move(*pipe);
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(c->pipe.get())) != 0) return;
   uv_os_fd_t fd = -1;
-  uv_fileno(c->pipe.handle(), &fd);
-  if (!peer_allowed(fd)) {
+  if (uv_fileno(c->pipe.handle(), &fd) != 0 || !peer_allowed(fd)) {
     ++self->refused_;
     return;  // the UvHandle closes it
   }
@@ -216,18 +217,18 @@ void UnixSocketPublisher::on_connection(uv_stream_t* server, int status) {
   ref.replay_next = self->journal_.last_seq() + 1;  // what a client that never subscribes gets
   if (auto grace = loop::make_timer(self->loop_, &ref)) {
     ref.grace = std::move(*grace);
-    uv_timer_start(
-        ref.grace.get(),
+    loop::arm(
+        ref.grace,
         [](uv_timer_t* t) {
           auto* cl = static_cast<Client*>(t->data);
           if (cl->held) cl->owner->release(*cl);
         },
-        kSubscribeGraceMs, 0);
+        kSubscribeGraceMs, 0, "subscribe grace");
   } else {
     ref.held = false;  // no timer: live from now, as before
   }
   self->clients_.push_back(std::move(c));
-  uv_read_start(
+  const int reading = uv_read_start(
       reinterpret_cast<uv_stream_t*>(ref.pipe.get()),
       [](uv_handle_t*, size_t, uv_buf_t* buf) {
         static char slab[4096];  // the loop is single-threaded and reads complete at once
@@ -252,6 +253,11 @@ void UnixSocketPublisher::on_connection(uv_stream_t* server, int status) {
           cl->owner->handle_line(*cl, line);
         }
       });
+  if (reading != 0) {
+    spdlog::warn("subscriber dropped: uv_read_start: {}", uv_strerror(reading));
+    self->drop(ref);
+    return;
+  }
   self->send(ref, self->hello_());
 }
 
@@ -306,15 +312,20 @@ void UnixSocketPublisher::send(Client& c, const std::string& line) {
       // Lines go out in batches of about kReplayBatchBytes, one write each: a write per
       // line cost a syscall per decision and held the loop for tens of ms per round.
       std::string batch;
+      bool written = true;
       auto r = journal_.read(c.replay_next - 1,
                              std::min(kReplayRoundBytes, options_.max_client_queue_bytes / 2 - c.pending_bytes),
                              [&](std::string_view l) {
                                ++c.replay_next;
                                batch.append(l).push_back('\n');
-                               if (batch.size() >= kReplayBatchBytes)
-                                 enqueue(c.pipe.get(), c.pending_bytes, std::exchange(batch, std::string()));
+                               if (batch.size() >= kReplayBatchBytes && written)
+                                 written = enqueue(c.pipe.get(), c.pending_bytes, std::exchange(batch, std::string()));
                              });
-      if (!batch.empty()) enqueue(c.pipe.get(), c.pending_bytes, std::move(batch));
+      if (!batch.empty() && written) written = enqueue(c.pipe.get(), c.pending_bytes, std::move(batch));
+      if (!written) {
+        broken(c);
+        return;
+      }
       if (!r) {
         // Retention dropped what this client still needed: say so, and let it reconnect.
         c.replaying = false;
@@ -333,17 +344,19 @@ void UnixSocketPublisher::send(Client& c, const std::string& line) {
                       " bytes; reconnect and subscribe with since"));
     return;
   }
-  enqueue(c.pipe.get(), c.pending_bytes, line + "\n");
+  if (!enqueue(c.pipe.get(), c.pending_bytes, line + "\n")) broken(c);
 }
 
 namespace {
 
-void enqueue(uv_pipe_t* pipe, std::size_t& pending, std::string line) {
+// False when libuv refuses the write at once (the stream is closing or broken): nothing
+// was queued, and no callback will come.
+bool enqueue(uv_pipe_t* pipe, std::size_t& pending, std::string line) {
   auto* req = new WriteReq{};
   req->data = std::move(line);
   pending += req->data.size();
   uv_buf_t b = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
-  uv_write(&req->req, reinterpret_cast<uv_stream_t*>(pipe), &b, 1, [](uv_write_t* r, int) {
+  const int rc = uv_write(&req->req, reinterpret_cast<uv_stream_t*>(pipe), &b, 1, [](uv_write_t* r, int) {
     auto* wr = reinterpret_cast<WriteReq*>(r);
     // data is null once the client was dropped; the pipe's memory lives until its close
     // callback, which libuv runs after this one.
@@ -353,6 +366,10 @@ void enqueue(uv_pipe_t* pipe, std::size_t& pending, std::string line) {
     }
     delete wr;
   });
+  if (rc == 0) return true;
+  pending -= req->data.size();
+  delete req;
+  return false;
 }
 
 }  // namespace
@@ -373,7 +390,7 @@ void UnixSocketPublisher::publish(const std::string& line) {
 // nothing holds neither its queue nor its descriptor.
 void UnixSocketPublisher::cut(Client& c, const std::string& last_line) {
   c.dead = true;
-  enqueue(c.pipe.get(), c.pending_bytes, last_line + "\n");
+  (void)enqueue(c.pipe.get(), c.pending_bytes, last_line + "\n");  // a broken stream is dropped all the same
   auto* sd = new uv_shutdown_t{};
   if (uv_shutdown(sd, reinterpret_cast<uv_stream_t*>(c.pipe.get()), [](uv_shutdown_t* s, int) {
         auto* cl = static_cast<Client*>(s->handle->data);
@@ -382,14 +399,28 @@ void UnixSocketPublisher::cut(Client& c, const std::string& last_line) {
       }) != 0) {
     delete sd;
   }
+  drop_after(c, kDrainMs);
+}
+
+// A write libuv refused at once: the client cannot be served. It is dropped from a timer,
+// never inside a loop over the clients.
+void UnixSocketPublisher::broken(Client& c) {
+  if (c.dead) return;
+  c.dead = true;
+  ++write_errors_;
+  spdlog::warn("subscriber dropped: its socket refused a write (write_errors={})", write_errors_);
+  drop_after(c, 0);
+}
+
+void UnixSocketPublisher::drop_after(Client& c, std::uint64_t ms) {
   if (!c.grace) {
     // (the subscribe grace's timer is gone by now; one for the drain)
     if (auto t = loop::make_timer(loop_, &c)) c.grace = std::move(*t);
   }
   if (c.grace && !uv_is_closing(c.grace.handle())) {
-    uv_timer_start(
-        c.grace.get(),
-        [](uv_timer_t* t) { static_cast<Client*>(t->data)->owner->drop(*static_cast<Client*>(t->data)); }, kDrainMs, 0);
+    loop::arm(
+        c.grace, [](uv_timer_t* t) { static_cast<Client*>(t->data)->owner->drop(*static_cast<Client*>(t->data)); }, ms,
+        0, "subscriber drop");
   }
 }
 

@@ -64,6 +64,8 @@ class UnixSocketPublisher {
   static void on_connection(uv_stream_t* server, int status);
   void drop(Client& c);
   void cut(Client& c, const std::string& last_line);
+  void broken(Client& c);                        // a write refused at once: dropped soon
+  void drop_after(Client& c, std::uint64_t ms);  // from a timer, never inside a loop over clients
   void handle_line(Client& c, std::string_view line);
   void release(Client& c);  // a client that sent no subscribe within the grace goes live
 
@@ -78,6 +80,7 @@ class UnixSocketPublisher {
   std::uint64_t refused_ = 0;
   std::uint64_t requests_ = 0;
   std::uint64_t bad_requests_ = 0;
+  std::uint64_t write_errors_ = 0;
   struct SocketId {
     dev_t dev = 0;
     ino_t ino = 0;

@@ -77,9 +77,9 @@ void ReportQueue::start_paced() {
     start();
     return;
   }
-  uv_timer_start(
-      pace_.get(), [](uv_timer_t* t) { static_cast<ReportQueue*>(t->data)->start(); },
-      last_start_ms_ + kMinIntervalMs - now, 0);
+  loop::arm(
+      pace_, [](uv_timer_t* t) { static_cast<ReportQueue*>(t->data)->start(); }, last_start_ms_ + kMinIntervalMs - now,
+      0, "state report pacing");
 }
 
 void ReportQueue::start() {
