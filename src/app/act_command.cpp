@@ -78,7 +78,10 @@ int run_act(const cli::ActOptions& options) {
     spdlog::critical("act cannot start: event loop: {}", made.error().message);
     rc = 1;
   }
-  if (executor) (*executor)->shutdown();
+  // Only a start that ran writes act.json: a failed one leaves the last good one as it was
+  // (an act.json written now would make the next start replay the whole journal).
+  if (executor && made) (*executor)->shutdown();
+  if (executor) executor->reset();
   sigint.reset();
   sigterm.reset();
   if (const std::size_t open = loop::close_loop(&loop); open > 0)

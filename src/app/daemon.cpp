@@ -106,6 +106,7 @@ class Daemon {
   void on_hits(const tail::LogFollower::Log& log, std::vector<match::Hit>& hits);
   void on_overflow();
   bool drain_board(Board& b) { return b.events->drain(); }  // false: locked; read again soon
+  Board* board(const std::string& slug) { return boards_ ? boards_->find(slug) : nullptr; }  // null: gone
   const kanban::TaskRow* refresh_row(Board& b, const std::string& task);
   // What the tracker answered -> exits to watch or wait for, runs to decide.
   void apply(Board& b, const std::string& task, decide::Effects fx);
@@ -194,7 +195,7 @@ void Daemon::watch_rules() {
             "rules reload debounce");
       },
       [this] {
-        spdlog::warn("rules dir={} went away; the running rules are kept", *options_.rules_dir);
+        spdlog::warn("rules dir={} went away; the rules in use stay, and it is watched for again", *options_.rules_dir);
         rules_watch_.reset();
         watch_rules();
       });
@@ -310,7 +311,7 @@ void Daemon::on_hits(const tail::LogFollower::Log& f, std::vector<match::Hit>& h
       if (const auto* v = match::find_field(h.fields, "rc")) {
         if (const auto* i = std::get_if<std::int64_t>(v)) rc = static_cast<int>(*i);
       }
-      if (boards_->find(f.board)) exits_->on_trailer(f.board, f.task_id, rc);
+      if (board(f.board)) exits_->on_trailer(f.board, f.task_id, rc);
       continue;
     }
     decide::Evidence e;
@@ -484,7 +485,10 @@ int Daemon::run() {
                  options_.socket_path, options_.state_dir, db_->rules().rules.size(), journal_.last_seq());
     uv_run(loop_, UV_RUN_DEFAULT);
     // Decisions whose acceptance check is still running are published before the stop.
-    while (decider_->checking()) uv_run(loop_, UV_RUN_ONCE);
+    // A rules compile still on the threadpool is waited for too (its result is dropped): its
+    // callback must not run into the teardown.
+    reloader_->stop();
+    while (decider_->checking() || reloader_->busy()) uv_run(loop_, UV_RUN_ONCE);
   }
   teardown();
   return rc;
@@ -495,19 +499,19 @@ core::Result<void> Daemon::start_loop() {
   loop_ = &loop_storage_;
   loop_->data = this;
   exits_.emplace(loop_, tracker_, clock_,
-                 RunExits::Callbacks{[this](const std::string& board) { return boards_->find(board) != nullptr; },
+                 RunExits::Callbacks{[this](const std::string& board) { return this->board(board) != nullptr; },
                                      [this](const std::string& board) {
-                                       Board* b = boards_->find(board);
+                                       Board* b = this->board(board);
                                        return !b || drain_board(*b);
                                      },
                                      [this](const std::string& board) {
-                                       if (Board* b = boards_->find(board)) b->events->read_soon();
+                                       if (Board* b = this->board(board)) b->events->read_soon();
                                      },
                                      [this](const std::string& board, const std::string& task) {
-                                       if (Board* b = boards_->find(board)) logs_->finish(board, b->logs_dir, task);
+                                       if (Board* b = this->board(board)) logs_->finish(board, b->logs_dir, task);
                                      },
                                      [this](const std::string& board, const std::string& task, decide::Effects fx) {
-                                       if (Board* b = boards_->find(board)) apply(*b, task, std::move(fx));
+                                       if (Board* b = this->board(board)) apply(*b, task, std::move(fx));
                                      }});
   reloader_.emplace(
       loop_, [dir = options_.rules_dir] { return load_daemon_rules(dir); },
@@ -570,7 +574,7 @@ core::Result<void> Daemon::start_handles() {
                     [this](const std::string& key, const std::string& message) { refuse_once(key, message); },
                     [this] { ++refused_; },
                     [this](const std::string& board) {
-                      Board* b = boards_->find(board);
+                      Board* b = this->board(board);
                       return b && b->logs_fd ? b->logs_fd.get() : -1;
                     }});
   logs_->resume_from(std::move(saved_files_));

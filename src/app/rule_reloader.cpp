@@ -16,6 +16,7 @@ RuleReloader::RuleReloader(uv_loop_t* loop, Compile compile, OnLoaded on_loaded)
     : loop_(loop), compile_(std::move(compile)), on_loaded_(std::move(on_loaded)) {}
 
 void RuleReloader::request() {
+  if (stopped_) return;
   if (running_) {
     again_ = true;
     return;
@@ -35,6 +36,7 @@ void RuleReloader::request() {
         std::unique_ptr<Work> w(static_cast<Work*>(r->data));
         RuleReloader& self = *w->self;
         self.running_ = false;
+        if (self.stopped_) return;
         self.on_loaded_(std::move(w->loaded));
         if (self.again_) {
           self.again_ = false;

@@ -24,8 +24,14 @@ class RuleReloader {
   RuleReloader(const RuleReloader&) = delete;
   RuleReloader& operator=(const RuleReloader&) = delete;
 
-  /// Compiles now, or once more after the compile running.
+  /// Compiles now, or once more after the compile running (nothing once stopped).
   void request();
+  /// No compile starts from now on, and the one running (if any) hands back nothing; it
+  /// is still busy() until the threadpool is done with it.
+  void stop() {
+    stopped_ = true;
+    again_ = false;
+  }
   bool busy() const { return running_; }
 
  private:
@@ -35,6 +41,7 @@ class RuleReloader {
   OnLoaded on_loaded_;
   bool running_ = false;
   bool again_ = false;
+  bool stopped_ = false;
 };
 
 }  // namespace medic::app

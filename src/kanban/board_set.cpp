@@ -175,9 +175,11 @@ void BoardSet::follow_logs(Board& b) {
 
 void BoardSet::rescan() {
   if (cb_.on_rescan) cb_.on_rescan();
+  // Watches first (directories created, or made anew, since): a board made between the
+  // listing and the watch would be missed until some later rescan.
+  start_watches();
   const BoardList found = list_boards(root_fd_, root_);
   for (const auto& r : found.refused) cb_.on_refused(r.key, r.message);
-  start_watches();  // directories created (or recreated) since
   // A named board whose directory is gone. Its own watch may never say so: while the
   // follower holds the deleted kanban.db open, that file's dentry pins its directory's,
   // and the kernel sends IN_DELETE_SELF only once the last one goes.

@@ -56,5 +56,40 @@ TEST(RuleReloaderTest, RequestsDuringACompileMakeOneMoreCompileOfTheNewest) {
   EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 
+// At the daemon's stop: a compile still running hands back nothing (the daemon is being
+// torn down), and no request starts another.
+TEST(RuleReloaderTest, AStoppedReloaderHandsBackNothingAndCompilesNoMore) {
+  uv_loop_t loop{};
+  uv_loop_init(&loop);
+  std::atomic<int> compiles{0};
+  std::promise<void> started, release;
+  std::shared_future<void> released = release.get_future().share();
+  int loaded = 0;
+  {
+    RuleReloader reloader(
+        &loop,
+        [&] {
+          if (compiles.fetch_add(1) == 0) {
+            started.set_value();
+            released.wait();
+          }
+          return LoadedRules{};
+        },
+        [&](LoadedRules) { ++loaded; });
+    reloader.request();
+    started.get_future().wait();
+    reloader.request();  // an edit during the compile
+    reloader.stop();
+    reloader.request();  // and one after the stop
+    release.set_value();
+    ASSERT_TRUE(run_until(&loop, [&] { return !reloader.busy(); }));
+    EXPECT_EQ(loaded, 0) << "a compile finished after the stop was handed back";
+    EXPECT_EQ(compiles.load(), 1) << "a compile started after the stop";
+  }
+  while (uv_run(&loop, UV_RUN_NOWAIT) != 0) {
+  }
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
 }  // namespace
 }  // namespace medic::app

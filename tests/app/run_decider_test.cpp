@@ -134,20 +134,31 @@ TEST_F(RunDeciderTest, AWorkspaceOutsideTheRootsGetsNoReportAndTheDecisionSaysSo
 }
 
 TEST_F(RunDeciderTest, ABlockedParentWithAWaitingChildIsExaminedOncePerBlockedSpell) {
-  board_->create_task("t_p", "parent", "w");
+  const std::string ws = tmp_.path() + "/workspaces/t_p";
+  fs::create_directories(ws);  // a workspace to walk: the check goes to the threadpool
+  board_->create_task("t_p", "parent", "w", ws);
   const std::int64_t run = board_->claim("t_p", 1780000000);
   board_->create_task("t_c", "child", "w");
   board_->exec("UPDATE tasks SET status='blocked', current_run_id=NULL WHERE id='t_p'");
   board_->exec("UPDATE tasks SET status='todo' WHERE id='t_c'");
   board_->exec("INSERT INTO task_links (parent_id, child_id) VALUES ('t_p', 't_c')");
   decider_->check_blocked_family("b", reader(), "t_p");
-  decider_->check_blocked_family("b", reader(), "t_c");  // the child's side of the same family
+  EXPECT_TRUE(decider_->checking());
+  decider_->check_blocked_family("b", reader(), "t_c");  // the child's side, while the check is out
   ASSERT_TRUE(run_until(&loop_, [&] { return !decider_->checking(); }));
-  decider_->check_blocked_family("b", reader(), "t_p");
-  const auto lines = decisions();
+  decider_->check_blocked_family("b", reader(), "t_p");  // the same spell, after it
+  auto lines = decisions();
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0].find("\"id\":\"b/t_p/" + std::to_string(run) + "/blocked\""), std::string::npos) << lines[0];
   EXPECT_NE(lines[0].find("t_c"), std::string::npos) << "the waiting child is named: " << lines[0];
+  // Unblocked, run again, blocked again: a new spell, examined anew.
+  const std::int64_t again = board_->claim("t_p", 1780000200);
+  board_->exec("UPDATE tasks SET status='blocked', current_run_id=NULL WHERE id='t_p'");
+  decider_->check_blocked_family("b", reader(), "t_p");
+  ASSERT_TRUE(run_until(&loop_, [&] { return !decider_->checking(); }));
+  lines = decisions();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[1].find("\"id\":\"b/t_p/" + std::to_string(again) + "/blocked\""), std::string::npos) << lines[1];
 }
 
 }  // namespace

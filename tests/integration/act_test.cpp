@@ -143,10 +143,10 @@ class ActTest : public ::testing::Test {
       return all.size() > before && all.back().find("t_zz") != std::string::npos;
     });
   }
-  // The calls that changed `task`.
-  std::size_t changes_of(const std::string& task) const {
+  // The calls that changed anything but the barrier's task (a board-wide dispatch counts).
+  std::size_t changes_besides_barrier() const {
     std::size_t n = 0;
-    for (const auto& l : changes()) n += l.find("\t" + task) != std::string::npos ? 1 : 0;
+    for (const auto& l : changes()) n += l.find("\tt_zz") == std::string::npos ? 1 : 0;
     return n;
   }
   std::string act_log() const { return act_state_.path() + "/act.log"; }
@@ -324,7 +324,8 @@ TEST_F(ActTest, KeepsAPendingReleaseAcrossItsOwnRestart) {
   EXPECT_EQ(changes()[1], tabs({"kanban", "--board=default", "unblock", "--", "t_wait"}));
   EXPECT_EQ(changes()[2], tabs({"kanban", "--board=default", "dispatch"}));
   ASSERT_TRUE(barrier()) << testing::read_file(act_log());
-  EXPECT_EQ(changes_of("t_wait"), 2u) << "the restart applied the decision again:\n" << testing::read_file(record_);
+  EXPECT_EQ(changes_besides_barrier(), 3u) << "the restart applied the decision again:\n"
+                                           << testing::read_file(record_);
 }
 
 // A stop while the release's unblock is in flight kills it: the timer stays in act.json
@@ -445,7 +446,7 @@ TEST_F(ActFallbackTest, MovesARateLimitedTaskToTheFallbacksModelAndProvider) {
   // runs the task again on its next tick, on the fallback.
   EXPECT_EQ(changes()[0], tabs({"kanban", "--board=default", "set-model", "--provider=xai", "--", "t_fb", "grok-4.3"}));
   ASSERT_TRUE(barrier()) << testing::read_file(act_log());
-  EXPECT_EQ(changes_of("t_fb"), 1u) << "act did more than move the task:\n" << testing::read_file(record_);
+  EXPECT_EQ(changes_besides_barrier(), 1u) << "act did more than move the task:\n" << testing::read_file(record_);
 }
 
 // repair_auth: act runs `medic preflight` in the task's profile HOME (a stand-in `codex`

@@ -529,7 +529,7 @@ TEST(DaemonTest, ABoardCreatedWhileRunningIsWatchedFromItsFirstEvent) {
 // never reports it gone; the parent's deletion event does.
 TEST(DaemonTest, ABoardRemovedAndMadeAgainWhileRunningIsFollowedAnew) {
   DaemonHarness h;
-  h.start();
+  h.start("trace");  // each event read is logged: the new board's claim must be among them
   SocketClient client(h.socket(), 0);
   const std::string dir = h.root() + "/kanban/boards/ops";
   std::filesystem::create_directories(dir + "/logs");
@@ -550,6 +550,9 @@ TEST(DaemonTest, ABoardRemovedAndMadeAgainWhileRunningIsFollowedAnew) {
   EXPECT_EQ(d->str("board"), "ops");
   EXPECT_EQ(d->str("task_id"), "t_new");
   EXPECT_EQ(d->num("run_id"), run);
+  // Read from its first event: the claim was read (a board read from its last event would
+  // still be decided, from the task row, after waiting for a claim that never comes).
+  EXPECT_NE(h.daemon_log().find("kind=claimed task=t_new"), std::string::npos) << h.daemon_log();
 }
 
 // A worker log deleted in the middle of a run: the evidence already written still counts
