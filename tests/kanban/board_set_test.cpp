@@ -161,5 +161,25 @@ TEST_F(BoardSetTest, ABoardThatGoesAwayIsDroppedAndReadFromItsFirstEventWhenBack
   EXPECT_EQ(first_cursor_.size(), 2u) << "a board made anew started at first_cursor, skipping its first events";
 }
 
+// `hermes kanban boards rm` archives by default: it renames the board's directory to
+// kanban/boards/_archived/<slug>-<time> (hermes_cli/kanban_db.py:852-892 at aaf96885).
+// The board is dropped, and the archive, one of Hermes's own directories, is no board.
+TEST_F(BoardSetTest, ABoardArchivedByHermesIsDroppedAndItsArchiveIsNoBoard) {
+  HermesBoard main_board(root_ + "/kanban.db");
+  fs::create_directories(root_ + "/kanban/boards/ops/logs");
+  {
+    HermesBoard ops(root_ + "/kanban/boards/ops/kanban.db");
+    add_task(ops, "t_ops");
+  }
+  start();
+  ASSERT_NE(set_->find("ops"), nullptr);
+  fs::create_directories(root_ + "/kanban/boards/_archived");
+  fs::rename(root_ + "/kanban/boards/ops", root_ + "/kanban/boards/_archived/ops-1780000000");
+  ASSERT_TRUE(run_until(&loop_, [&] { return !dropped_.empty(); }));
+  EXPECT_EQ(dropped_, (std::vector<std::string>{"ops"}));
+  EXPECT_EQ(set_->size(), 1u) << "the archive was taken for a board";
+  EXPECT_TRUE(refused_.empty()) << refused_.front();
+}
+
 }  // namespace
 }  // namespace medic::kanban
