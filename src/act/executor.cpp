@@ -598,18 +598,24 @@ void Executor::run_commands(const std::string& decision_id, const std::string& b
   }
   children_->run(argv, {"HERMES_KANBAN_BOARD=" + board}, o_.command_timeout,
                  [=, this, commands = std::move(commands), then = std::move(then)](loop::ChildOutcome r) mutable {
-                   ++commands_;
-                   if (r.exit_code == 0) {
-                     spdlog::info("decision={} ran `{}` exit=0", decision_id, shown);
-                   } else {
-                     ++failed_commands_;
-                     spdlog::warn("decision={} ran `{}` exit={}{} output=\"{}\"", decision_id, shown, r.exit_code,
-                                  r.timed_out ? " (killed: over the command timeout)" : "", last_line(r.output));
-                   }
-                   pending_rows_.push_back(
-                       report::CommandRow{decision_id, now_s(), task, shown, r.exit_code, last_line(r.output)});
+                   record(decision_id, task, shown, r);
                    run_commands(decision_id, board, task, std::move(commands), std::move(then));
                  });
+}
+
+// One command's outcome: counted, logged (a failure with its timeout and its last line of
+// output) and added to the state reports' rows.
+void Executor::record(const std::string& decision_id, const std::string& task, const std::string& shown,
+                      const loop::ChildOutcome& r) {
+  ++commands_;
+  if (r.exit_code == 0) {
+    spdlog::info("decision={} ran `{}` exit=0", decision_id, shown);
+  } else {
+    ++failed_commands_;
+    spdlog::warn("decision={} ran `{}` exit={}{} output=\"{}\"", decision_id, shown, r.exit_code,
+                 r.timed_out ? " (killed: over the command timeout)" : "", last_line(r.output));
+  }
+  pending_rows_.push_back(report::CommandRow{decision_id, now_s(), task, shown, r.exit_code, last_line(r.output)});
 }
 
 // The seed article's preflight in the task's profile HOME.
@@ -636,11 +642,7 @@ void Executor::run_preflight(const decide::Decision& d, std::function<void(bool,
     return;
   }
   children_->run(argv, {}, o_.command_timeout, [=, this, then = std::move(then)](loop::ChildOutcome r) {
-    ++commands_;
-    if (r.exit_code != 0) ++failed_commands_;
-    spdlog::info("decision={} ran `{}` exit={}", d.id, core::shell_quote(argv), r.exit_code);
-    pending_rows_.push_back(
-        report::CommandRow{d.id, now_s(), d.task_id, core::shell_quote(argv), r.exit_code, last_line(r.output)});
+    record(d.id, d.task_id, core::shell_quote(argv), r);
     then(r.exit_code == 0, last_line(r.output));
   });
 }
@@ -777,16 +779,7 @@ void Executor::request_dispatch(const std::string& decision_id, const std::strin
         const std::vector<std::string> argv = HermesCommand{"dispatch", {}, {}}.argv(self->o_.hermes, board);
         self->children_->run(argv, {"HERMES_KANBAN_BOARD=" + board}, self->o_.command_timeout,
                              [self, board, id, task, workspace, argv](loop::ChildOutcome r) {
-                               ++self->commands_;
-                               if (r.exit_code == 0) {
-                                 spdlog::info("decision={} ran `{}` exit=0", id, core::shell_quote(argv));
-                               } else {
-                                 ++self->failed_commands_;
-                                 spdlog::warn("decision={} ran `{}` exit={} output=\"{}\"", id, core::shell_quote(argv),
-                                              r.exit_code, last_line(r.output));
-                               }
-                               self->pending_rows_.push_back(report::CommandRow{
-                                   id, now_s(), task, core::shell_quote(argv), r.exit_code, last_line(r.output)});
+                               self->record(id, task, core::shell_quote(argv), r);
                                self->flush_reports(board, workspace);
                              });
       },

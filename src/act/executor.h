@@ -140,6 +140,8 @@ class Executor {
   void run_commands(const std::string& decision_id, const std::string& board, const std::string& task,
                     std::vector<HermesCommand> commands, std::function<void()> then);
   void run_preflight(const decide::Decision& d, std::function<void(bool, const std::string&)> then);
+  void record(const std::string& decision_id, const std::string& task, const std::string& shown,
+              const loop::ChildOutcome& r);
   void arm(Timer& t);
   void fire(const std::string& decision_id);
   void release_due();

@@ -59,17 +59,17 @@ int run_act(const cli::ActOptions& options) {
     static_cast<act::Executor*>(s->data)->stop([loop = s->loop] { uv_stop(loop); });
   };
   loop::UvHandle<uv_signal_t> sigint, sigterm;
-  core::Result<void> made = executor ? core::Result<void>{} : tl::unexpected(executor.error());
-  if (made) {
+  auto start = [&]() -> core::Result<void> {
+    if (!executor) return tl::unexpected(executor.error());
     auto si = loop::make_signal(&loop, executor->get(), SIGINT, on_signal);
-    auto st = si ? loop::make_signal(&loop, executor->get(), SIGTERM, on_signal) : tl::unexpected(si.error());
-    if (si && st) {
-      sigint = std::move(*si);
-      sigterm = std::move(*st);
-    } else {
-      made = tl::unexpected(si ? st.error() : si.error());
-    }
-  }
+    if (!si) return tl::unexpected(si.error());
+    sigint = std::move(*si);
+    auto st = loop::make_signal(&loop, executor->get(), SIGTERM, on_signal);
+    if (!st) return tl::unexpected(st.error());
+    sigterm = std::move(*st);
+    return {};
+  };
+  const core::Result<void> made = start();
   int rc = 0;
   if (made) {
     (*executor)->start();
@@ -80,7 +80,7 @@ int run_act(const cli::ActOptions& options) {
   }
   // Only a start that ran writes act.json: a failed one leaves the last good one as it was
   // (an act.json written now would make the next start replay the whole journal).
-  if (executor && made) (*executor)->shutdown();
+  if (made) (*executor)->shutdown();
   if (executor) executor->reset();
   sigint.reset();
   sigterm.reset();

@@ -3,10 +3,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <csignal>
 #include <filesystem>
 #include <map>
@@ -28,7 +26,6 @@
 #include "loop/handles.h"
 #include "loop/uv_handle.h"
 #include "match/matcher.h"
-#include "proc/worker_watcher.h"
 #include "publish/decision_codec.h"
 #include "publish/journal.h"
 #include "publish/outbox.h"
@@ -50,7 +47,6 @@ using core::EpochSeconds;
 // KANBAN_WORKER_EXIT_TRAILER); medic compiles it into the database as a context rule so
 // the exit is found in the same Hyperscan pass as the failures, in byte order.
 constexpr const char* kTrailerRuleId = "medic-exit-trailer";
-constexpr std::size_t kMaxEvidencePerRun = 64;
 
 rules::Rule trailer_rule() {
   rules::Rule r;
@@ -403,7 +399,7 @@ void Daemon::save_state_now() {
 }
 
 void Daemon::load_state() {
-  const std::string path = options_.state_dir + "/state.json";
+  const std::string& path = checkpoints_->path();
   auto loaded = state::load(path);
   if (loaded && !*loaded) {
     // No checkpoint, but decisions in the journal: the checkpoint was lost (deleted, or a
@@ -642,9 +638,10 @@ void Daemon::teardown() {
   if (!loop_) return;
   if (reports_) reports_->shutdown();
   if (read_) save_state_now();  // (a threadpool write still in flight finishes before the loop closes)
-  spdlog::info("stopped decisions={} malformed_events={} stream_errors={} refused={} clients_cut_off={}",
-               decider_ ? decider_->decisions() : 0, malformed_events_, logs_ ? logs_->stream_errors() : 0, refused_,
-               publisher_ ? publisher_->cut_off() : 0);
+  spdlog::info(
+      "stopped decisions={} malformed_events={} stream_errors={} refused={} clients_cut_off={} client_write_errors={}",
+      decider_ ? decider_->decisions() : 0, malformed_events_, logs_ ? logs_->stream_errors() : 0, refused_,
+      publisher_ ? publisher_->cut_off() : 0, publisher_ ? publisher_->write_errors() : 0);
   std::string paths;
   if (decider_)
     for (const auto& [path, n] : decider_->decided_by()) paths += " " + path + "=" + std::to_string(n);

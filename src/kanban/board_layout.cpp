@@ -13,9 +13,20 @@ BoardList list_boards(int root_fd, const std::string& root) {
   out.boards.push_back(BoardPlace{"default", root, "kanban/logs"});
   const std::string boards_root = root + "/kanban/boards";
   auto dir = core::open_dir_beneath(root_fd, "kanban/boards", false);
-  if (!dir) return out;
+  if (!dir) {
+    // Not there yet is no news; a link (to elsewhere) or a directory that cannot be opened
+    // is said, once, rather than leaving every named board unread without a word.
+    if (dir.error().code != core::ErrorCode::NotFound)
+      out.refused.push_back(Refusal{"boards-dir", "boards dir=" + boards_root + " refused: " + dir.error().message +
+                                                      "; its boards are not read"});
+    return out;
+  }
   auto names = core::list_dir(dir->get());
-  if (!names) return out;
+  if (!names) {
+    out.refused.push_back(
+        Refusal{"boards-dir", "boards dir=" + boards_root + " cannot be listed: " + names.error().message});
+    return out;
+  }
   for (const auto& slug : *names) {
     if (slug.empty() || slug[0] == '_' || slug[0] == '.' || slug == "default") continue;  // Hermes's own
     struct stat st {};

@@ -26,9 +26,8 @@ std::size_t Outbox::flush() {
       if (retry_ && !uv_is_active(retry_.handle())) {
         spdlog::critical("journal write failed: {}; {} message(s) wait, retried every second", line.error().message,
                          waiting_.size());
-        auto ok = loop::start_timer(
-            retry_, [](uv_timer_t* t) { static_cast<Outbox*>(t->data)->flush(); }, 1000);
-        if (!ok) spdlog::error("event loop: {}", ok.error().message);
+        loop::arm(
+            retry_, [](uv_timer_t* t) { static_cast<Outbox*>(t->data)->flush(); }, 1000, 0, "journal retry");
       }
       return waiting_.size();
     }

@@ -58,6 +58,8 @@ class UnixSocketPublisher {
   std::uint64_t cut_off() const { return cut_off_; }
   std::uint64_t refused() const { return refused_; }
   std::uint64_t bad_requests() const { return bad_requests_; }
+  /// Subscribers dropped because their socket refused a write.
+  std::uint64_t write_errors() const { return write_errors_; }
 
  private:
   UnixSocketPublisher(uv_loop_t* loop, Journal& journal, PublisherOptions options);

@@ -12,7 +12,7 @@
 namespace medic::state {
 
 core::Result<StateDirLock> StateDirLock::acquire(const std::string& state_dir) {
-  std::string path = state_dir + "/medic.lock";
+  const std::string path = state_dir + "/medic.lock";
   core::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!fd) return core::fail(core::ErrorCode::Io, path + ": cannot open: " + std::strerror(errno));
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
@@ -28,7 +28,7 @@ core::Result<StateDirLock> StateDirLock::acquire(const std::string& state_dir) {
     // The lock is held all the same; only a second daemon's refusal cannot name this pid.
     spdlog::warn("{}: cannot record the pid: {}", path, std::strerror(errno));
   }
-  return StateDirLock(std::move(path), std::move(fd));
+  return StateDirLock(std::move(fd));
 }
 
 }  // namespace medic::state

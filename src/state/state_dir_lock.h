@@ -17,11 +17,8 @@ class StateDirLock {
   /// cannot be opened. A lock file that is a link is not followed.
   [[nodiscard]] static core::Result<StateDirLock> acquire(const std::string& state_dir);
 
-  const std::string& path() const { return path_; }
-
  private:
-  StateDirLock(std::string path, core::UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
-  std::string path_;
+  explicit StateDirLock(core::UniqueFd fd) : fd_(std::move(fd)) {}
   core::UniqueFd fd_;
 };
 

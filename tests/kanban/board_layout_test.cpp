@@ -72,7 +72,11 @@ TEST(BoardLayoutTest, AKanbanBoardsDirThatIsALinkIsNotFollowed) {
   fs::create_directories(root.path() + "/kanban");
   fs::create_directory_symlink(outside.path(), root.path() + "/kanban/boards");
   core::UniqueFd fd(::open(root.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  EXPECT_EQ(list_boards(fd.get(), root.path()).boards.size(), 1u);
+  const BoardList list = list_boards(fd.get(), root.path());
+  EXPECT_EQ(list.boards.size(), 1u);
+  ASSERT_EQ(list.refused.size(), 1u) << "a linked boards dir was left unread without a word";
+  EXPECT_NE(list.refused[0].message.find(root.path() + "/kanban/boards refused"), std::string::npos)
+      << list.refused[0].message;
 }
 
 TEST(BoardLayoutTest, NamesABoardCommitsThroughAndTheLiveLogOfARotatedOne) {

@@ -75,6 +75,16 @@ class BoardSetTest : public ::testing::Test {
     board.create_task(id, "title", "w");
     board.event(id, std::nullopt, "created", "{}", 1780000000);
   }
+  // A named board "ops" holding one task ("t_first"), there before the set starts.
+  void start_with_ops_board() {
+    fs::create_directories(root_ + "/kanban/boards/ops/logs");
+    {
+      HermesBoard ops(root_ + "/kanban/boards/ops/kanban.db");
+      add_task(ops, "t_first");
+    }
+    start();
+    ASSERT_NE(set_->find("ops"), nullptr);
+  }
   bool saw_event(const std::string& what) {
     for (const auto& e : events_) {
       if (e == what) return true;
@@ -140,13 +150,7 @@ TEST_F(BoardSetTest, ALogsDirThatIsALinkIsRefusedAndNeverListed) {
 
 TEST_F(BoardSetTest, ABoardThatGoesAwayIsDroppedAndReadFromItsFirstEventWhenBack) {
   HermesBoard main_board(root_ + "/kanban.db");
-  fs::create_directories(root_ + "/kanban/boards/ops");
-  {
-    HermesBoard ops(root_ + "/kanban/boards/ops/kanban.db");
-    add_task(ops, "t_first");
-  }
-  start();
-  ASSERT_NE(set_->find("ops"), nullptr);
+  ASSERT_NO_FATAL_FAILURE(start_with_ops_board());
   EXPECT_EQ(first_cursor_, (std::vector<std::string>{"default", "ops"}));
   EXPECT_FALSE(saw_event("ops:t_first:created"));
   fs::remove_all(root_ + "/kanban/boards/ops");
@@ -166,13 +170,7 @@ TEST_F(BoardSetTest, ABoardThatGoesAwayIsDroppedAndReadFromItsFirstEventWhenBack
 // The board is dropped, and the archive, one of Hermes's own directories, is no board.
 TEST_F(BoardSetTest, ABoardArchivedByHermesIsDroppedAndItsArchiveIsNoBoard) {
   HermesBoard main_board(root_ + "/kanban.db");
-  fs::create_directories(root_ + "/kanban/boards/ops/logs");
-  {
-    HermesBoard ops(root_ + "/kanban/boards/ops/kanban.db");
-    add_task(ops, "t_ops");
-  }
-  start();
-  ASSERT_NE(set_->find("ops"), nullptr);
+  ASSERT_NO_FATAL_FAILURE(start_with_ops_board());
   fs::create_directories(root_ + "/kanban/boards/_archived");
   fs::rename(root_ + "/kanban/boards/ops", root_ + "/kanban/boards/_archived/ops-1780000000");
   ASSERT_TRUE(run_until(&loop_, [&] { return !dropped_.empty(); }));

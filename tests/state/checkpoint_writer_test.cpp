@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 
 #include "integration/process.h"
@@ -61,17 +64,19 @@ class CheckpointWriterTest : public ::testing::Test {
     path_ = dir_.path() + "/state.json";
   }
   void TearDown() override {
+    if (journal_fd_ >= 0) ::close(journal_fd_);
     while (uv_run(&loop_, UV_RUN_NOWAIT) != 0) {
     }
     EXPECT_EQ(uv_loop_close(&loop_), 0) << "a handle was left open";
   }
   CheckpointWriter make() {
-    return CheckpointWriter(&loop_, path_,
-                            CheckpointWriter::Callbacks{[this] {
-                                                          ++snapshots_;
-                                                          return sample(cursor_);
-                                                        },
-                                                        [] { return core::UniqueFd(); }});
+    return CheckpointWriter(
+        &loop_, path_,
+        CheckpointWriter::Callbacks{[this] {
+                                      ++snapshots_;
+                                      return sample(cursor_);
+                                    },
+                                    [this] { return core::UniqueFd(journal_fd_ >= 0 ? ::dup(journal_fd_) : -1); }});
   }
   std::int64_t saved_cursor() {
     auto loaded = load(path_);
@@ -84,6 +89,7 @@ class CheckpointWriterTest : public ::testing::Test {
   std::string path_;
   std::int64_t cursor_ = 0;
   int snapshots_ = 0;
+  int journal_fd_ = -1;  // handed to the writer (as a duplicate) to fdatasync first; -1: none
 };
 
 TEST_F(CheckpointWriterTest, ABurstOfSavesWritesAtMostTwiceAndLeavesTheNewestState) {
@@ -116,6 +122,34 @@ TEST_F(CheckpointWriterTest, AWriteThatFailsIsCountedAndTheNextSaveTriesAgain) {
   ASSERT_TRUE(run_until(&loop_, [&] { return !w.busy(); }));
   EXPECT_EQ(w.errors(), 1u);
   EXPECT_EQ(w.writes(), 0u);
+  std::filesystem::create_directories(dir_.path() + "/missing-dir");
+  w.save();
+  ASSERT_TRUE(run_until(&loop_, [&] { return !w.busy(); }));
+  EXPECT_EQ(w.writes(), 1u) << "the save after a failed one did not write";
+  EXPECT_EQ(saved_cursor(), 0);
+}
+
+// The checkpoint says how far the journal is durable: when the journal's fdatasync fails
+// (here: a descriptor that cannot be synced, a pipe), no checkpoint is written that the
+// journal on disk may be behind. A journal that syncs lets it through.
+TEST_F(CheckpointWriterTest, AJournalThatCannotBeSyncedLeavesTheCheckpointUnwritten) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  journal_fd_ = ::dup(p[0]);
+  CheckpointWriter w = make();
+  w.save();
+  ASSERT_TRUE(run_until(&loop_, [&] { return !w.busy(); }));
+  EXPECT_EQ(w.errors(), 1u);
+  EXPECT_EQ(saved_cursor(), -1) << "a checkpoint was written ahead of an unsynced journal";
+  ::close(p[0]);
+  ::close(p[1]);
+  ::close(journal_fd_);
+  journal_fd_ = ::open(dir_.file("journal-000001.ndjson", "{}\n").c_str(), O_RDONLY | O_CLOEXEC);
+  cursor_ = 3;
+  w.save();
+  ASSERT_TRUE(run_until(&loop_, [&] { return !w.busy(); }));
+  EXPECT_EQ(w.writes(), 1u);
+  EXPECT_EQ(saved_cursor(), 3);
 }
 
 TEST(CheckpointLoadTest, TellsAMissingCheckpointFromADamagedOne) {
