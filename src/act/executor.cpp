@@ -596,11 +596,12 @@ void Executor::run_commands(const std::string& decision_id, const std::string& b
     run_commands(decision_id, board, task, std::move(commands), std::move(then));
     return;
   }
-  children_->run(argv, {"HERMES_KANBAN_BOARD=" + board}, o_.command_timeout,
-                 [=, this, commands = std::move(commands), then = std::move(then)](loop::ChildOutcome r) mutable {
-                   record(decision_id, task, shown, r);
-                   run_commands(decision_id, board, task, std::move(commands), std::move(then));
-                 });
+  children_->run(
+      argv, {"HERMES_KANBAN_BOARD=" + board}, o_.command_timeout,
+      [=, this, commands = std::move(commands), then = std::move(then)](const loop::ChildOutcome& r) mutable {
+        record(decision_id, task, shown, r);
+        run_commands(decision_id, board, task, std::move(commands), std::move(then));
+      });
 }
 
 // One command's outcome: counted, logged (a failure with its timeout and its last line of
@@ -641,7 +642,7 @@ void Executor::run_preflight(const decide::Decision& d, std::function<void(bool,
     then(false, "dry run");
     return;
   }
-  children_->run(argv, {}, o_.command_timeout, [=, this, then = std::move(then)](loop::ChildOutcome r) {
+  children_->run(argv, {}, o_.command_timeout, [=, this, then = std::move(then)](const loop::ChildOutcome& r) {
     record(d.id, d.task_id, core::shell_quote(argv), r);
     then(r.exit_code == 0, last_line(r.output));
   });
@@ -778,7 +779,7 @@ void Executor::request_dispatch(const std::string& decision_id, const std::strin
         const std::string board = slot->board, id = slot->decision_id, task = slot->task, workspace = slot->workspace;
         const std::vector<std::string> argv = HermesCommand{"dispatch", {}, {}}.argv(self->o_.hermes, board);
         self->children_->run(argv, {"HERMES_KANBAN_BOARD=" + board}, self->o_.command_timeout,
-                             [self, board, id, task, workspace, argv](loop::ChildOutcome r) {
+                             [self, board, id, task, workspace, argv](const loop::ChildOutcome& r) {
                                self->record(id, task, core::shell_quote(argv), r);
                                self->flush_reports(board, workspace);
                              });
