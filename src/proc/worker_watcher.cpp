@@ -18,25 +18,17 @@ core::Result<void> WorkerWatcher::watch(const std::string& key, std::int64_t pid
                                                      " is not a live local worker (started=" + std::to_string(started) +
                                                      " expected=" + std::to_string(started_at) + ")");
   }
-  if (auto ok = pids_.watch(key, pid, [this, key] { on_death(key); }); !ok) return ok;
-  workers_[key] = Worker{pid, st->start_ticks, std::move(on_exit)};
-  return {};
+  // The watch itself holds what the death needs: PidWatcher forgets the key before the
+  // callback runs, so a worker is reported once and may be watched again from inside it.
+  return pids_.watch(key, pid, [pid, start_ticks = st->start_ticks, on_exit = std::move(on_exit)] {
+    std::optional<int> status;
+    const auto dead = proc_stat(pid);
+    if (dead && dead->state == 'Z' && dead->start_ticks == start_ticks && exit_code_readable(pid))
+      status = dead->exit_code;
+    on_exit(status);
+  });
 }
 
-void WorkerWatcher::unwatch(const std::string& key) {
-  workers_.erase(key);
-  pids_.unwatch(key);
-}
-
-void WorkerWatcher::on_death(const std::string& key) {
-  auto it = workers_.find(key);
-  if (it == workers_.end()) return;
-  Worker w = std::move(it->second);
-  workers_.erase(it);
-  std::optional<int> status;
-  const auto st = proc_stat(w.pid);
-  if (st && st->state == 'Z' && st->start_ticks == w.start_ticks && exit_code_readable(w.pid)) status = st->exit_code;
-  w.on_exit(status);
-}
+void WorkerWatcher::unwatch(const std::string& key) { pids_.unwatch(key); }
 
 }  // namespace medic::proc

@@ -15,7 +15,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 
@@ -39,19 +38,11 @@ class WorkerWatcher {
   [[nodiscard]] core::Result<void> watch(const std::string& key, std::int64_t pid, std::int64_t started_at,
                                          OnExit on_exit);
   void unwatch(const std::string& key);
-  bool watching(const std::string& key) const { return workers_.count(key) > 0; }
-  std::size_t size() const { return workers_.size(); }
+  bool watching(const std::string& key) const { return pids_.watching(key); }
+  std::size_t size() const { return pids_.size(); }
 
  private:
-  struct Worker {
-    std::int64_t pid = 0;
-    std::uint64_t start_ticks = 0;  // /proc start time: the same process at its death
-    OnExit on_exit;
-  };
-  void on_death(const std::string& key);
-
   PidWatcher pids_;
-  std::map<std::string, Worker> workers_;
 };
 
 }  // namespace medic::proc
