@@ -393,7 +393,12 @@ void Daemon::save_state() {
 }
 
 void Daemon::save_state_now() {
-  journal_.sync();
+  // The checkpoint names the last decision journaled; it is written only once that
+  // decision is on disk, as the checkpoint writer does off the loop.
+  if (auto synced = journal_.sync(); !synced) {
+    spdlog::error("checkpoint not written: journal {}", synced.error().message);
+    return;
+  }
   if (auto ok = checkpoints_->save_now(); !ok) spdlog::error("checkpoint not written: {}", ok.error().message);
   state_dirty_ = false;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <simdjson.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -43,7 +44,8 @@ core::Result<std::string> read_head(const std::string& path, std::size_t max) {
 }  // namespace
 
 Journal::~Journal() {
-  if (fd_) sync();
+  if (!fd_) return;
+  if (auto ok = sync(); !ok) spdlog::error("journal not synced at close: {}", ok.error().message);
 }
 
 std::uint64_t Journal::first_seq() const { return segments_.empty() ? next_seq_ : segments_.front().first_seq; }
@@ -233,9 +235,13 @@ core::Result<void> Journal::start_segment(std::uint64_t first_seq) {
   Segment s;
   s.first_seq = first_seq;
   s.path = dir_ + "/" + segment_name(first_seq);
+  // The finished segment is durable before the next starts, so a crash never leaves a gap
+  // before a newer segment. When it cannot be, no segment starts: the append fails and the
+  // outbox retries it.
+  if (fd_ && ::fdatasync(fd_.get()) != 0)
+    return core::fail(core::ErrorCode::Io, segments_.back().path + ": fdatasync: " + std::strerror(errno));
   const int fd = ::open(s.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) return core::fail(core::ErrorCode::Io, s.path + ": " + std::strerror(errno));
-  if (fd_) ::fdatasync(fd_.get());  // the finished segment is durable before the next starts
   fd_.reset(fd);
   s.mtime = static_cast<std::int64_t>(std::time(nullptr));
   segments_.push_back(std::move(s));
@@ -326,9 +332,12 @@ core::Result<std::uint64_t> Journal::read(std::uint64_t since, std::size_t max_b
   return next - 1;
 }
 
-void Journal::sync() {
-  if (dirty_ && fd_) ::fdatasync(fd_.get());
+core::Result<void> Journal::sync() {
+  if (!dirty_ || !fd_) return {};
+  if (::fdatasync(fd_.get()) != 0)
+    return core::fail(core::ErrorCode::Io, segments_.back().path + ": fdatasync: " + std::strerror(errno));
   dirty_ = false;
+  return {};
 }
 
 core::UniqueFd Journal::take_sync() {

@@ -71,8 +71,9 @@ class Journal {
   /// lines after `since` are no longer kept (since < first_seq() - 1).
   [[nodiscard]] core::Result<std::uint64_t> read(std::uint64_t since, std::size_t max_bytes,
                                                  const std::function<void(std::string_view)>& out) const;
-  /// fdatasync of the newest segment when lines were appended since the last sync.
-  void sync();
+  /// fdatasync of the newest segment when lines were appended since the last sync. Fails
+  /// with the kernel's reason (the lines may not be on disk; the next sync tries again).
+  [[nodiscard]] core::Result<void> sync();
   /// The same, off the loop: a duplicate of the newest segment's descriptor when lines were
   /// appended since the last sync (the caller fdatasyncs and closes it, on another thread),
   /// else an empty one. A finished segment is synced when the next starts.

@@ -81,6 +81,29 @@ TEST_F(JournalTest, TakeSyncHandsTheNewestSegmentOnlyWhenLinesWereAppended) {
   EXPECT_TRUE(j.take_sync());
 }
 
+// A sync the kernel refuses is said, not dropped: the caller writes no checkpoint naming
+// lines that may not be on disk. (A segment that is /dev/null takes writes but refuses
+// fdatasync with EINVAL, as a failing disk would with EIO.)
+TEST_F(JournalTest, ASyncTheKernelRefusesFailsAndAFinishedSegmentThatCannotBeSyncedStartsNoOther) {
+  fs::create_directories(dir());
+  const std::string first = dir() + "/" + std::string(20 - 1, '0') + "1.ndjson";
+  ASSERT_EQ(::symlink("/dev/null", first.c_str()), 0);
+  JournalOptions o;
+  o.segment_bytes = 50;  // one line fills it
+  Journal j = make(o);
+  EXPECT_TRUE(j.sync()) << "nothing appended: nothing to sync";
+  ASSERT_TRUE(j.append([](std::uint64_t s) { return msg(s); }));
+  auto synced = j.sync();
+  ASSERT_FALSE(synced);
+  EXPECT_NE(synced.error().message.find(first + ": fdatasync: "), std::string::npos) << synced.error().message;
+  // The segment is full: the next line needs a new one, which does not start.
+  auto next = j.append([](std::uint64_t s) { return msg(s); });
+  ASSERT_FALSE(next);
+  EXPECT_NE(next.error().message.find("fdatasync"), std::string::npos) << next.error().message;
+  EXPECT_EQ(j.last_seq(), 1u) << "the refused line got no seq";
+  EXPECT_FALSE(fs::exists(dir() + "/" + std::string(20 - 1, '0') + "2.ndjson"));
+}
+
 TEST_F(JournalTest, AReadStopsAtItsByteBudgetAndSaysWhere) {
   Journal j = make();
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(j.append([](std::uint64_t s) { return msg(s); }));
