@@ -95,8 +95,9 @@ void RunDecider::check_then_publish(const std::string& id, decide::RunFacts fact
     std::int64_t started;
     std::string path;  // the exit path counted in decided_by_; empty: none
     artifacts::CheckResult result;
+    std::optional<ReportWhere> where;  // looked up with the walk, off the loop
   };
-  auto* w = new Work{{}, this, id, std::move(facts), std::move(row), started, std::move(path), {}};
+  auto* w = new Work{{}, this, id, std::move(facts), std::move(row), started, std::move(path), {}, {}};
   w->req.data = w;
   // On the loop: the check's result into the facts, then the decision (unless the run was
   // decided meanwhile, by a blocked-parent examination).
@@ -106,7 +107,7 @@ void RunDecider::check_then_publish(const std::string& id, decide::RunFacts fact
     const artifacts::CheckResult& r = wk.result;
     wk.facts.artifacts = decide::ArtifactFacts{r.ran, r.evidence, r.outputs, r.state, r.checked, r.missing, r.refused};
     if (self.tracker_.decided(wk.id)) return;
-    if (self.publish_decision(wk.facts) && !wk.path.empty()) ++self.decided_by_[wk.path];
+    if (self.publish_decision(wk.facts, std::move(wk.where)) && !wk.path.empty()) ++self.decided_by_[wk.path];
   };
   if (!w->row || w->row->workspace_path.empty()) {
     // No workspace to walk (Hermes sets the path after the claim, some tasks never have
@@ -123,6 +124,7 @@ void RunDecider::check_then_publish(const std::string& id, decide::RunFacts fact
       [](uv_work_t* req) {
         auto* wk = static_cast<Work*>(req->data);
         wk->result = wk->self->check_artifacts(wk->facts.board, wk->row, wk->started);
+        if (!wk->facts.workspace.empty()) wk->where = artifacts::report_location(wk->self->roots_, wk->facts.workspace);
       },
       [](uv_work_t* req, int) {
         std::unique_ptr<Work> wk(static_cast<Work*>(req->data));
@@ -140,10 +142,11 @@ void RunDecider::check_then_publish(const std::string& id, decide::RunFacts fact
 // Where the decision's workspace report goes, checked before the decision is published so
 // that a refused write is named in its `checked` list: the workspace must lie beneath an
 // allowed root and be reached without a link, and its state/ and report files must not be
-// links either (a worker controls all three). nullopt: no workspace report.
-std::optional<report::Location> RunDecider::workspace_report(decide::Decision& d) {
+// links either (a worker controls all three). `known`: that lookup, when it was made on the
+// threadpool with the acceptance walk. nullopt: no workspace report.
+std::optional<report::Location> RunDecider::workspace_report(decide::Decision& d, std::optional<ReportWhere> known) {
   if (d.workspace.empty()) return std::nullopt;
-  auto where = artifacts::report_location(roots_, d.workspace);
+  ReportWhere where = known ? std::move(*known) : artifacts::report_location(roots_, d.workspace);
   if (where) return *where;
   const std::string why = where.error().message;
   d.checked.push_back("refused: the state report in " + d.workspace + ": " + why);
@@ -181,7 +184,7 @@ void RunDecider::report_decision(const decide::Decision& d, const std::optional<
   }
 }
 
-bool RunDecider::publish_decision(const decide::RunFacts& facts) {
+bool RunDecider::publish_decision(const decide::RunFacts& facts, std::optional<ReportWhere> where) {
   const core::EpochSeconds now = clock_.now();
   decide::Outcome out = decide::decide(facts, options_.policy, engine_, now);
   if (!out.publish) {
@@ -194,7 +197,7 @@ bool RunDecider::publish_decision(const decide::RunFacts& facts) {
     sinks_.outbox->publish([h](std::uint64_t seq) { return publish::encode_health(h, seq); });
     health_reasons_[h.provider] = h.reason;
   }
-  const std::optional<report::Location> workspace = workspace_report(out.decision);
+  const std::optional<report::Location> workspace = workspace_report(out.decision, std::move(where));
   tracker_.note_decided(out.decision.id, out.decision.action, out.decision.known_reset);
   sinks_.outbox->publish([d = out.decision](std::uint64_t seq) { return publish::encode_decision(d, seq); });
   ++decisions_;

@@ -12,8 +12,9 @@
 //   and its rows in the state reports (board-wide, and the task's workspace when the
 //   workspace report is allowed: artifacts::report_location);
 // - the examination of a blocked parent whose children wait on it.
-// Thread: the loop thread (the acceptance walk runs on the threadpool and reads only what
-// is fixed after start-up: the options and the workspace roots).
+// Thread: the loop thread (the acceptance walk, and the lookup of where the workspace report
+// may go, run on the threadpool and read only what is fixed after start-up: the options and
+// the workspace roots).
 
 #include <uv.h>
 
@@ -74,8 +75,12 @@ class RunDecider {
                           std::int64_t started, std::string path);
   artifacts::CheckResult check_artifacts(const std::string& board, const std::optional<kanban::TaskRow>& row,
                                          std::int64_t run_started) const;
-  bool publish_decision(const decide::RunFacts& facts);  // false: nothing new was published
-  std::optional<report::Location> workspace_report(decide::Decision& d);
+  /// Where a workspace report may go (artifacts::report_location), when it was looked up
+  /// already: on the threadpool, next to the acceptance walk of the same workspace.
+  using ReportWhere = core::Result<std::optional<report::Location>>;
+  bool publish_decision(const decide::RunFacts& facts,
+                        std::optional<ReportWhere> where = std::nullopt);  // false: nothing new was published
+  std::optional<report::Location> workspace_report(decide::Decision& d, std::optional<ReportWhere> where);
   void report_decision(const decide::Decision& d, const std::optional<report::Location>& workspace);
 
   uv_loop_t* loop_;
