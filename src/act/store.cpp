@@ -2,14 +2,14 @@
 
 #include <simdjson.h>
 
-#include "act/json_fields.h"
+#include "core/json_fields.h"
 #include "core/ids.h"
 #include "core/json_writer.h"
 
 namespace medic::act {
 
-using json::num;
-using json::str;
+using core::json::number_or;
+using core::json::str;
 
 std::string encode_state(const ActState& s) {
   std::string out;
@@ -49,7 +49,7 @@ core::Result<ActState> decode_state(std::string_view text, std::size_t* dropped)
   if (parser.parse(json).get(doc) != simdjson::SUCCESS || doc.get_object().get(obj) != simdjson::SUCCESS)
     return core::fail(core::ErrorCode::Parse, "not a JSON object");
   ActState s;
-  s.last_seq = static_cast<std::uint64_t>(std::max<std::int64_t>(0, num(doc, "last_seq")));
+  s.last_seq = static_cast<std::uint64_t>(std::max<std::int64_t>(0, number_or(doc, "last_seq")));
   simdjson::dom::array list;
   if (doc["applied"].get_array().get(list) == simdjson::SUCCESS) {
     for (simdjson::dom::element e : list) {
@@ -69,7 +69,7 @@ core::Result<ActState> decode_state(std::string_view text, std::size_t* dropped)
         continue;
       }
       t.workspace = str(e, "workspace");
-      t.at = num(e, "at");
+      t.at = number_or(e, "at");
       bool b = false;
       if (e["overrides_breaker"].get_bool().get(b) == simdjson::SUCCESS) t.overrides_breaker = b;
       s.timers.push_back(std::move(t));
@@ -81,14 +81,14 @@ core::Result<ActState> decode_state(std::string_view text, std::size_t* dropped)
       t.decision_id = str(e, "decision_id");
       t.board = str(e, "board");
       t.task = str(e, "task");
-      t.run_id = num(e, "run_id");
+      t.run_id = number_or(e, "run_id");
       if (t.decision_id.empty() || t.run_id <= 0 || !core::valid_task_id(t.task) || !core::valid_board_slug(t.board)) {
         if (dropped) ++*dropped;
         continue;
       }
       t.workspace = str(e, "workspace");
       t.decision = str(e, "decision");
-      t.until = num(e, "until");
+      t.until = number_or(e, "until");
       s.waits.push_back(std::move(t));
     }
   }

@@ -4,12 +4,12 @@
 
 #include <string>
 
-#include "act/json_fields.h"
+#include "core/json_fields.h"
 
 namespace medic::act {
 
-using json::num;
-using json::str;
+using core::json::number_or;
+using core::json::str;
 
 TaskView parse_show(std::string_view output, std::int64_t decision_run) {
   TaskView t;
@@ -27,7 +27,7 @@ TaskView parse_show(std::string_view output, std::int64_t decision_run) {
   simdjson::dom::array runs;
   if (doc["runs"].get_array().get(runs) == simdjson::SUCCESS) {
     for (simdjson::dom::element r : runs) {
-      const std::int64_t id = num(r, "id");
+      const std::int64_t id = number_or(r, "id");
       if (id >= t.latest_run) {
         t.latest_run = id;
         t.latest_run_open = r["ended_at"].is_null();
@@ -39,7 +39,7 @@ TaskView parse_show(std::string_view output, std::int64_t decision_run) {
   if (doc["events"].get_array().get(events) == simdjson::SUCCESS) {
     bool run_seen = false;
     for (simdjson::dom::element e : events) {
-      if (num(e, "run_id") == decision_run) run_seen = true;
+      if (number_or(e, "run_id") == decision_run) run_seen = true;
       if (str(e, "kind") == "gave_up" && run_seen) t.gave_up = true;
       if (str(e, "kind") == "unblocked") t.gave_up = false;  // released since
     }

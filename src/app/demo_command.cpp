@@ -23,6 +23,12 @@
 #include <thread>
 #include <vector>
 
+#include "core/json_fields.h"
+#include "core/text.h"
+#include "publish/decision_codec.h"
+#include "rules/failure_class.h"
+#include "rules/policy.h"
+
 extern char** environ;
 
 namespace medic::app {
@@ -174,10 +180,8 @@ void append(const std::string& path, const std::string& text) {
   ::close(fd);
 }
 
-std::string str(simdjson::dom::element e, const char* key) {
-  std::string_view v;
-  return e[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
-}
+using core::json::number_or;
+using core::json::str;
 
 }  // namespace
 
@@ -285,46 +289,31 @@ int run_demo(const cli::DemoOptions& options) {
       if (parser.parse(*line).get(msg) != simdjson::SUCCESS) continue;
       const std::string type = str(msg, "type");
       if (type == "provider_health") {
-        std::int64_t until = 0;
-        if (msg["unhealthy_until"].get_int64().get(until) != simdjson::SUCCESS) until = 0;
-        std::printf("  ⚕ provider %s unhealthy until %s\n", str(msg, "provider").c_str(), clock_time(until).c_str());
+        std::printf("  ⚕ provider %s unhealthy until %s\n", str(msg, "provider").c_str(),
+                    clock_time(number_or(msg, "unhealthy_until")).c_str());
         continue;
       }
       if (type != "decision") continue;
+      auto decoded = publish::decode_decision(*line);  // the codec act and subscribe read with
+      if (!decoded) continue;
+      const decide::Decision& d = decoded->decision;
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - exited).count();
       std::string when;
-      std::int64_t at = 0;
-      if (msg["retry_at"].get_int64().get(at) == simdjson::SUCCESS) {
-        when = " at " + clock_time(at) + " (in " + std::to_string(at - epoch_now()) + " s)";
+      if (d.retry_at)
+        when = " at " + clock_time(*d.retry_at) + " (in " + std::to_string(*d.retry_at - epoch_now()) + " s)";
+      const std::string& next = d.next_command;
+      std::printf("  ⇒ %s → %s%s%s   [%.2f ms after the worker's exit]\n",
+                  d.failure_class ? std::string(rules::to_string(*d.failure_class)).c_str() : "",
+                  std::string(rules::to_string(d.action)).c_str(), when.c_str(),
+                  d.use_provider.empty() ? "" : (" on " + d.use_provider).c_str(), ms);
+      std::printf("    %s\n", d.reason.c_str());
+      if (d.evidence) {
+        std::printf("    evidence: %s, %s.log line %llu\n", d.evidence->rule.c_str(), inc.task,
+                    static_cast<unsigned long long>(d.evidence->line));
       }
-      const std::string use = str(msg, "use_provider");
-      const std::string next = str(msg, "next_command");
-      std::printf("  ⇒ %s → %s%s%s   [%.2f ms after the worker's exit]\n", str(msg, "class").c_str(),
-                  str(msg, "action").c_str(), when.c_str(), use.empty() ? "" : (" on " + use).c_str(), ms);
-      std::printf("    %s\n", str(msg, "reason").c_str());
-      std::string_view rule;
-      if (msg["evidence"]["rule"].get_string().get(rule) == simdjson::SUCCESS) {
-        std::int64_t ln = 0;
-        if (msg["evidence"]["line"].get_int64().get(ln) != simdjson::SUCCESS) ln = 0;
-        std::printf("    evidence: %s, %s.log line %lld\n", std::string(rule).c_str(), inc.task,
-                    static_cast<long long>(ln));
-      }
-      simdjson::dom::array missing;
-      if (msg["missing"].get_array().get(missing) == simdjson::SUCCESS && missing.size() > 0) {
-        std::string list;
-        for (simdjson::dom::element m : missing) {
-          std::string_view v;
-          if (m.get_string().get(v) == simdjson::SUCCESS) list += (list.empty() ? "" : ", ") + std::string(v);
-        }
-        std::printf("    missing: %s\n", list.c_str());
-      }
-      simdjson::dom::array checked;
-      if (msg["checked"].get_array().get(checked) == simdjson::SUCCESS && checked.size() > 0 &&
-          str(msg, "action") == "complete") {
-        for (simdjson::dom::element c : checked) {
-          std::string_view v;
-          if (c.get_string().get(v) == simdjson::SUCCESS) std::printf("    checked: %s\n", std::string(v).c_str());
-        }
+      if (!d.missing.empty()) std::printf("    missing: %s\n", core::join(d.missing).c_str());
+      if (d.action == rules::Action::Complete) {
+        for (const auto& c : d.checked) std::printf("    checked: %s\n", c.c_str());
       }
       if (!next.empty()) std::printf("    next: %s\n", next.c_str());
       std::printf("\n");

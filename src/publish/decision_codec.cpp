@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include "core/json_fields.h"
 #include "match/hit.h"
 #include "rules/failure_class.h"
 #include "rules/policy.h"
@@ -154,29 +155,9 @@ std::string encode_run_ended(const RunEnded& r, std::uint64_t seq) {
 
 namespace {
 
-std::string str(simdjson::dom::element e, const char* key) {
-  std::string_view v;
-  return e[key].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
-}
-
-std::optional<std::int64_t> num(simdjson::dom::element e, const char* key) {
-  std::int64_t v = 0;
-  if (e[key].get_int64().get(v) == simdjson::SUCCESS) return v;
-  double d = 0;
-  if (e[key].get_double().get(d) == simdjson::SUCCESS) return static_cast<std::int64_t>(d);
-  return std::nullopt;
-}
-
-std::vector<std::string> strings(simdjson::dom::element e, const char* key) {
-  std::vector<std::string> out;
-  simdjson::dom::array a;
-  if (e[key].get_array().get(a) != simdjson::SUCCESS) return out;
-  for (simdjson::dom::element x : a) {
-    std::string_view v;
-    if (x.get_string().get(v) == simdjson::SUCCESS) out.emplace_back(v);
-  }
-  return out;
-}
+using core::json::number;
+using core::json::str;
+using core::json::strings;
 
 // A message line of `type`, parsed into `parser`.
 core::Result<simdjson::dom::element> parse_message(simdjson::dom::parser& parser, std::string_view line,
@@ -205,14 +186,14 @@ core::Result<RunEndedMessage> decode_run_ended(std::string_view line) {
   if (!parsed) return tl::unexpected(parsed.error());
   const simdjson::dom::element doc = *parsed;
   RunEndedMessage m;
-  m.seq = static_cast<std::uint64_t>(num(doc, "seq").value_or(0));
+  m.seq = static_cast<std::uint64_t>(number(doc, "seq").value_or(0));
   RunEnded& r = m.run;
   r.decision_id = str(doc, "id");
   r.board = str(doc, "board");
   r.task_id = str(doc, "task_id");
-  r.run_id = num(doc, "run_id").value_or(0);
+  r.run_id = number(doc, "run_id").value_or(0);
   r.event = str(doc, "event");
-  r.at = num(doc, "at").value_or(0);
+  r.at = number(doc, "at").value_or(0);
   if (r.decision_id.empty() || r.run_id <= 0)
     return core::fail(core::ErrorCode::InvalidArgument, "a run_ended without id or run_id");
   return m;
@@ -225,12 +206,12 @@ core::Result<DecisionMessage> decode_decision(std::string_view line) {
   const simdjson::dom::element doc = *parsed;
   DecisionMessage m;
   decide::Decision& d = m.decision;
-  m.seq = static_cast<std::uint64_t>(num(doc, "seq").value_or(0));
+  m.seq = static_cast<std::uint64_t>(number(doc, "seq").value_or(0));
   d.id = str(doc, "id");
   d.task_id = str(doc, "task_id");
   d.board = str(doc, "board");
   if (d.board.empty()) d.board = "default";
-  d.run_id = num(doc, "run_id").value_or(0);
+  d.run_id = number(doc, "run_id").value_or(0);
   d.workspace = str(doc, "workspace");
   d.assignee = str(doc, "assignee");
   d.failure_class = rules::parse_failure_class(str(doc, "class"));
@@ -238,24 +219,24 @@ core::Result<DecisionMessage> decode_decision(std::string_view line) {
   if (d.id.empty() || d.task_id.empty() || !action)
     return core::fail(core::ErrorCode::InvalidArgument, "a decision needs id, task_id and a known action");
   d.action = *action;
-  if (auto r = num(doc, "retry_at")) d.retry_at = *r;
+  if (auto r = number(doc, "retry_at")) d.retry_at = *r;
   double backoff = 0;
   if (doc["backoff_s"].get_double().get(backoff) == simdjson::SUCCESS) d.backoff_s = backoff;
   d.provider = str(doc, "provider");
   d.use_provider = str(doc, "use_provider");
   d.use_model = str(doc, "use_model");
-  d.attempt = static_cast<int>(num(doc, "attempt").value_or(1));
-  d.max_attempts = static_cast<int>(num(doc, "max_attempts").value_or(1));
+  d.attempt = static_cast<int>(number(doc, "attempt").value_or(1));
+  d.max_attempts = static_cast<int>(number(doc, "max_attempts").value_or(1));
   d.missing = strings(doc, "missing");
   d.checked = strings(doc, "checked");
   d.steps = strings(doc, "steps");
   d.next_command = str(doc, "next_command");
   d.reason = str(doc, "reason");
-  d.decided_at = num(doc, "decided_at").value_or(0);
+  d.decided_at = number(doc, "decided_at").value_or(0);
   simdjson::dom::element exit;
   if (doc["exit"].get(exit) == simdjson::SUCCESS && exit.is_object()) {
-    if (auto rc = num(exit, "rc")) d.exit.rc = static_cast<int>(*rc);
-    if (auto sig = num(exit, "signal")) d.exit.signal = static_cast<int>(*sig);
+    if (auto rc = number(exit, "rc")) d.exit.rc = static_cast<int>(*rc);
+    if (auto sig = number(exit, "signal")) d.exit.signal = static_cast<int>(*sig);
     const std::string seen = str(exit, "seen_by");
     d.exit.seen_by = seen == "pid"     ? decide::ExitSource::Pid
                      : seen == "event" ? decide::ExitSource::Event
@@ -263,14 +244,14 @@ core::Result<DecisionMessage> decode_decision(std::string_view line) {
     d.exit.event_kind = str(exit, "event");
     bool waited = false;
     if (exit["waited"].get_bool().get(waited) == simdjson::SUCCESS) d.exit.waited = waited;
-    d.exit.at = num(exit, "at").value_or(0);
+    d.exit.at = number(exit, "at").value_or(0);
   }
   simdjson::dom::element breaker;
   if (doc["breaker"].get(breaker) == simdjson::SUCCESS && breaker.is_object()) {
     decide::BreakerOutlook o;
     o.counted = true;
-    o.failures = static_cast<int>(num(breaker, "failures").value_or(0));
-    o.limit = static_cast<int>(num(breaker, "limit").value_or(0));
+    o.failures = static_cast<int>(number(breaker, "failures").value_or(0));
+    o.limit = static_cast<int>(number(breaker, "limit").value_or(0));
     o.budget = str(breaker, "budget");
     bool b = false;
     if (breaker["trips"].get_bool().get(b) == simdjson::SUCCESS) o.trips = b;
@@ -282,7 +263,7 @@ core::Result<DecisionMessage> decode_decision(std::string_view line) {
     decide::Evidence e;
     e.rule = str(ev, "rule");
     e.path = str(ev, "path");
-    e.line = static_cast<std::uint64_t>(num(ev, "line").value_or(0));
+    e.line = static_cast<std::uint64_t>(number(ev, "line").value_or(0));
     e.text = str(ev, "text");
     d.evidence = std::move(e);
   }

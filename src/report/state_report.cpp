@@ -1,5 +1,4 @@
 #include "report/state_report.h"
-#include "core/text.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -18,7 +17,9 @@
 
 #include "core/beneath.h"
 #include "core/hash.h"
+#include "core/json_fields.h"
 #include "core/json_writer.h"
+#include "core/text.h"
 #include "core/unique_fd.h"
 
 namespace medic::report {
@@ -26,6 +27,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using core::ErrorCode;
+using core::json::number_or;
+using core::json::str;
 
 constexpr std::string_view kBegin = "<!-- medic:begin (written by medic; edits inside are replaced) -->";
 constexpr std::string_view kBeginPrefix = "<!-- medic:begin";
@@ -106,16 +109,6 @@ struct Data {
   Section rows;
 };
 
-std::string get_str(simdjson::dom::object& o, const char* k) {
-  std::string_view v;
-  return o[k].get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
-}
-
-std::int64_t get_int(simdjson::dom::object& o, const char* k) {
-  std::int64_t v = 0;
-  return o[k].get_int64().get(v) == simdjson::SUCCESS ? v : 0;
-}
-
 // Reads the data comment of a section; a damaged one yields empty data (medic owns the
 // section, so the next write simply starts its tables afresh).
 Data parse_data(std::string_view section) {
@@ -129,34 +122,34 @@ Data parse_data(std::string_view section) {
   simdjson::dom::element doc;
   const simdjson::padded_string json(section.substr(start, stop - start));
   if (parser.parse(json).get(doc) != simdjson::SUCCESS) return d;
-  simdjson::dom::object root;
-  if (doc.get_object().get(root) != simdjson::SUCCESS) return d;
-  d.outside = get_str(root, "outside");
-  d.outside_changed = get_int(root, "outside_changed");
+  if (!doc.is_object()) return d;
+  const simdjson::dom::element root = doc;
+  d.outside = str(root, "outside");
+  d.outside_changed = number_or(root, "outside_changed");
   simdjson::dom::array list;
   if (root["decisions"].get_array().get(list) == simdjson::SUCCESS) {
     for (simdjson::dom::element e : list) {
-      simdjson::dom::object o;
-      if (e.get_object().get(o) != simdjson::SUCCESS) continue;
-      d.rows.decisions.push_back(DecisionRow{get_str(o, "id"), get_int(o, "time"), get_str(o, "board"),
-                                             get_str(o, "task"), get_str(o, "class"), get_str(o, "action"),
-                                             get_str(o, "reason"), get_str(o, "evidence"), get_str(o, "next_command")});
+      if (!e.is_object()) continue;
+      const simdjson::dom::element o = e;
+      d.rows.decisions.push_back(DecisionRow{str(o, "id"), number_or(o, "time"), str(o, "board"), str(o, "task"),
+                                             str(o, "class"), str(o, "action"), str(o, "reason"), str(o, "evidence"),
+                                             str(o, "next_command")});
     }
   }
   if (root["commands"].get_array().get(list) == simdjson::SUCCESS) {
     for (simdjson::dom::element e : list) {
-      simdjson::dom::object o;
-      if (e.get_object().get(o) != simdjson::SUCCESS) continue;
-      d.rows.commands.push_back(CommandRow{get_str(o, "decision_id"), get_int(o, "time"), get_str(o, "task"),
-                                           get_str(o, "command"), static_cast<int>(get_int(o, "exit_code")),
-                                           get_str(o, "output")});
+      if (!e.is_object()) continue;
+      const simdjson::dom::element o = e;
+      d.rows.commands.push_back(CommandRow{str(o, "decision_id"), number_or(o, "time"), str(o, "task"),
+                                           str(o, "command"), static_cast<int>(number_or(o, "exit_code")),
+                                           str(o, "output")});
     }
   }
   if (root["health"].get_array().get(list) == simdjson::SUCCESS) {
     for (simdjson::dom::element e : list) {
-      simdjson::dom::object o;
-      if (e.get_object().get(o) != simdjson::SUCCESS) continue;
-      d.rows.health.push_back(ProviderRow{get_str(o, "provider"), get_int(o, "unhealthy_until"), get_str(o, "reason")});
+      if (!e.is_object()) continue;
+      const simdjson::dom::element o = e;
+      d.rows.health.push_back(ProviderRow{str(o, "provider"), number_or(o, "unhealthy_until"), str(o, "reason")});
     }
   }
   return d;
