@@ -213,6 +213,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "medic did not start\n");
     return 2;
   }
+  // Subscribed at once, as a dispatcher is: a client that sends nothing is held for the
+  // daemon's 0.5 s subscribe grace.
+  const std::string subscribe = "{\"op\":\"subscribe\",\"since\":0}\n";
+  (void)!write(fd, subscribe.data(), subscribe.size());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const ProcStat baseline = proc_stat(medic);
   // Hermes claims each task (medic, started first, reads these), then the workers start.

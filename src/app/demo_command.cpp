@@ -152,6 +152,10 @@ class Client {
   ~Client() {
     if (fd_ >= 0) ::close(fd_);
   }
+  bool send(const std::string& line) {
+    const std::string out = line + "\n";
+    return ::write(fd_, out.data(), out.size()) == static_cast<ssize_t>(out.size());
+  }
   std::optional<std::string> next(int timeout_ms) {
     for (;;) {
       if (auto nl = buf_.find('\n'); nl != std::string::npos) {
@@ -234,6 +238,13 @@ int run_demo(const cli::DemoOptions& options) {
       return 2;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // Subscribing at once, as a dispatcher does: a client that sends nothing is held for
+  // the daemon's subscribe grace (500 ms) before its first live decision.
+  if (!client.send(R"({"op":"subscribe","since":0})")) {
+    std::fprintf(stderr, "medic demo: cannot subscribe: %s\n", std::strerror(errno));
+    stop();
+    return 2;
   }
   client.next(2000);  // hello
 
