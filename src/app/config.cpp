@@ -207,6 +207,13 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
               o.exit_event_wait_s = kv.second.as<std::int64_t>();
             else if (key == "hermes_failure_limit")
               o.hermes_failure_limit = kv.second.as<int>();
+            else if (key == "forget_tasks_idle_s") {
+              o.forget_tasks_idle_s = kv.second.as<std::int64_t>();
+              if (o.forget_tasks_idle_s < 1)
+                diags.push_back(rules::make_diagnostic(at, rules::DiagnosticCode::BadValue,
+                                                       "forget_tasks_idle_s must be at least 1 (seconds)"));
+            } else if (key == "max_tasks_at_rest")
+              o.max_tasks_at_rest = kv.second.as<std::size_t>();
             else if (key == "journal_segment_bytes")
               o.journal.segment_bytes = kv.second.as<std::uint64_t>();
             else if (key == "journal_retain_bytes")
@@ -239,13 +246,15 @@ DaemonOptions resolve_run_options(const cli::RunOptions& cli, rules::Diagnostics
                 diags.push_back(std::move(d));
               }
             } else {
-              diags.push_back(rules::make_diagnostic(at, rules::DiagnosticCode::UnknownKey,
-                                                     "unknown config key '" + key +
-                                                         "' (hermes_root, state_dir, socket, rules, "
-                                                         "max_client_queue_bytes, workspace_roots, exit_event_wait_s, "
-                                                         "hermes_failure_limit, journal_segment_bytes, "
-                                                         "journal_retain_bytes, journal_retain_days, acceptance, "
-                                                         "policy)"));
+              diags.push_back(
+                  rules::make_diagnostic(at, rules::DiagnosticCode::UnknownKey,
+                                         "unknown config key '" + key +
+                                             "' (hermes_root, state_dir, socket, rules, "
+                                             "max_client_queue_bytes, workspace_roots, exit_event_wait_s, "
+                                             "hermes_failure_limit, forget_tasks_idle_s, max_tasks_at_rest, "
+                                             "journal_segment_bytes, "
+                                             "journal_retain_bytes, journal_retain_days, acceptance, "
+                                             "policy)"));
             }
           }
         } else if (root && !root.IsNull()) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -75,7 +76,9 @@ class Daemon {
         db_(std::move(db)),
         matcher_(std::move(matcher)),
         journal_(std::move(journal)),
-        tracker_(decide::TrackerOptions{options_.exit_event_wait_s}) {
+        tracker_(decide::TrackerOptions{options_.exit_event_wait_s, options_.forget_tasks_idle_s,
+                                        options_.max_tasks_at_rest,
+                                        std::min<std::int64_t>(kForgetMinIdleS, options_.forget_tasks_idle_s)}) {
     tracker_.adopt_decided(std::move(decided));
   }
 
@@ -115,6 +118,10 @@ class Daemon {
   void reload_rules() { reloader_->request(); }
   void on_rules_loaded(LoadedRules loaded);
 
+  // Tasks at rest for long, and attempt counts out of every window, are forgotten.
+  void forget_idle();
+  static constexpr std::int64_t kForgetMinIdleS = 600;
+
   // State: the checkpoint, and the socket's hello.
   state::Checkpoint snapshot() const;
   void save_state();      // off the loop thread (checkpoints_)
@@ -153,6 +160,7 @@ class Daemon {
   loop::UvHandle<uv_signal_t> sigint_, sigterm_, sighup_;
   loop::UvHandle<uv_timer_t> checkpoint_timer_;
   loop::UvHandle<uv_timer_t> reload_timer_;
+  loop::UvHandle<uv_timer_t> forget_timer_;
   // State.
   bool read_ = false;  // the boards and logs were read at start: the state is whole
   bool state_dirty_ = false;
@@ -387,6 +395,17 @@ state::Checkpoint Daemon::snapshot() const {
   return cp;
 }
 
+void Daemon::forget_idle() {
+  const core::EpochSeconds now = clock_.now();
+  const std::vector<std::string> gone = tracker_.forget_idle(now);
+  for (const auto& key : gone) rows_.erase(key);
+  const std::size_t counts = decide::forget_expired_attempts(decider_->engine(), options_.policy, now);
+  if (gone.empty() && counts == 0) return;
+  state_dirty_ = true;  // the checkpoint drops them too
+  spdlog::debug("forgot {} idle task(s) and {} expired attempt count(s); {} task(s) kept", gone.size(), counts,
+                tracker_.size());
+}
+
 void Daemon::save_state() {
   state_dirty_ = false;
   checkpoints_->save();
@@ -559,7 +578,7 @@ core::Result<void> Daemon::start_handles() {
   auto sighup = loop::make_signal(loop_, this, SIGHUP, on_hup);
   if (!sighup) return tl::unexpected(sighup.error());
   sighup_ = std::move(*sighup);
-  for (auto* slot : {&reload_timer_, &checkpoint_timer_}) {
+  for (auto* slot : {&reload_timer_, &checkpoint_timer_, &forget_timer_}) {
     auto t = loop::make_timer(loop_, this);
     if (!t) return tl::unexpected(t.error());
     *slot = std::move(*t);
@@ -579,6 +598,12 @@ core::Result<void> Daemon::start_handles() {
                       return b && b->logs_fd ? b->logs_fd.get() : -1;
                     }});
   logs_->resume_from(std::move(saved_files_));
+  // What is kept per task is swept once a minute (or at the idle time, when shorter).
+  const auto sweep_ms = static_cast<std::uint64_t>(std::min<std::int64_t>(options_.forget_tasks_idle_s, 60)) * 1000;
+  if (auto ok = loop::start_timer(
+          forget_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->forget_idle(); }, sweep_ms, sweep_ms);
+      !ok)
+    return ok;
   // Checkpoint on a timer, never per line (STYLE B5); it only runs when work was done.
   return loop::start_timer(
       checkpoint_timer_,
@@ -662,6 +687,7 @@ void Daemon::teardown() {
   sighup_.reset();
   checkpoint_timer_.reset();
   reload_timer_.reset();
+  forget_timer_.reset();
   if (logs_) logs_->stop();
   if (outbox_) {
     if (const std::size_t left = outbox_->flush(); left > 0)

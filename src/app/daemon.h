@@ -37,6 +37,12 @@ struct DaemonOptions {
   // Hermes's dispatcher failure limit (kanban.failure_limit; DEFAULT_FAILURE_LIMIT = 2),
   // for predicting its breaker when a task sets no max_retries.
   int hermes_failure_limit = 2;
+  // A task at rest (its run over and decided or finished, nothing waiting) is forgotten
+  // after this long without news, and at most max_tasks_at_rest are kept (the longest idle
+  // go first, none ended less than 10 min ago): memory and the checkpoint follow the
+  // tasks of the last day, not of every day. What was decided stays in the journal.
+  std::int64_t forget_tasks_idle_s = 24 * 3600;
+  std::size_t max_tasks_at_rest = 20000;
   publish::JournalOptions journal;  // segment size and retention (bytes, age)
 };
 

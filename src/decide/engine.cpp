@@ -261,6 +261,14 @@ void apply_breaker(const RunFacts& facts, Decision& d) {
 
 }  // namespace
 
+std::size_t forget_expired_attempts(EngineState& state, const rules::Policy& policy, core::EpochSeconds now) {
+  const double window = policy.attempt_window_s * std::max(1.0, policy.rate_limit_window_factor);
+  return std::erase_if(state.attempts, [&](const auto& entry) {
+    return std::all_of(entry.second.begin(), entry.second.end(),
+                       [&](core::EpochSeconds t) { return static_cast<double>(now - t) > window; });
+  });
+}
+
 Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& state, core::EpochSeconds now) {
   Outcome out = decide_class(facts, policy, state, now);
   apply_breaker(facts, out.decision);

@@ -29,6 +29,11 @@ struct Outcome {
 /// Decides one run. Updates `state` (attempts, provider health) as the decision implies.
 Outcome decide(const RunFacts& facts, const rules::Policy& policy, EngineState& state, core::EpochSeconds now);
 
+/// Forgets the attempt counts whose every attempt lies outside the longest window of
+/// `policy` (they would count nothing at the next decision): without it a daemon keeps a
+/// count for every task it ever retried. Returns how many counts were forgotten.
+std::size_t forget_expired_attempts(EngineState& state, const rules::Policy& policy, core::EpochSeconds now);
+
 /// The class the run will be decided as (its evidence, else its exit), so the caller
 /// runs the artifact checks only for the classes that use them. Empty: unexplained.
 std::optional<rules::FailureClass> explain(const RunFacts& facts);

@@ -2,6 +2,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 
 namespace medic::decide {
@@ -81,9 +82,8 @@ void RunTracker::start_run(const std::string& key, Task& t, std::int64_t run, co
 }
 
 Effects RunTracker::on_event(const std::string& key, const RunEvent& e, core::EpochSeconds now) {
-  (void)now;
   Effects fx;
-  Task& t = tasks_[key];
+  Task& t = task(key, now);
   if (e.kind == "claimed" || e.kind == "spawned") {
     if (!e.run_id) return fx;
     const std::int64_t run = *e.run_id;
@@ -233,7 +233,7 @@ void RunTracker::on_hit(const std::string& key, Evidence e) {
 
 Effects RunTracker::on_trailer(const std::string& key, int rc, core::EpochSeconds now) {
   Effects fx;
-  Task& t = tasks_[key];
+  Task& t = task(key, now);
   // Newer Hermes writes the trailer after kanban_complete too: an exit, not a failure.
   if (t.finished) return fx;
   ExitInfo exit;
@@ -259,7 +259,7 @@ Effects RunTracker::on_pid_exit(const std::string& key, std::int64_t run_id, std
                                 core::EpochSeconds now) {
   Effects fx;
   fx.unwatch_pid = true;
-  Task& t = tasks_[key];
+  Task& t = task(key, now);
   if (run_id != t.run_id || t.finished || decided(run_id_of(key, run_id))) return fx;
   ExitInfo exit;
   exit.seen_by = ExitSource::Pid;
@@ -290,11 +290,11 @@ Effects RunTracker::on_pid_exit(const std::string& key, std::int64_t run_id, std
 }
 
 Effects RunTracker::on_wait_expired(const std::string& key, core::EpochSeconds now) {
-  (void)now;
   Effects fx;
   auto it = tasks_.find(key);
   if (it == tasks_.end() || !it->second.waiting) return fx;
   Task& t = it->second;
+  t.touched = now;
   if (t.run_id != 0 && decided(run_id_of(key, t.run_id))) {
     t.waiting = false;
     return fx;
@@ -303,6 +303,35 @@ Effects RunTracker::on_wait_expired(const std::string& key, core::EpochSeconds n
   exit.waited = true;
   fx.decide.push_back(take(key, t, exit));
   return fx;
+}
+
+std::vector<std::string> RunTracker::forget_idle(core::EpochSeconds now) {
+  std::vector<std::string> gone;
+  std::vector<std::pair<core::EpochSeconds, std::map<std::string, Task>::iterator>> resting;
+  for (auto it = tasks_.begin(); it != tasks_.end();) {
+    // A task known only from its log (a hit has no clock) or from the checkpoint: its
+    // idle time starts at the first sweep that sees it.
+    if (it->second.touched == 0) it->second.touched = now;
+    if (!at_rest(it->second)) {
+      ++it;
+    } else if (now - it->second.touched >= options_.forget_idle_s) {
+      gone.push_back(it->first);
+      it = tasks_.erase(it);
+    } else {
+      resting.emplace_back(it->second.touched, it);
+      ++it;
+    }
+  }
+  if (resting.size() > options_.max_at_rest) {
+    const std::size_t over = resting.size() - options_.max_at_rest;
+    std::partial_sort(resting.begin(), resting.begin() + static_cast<std::ptrdiff_t>(over), resting.end(),
+                      [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (std::size_t i = 0; i < over && now - resting[i].first >= options_.forget_min_idle_s; ++i) {
+      gone.push_back(resting[i].second->first);
+      tasks_.erase(resting[i].second);
+    }
+  }
+  return gone;
 }
 
 void RunTracker::note_decided(const std::string& id, std::optional<rules::Action> action, bool known_reset) {

@@ -93,6 +93,15 @@ struct TrackerOptions {
   /// How long a pid death without a usable status waits for Hermes's run-ending event:
   /// Hermes's tick (60 s) plus its crash grace (30 s) by default.
   std::int64_t exit_event_wait_s = 90;
+  /// A task at rest (no run going on, none waiting, no evidence kept) is forgotten after
+  /// this long without news (forget_idle): a daemon that runs for months keeps the tasks
+  /// of the last day, not of every day.
+  std::int64_t forget_idle_s = 24 * 3600;
+  /// At most this many tasks at rest are kept; above it the longest idle go first, but
+  /// never one idle for less than forget_min_idle_s: what can still arrive for a run just
+  /// ended (a trailer after kanban_complete, Hermes's gave_up on its next tick) needs it.
+  std::size_t max_at_rest = 20000;
+  std::int64_t forget_min_idle_s = 600;
 };
 
 /// The event kinds with which Hermes ends a run.
@@ -144,6 +153,13 @@ class RunTracker {
   /// The current run of `key` (0: none known).
   std::int64_t current_run(const std::string& key) const;
 
+  /// Forgets the tasks at rest that TrackerOptions says to (idle too long, or too many);
+  /// returns their keys, for the caller to drop what it keeps by them. What was decided
+  /// stays known (the decided set), so a late event of a forgotten run is still no new
+  /// decision.
+  std::vector<std::string> forget_idle(core::EpochSeconds now);
+  std::size_t size() const { return tasks_.size(); }
+
  private:
   struct Task {
     std::int64_t run_id = 0;
@@ -159,7 +175,16 @@ class RunTracker {
     std::vector<Evidence> history;  // evidence before the last history trailer
     std::string provider;
     std::int64_t last_decided_run = 0;
+    core::EpochSeconds touched = 0;  // the last event, exit or wait about it (0: not yet; forget_idle)
   };
+  static bool at_rest(const Task& t) {
+    return !t.live && !t.waiting && !t.worker_blocked && t.evidence.empty() && t.history.empty();
+  }
+  Task& task(const std::string& key, core::EpochSeconds now) {
+    Task& t = tasks_[key];
+    t.touched = now;
+    return t;
+  }
 
   std::string run_id_of(const std::string& key, std::int64_t run) const { return key + "/" + std::to_string(run); }
   DecideRun take(const std::string& key, Task& t, ExitInfo exit);

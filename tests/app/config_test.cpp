@@ -58,6 +58,23 @@ TEST(ConfigTest, ABadValueAndBrokenYamlAreReportedWithTheirLine) {
   EXPECT_TRUE(has(d2, "YAML error"));
 }
 
+TEST(ConfigTest, HowLongTasksAtRestAreKeptIsReadAndANonPositiveTimeIsRefused) {
+  TempDir dir;
+  cli::RunOptions cli;
+  cli.config = dir.file("medic.yaml", "forget_tasks_idle_s: 3600\nmax_tasks_at_rest: 500\n");
+  rules::Diagnostics diags;
+  const DaemonOptions o = resolve_run_options(cli, diags);
+  EXPECT_TRUE(diags.empty()) << (diags.empty() ? "" : rules::format(diags.front()));
+  EXPECT_EQ(o.forget_tasks_idle_s, 3600);
+  EXPECT_EQ(o.max_tasks_at_rest, 500u);
+  cli::RunOptions zero;
+  zero.config = dir.file("zero.yaml", "state_dir: /s\nforget_tasks_idle_s: 0\n");
+  rules::Diagnostics d;
+  resolve_run_options(zero, d);
+  EXPECT_TRUE(has(d, "zero.yaml:2: forget_tasks_idle_s must be at least 1"))
+      << (d.empty() ? "none" : rules::format(d.front()));
+}
+
 TEST(ConfigTest, AWorkspaceRootOfSlashIsRefused) {
   TempDir dir;
   cli::RunOptions cli;

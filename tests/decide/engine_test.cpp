@@ -372,5 +372,19 @@ TEST_F(EngineTest, TheSameFailureAlwaysGetsTheSameBackoff) {
   EXPECT_EQ(decide(f, policy_, a, kNow).decision.backoff_s, decide(f, policy_, b, kNow).decision.backoff_s);
 }
 
+// A count whose attempts all left the longest window (rate limits': 4 h by default) counts
+// nothing, and is dropped; one with an attempt inside it is kept whole.
+TEST_F(EngineTest, CountsWhoseAttemptsAllLeftTheLongestWindowAreDropped) {
+  RunFacts f = run(1, {hit(FailureClass::Connection, "c", 55)});
+  decide(f, policy_, state_, kNow);
+  f.task_id = "t_2";
+  decide(f, policy_, state_, kNow + 3 * 3600);
+  ASSERT_EQ(state_.attempts.size(), 2u);
+  EXPECT_EQ(forget_expired_attempts(state_, policy_, kNow + 4 * 3600), 0u) << "t_1's attempt is 4 h old: inside";
+  EXPECT_EQ(forget_expired_attempts(state_, policy_, kNow + 4 * 3600 + 1), 1u);
+  ASSERT_EQ(state_.attempts.size(), 1u);
+  EXPECT_EQ(state_.attempts.begin()->first, "default/t_2/connection");
+}
+
 }  // namespace
 }  // namespace medic::decide

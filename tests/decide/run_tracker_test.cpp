@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+
 namespace medic::decide {
 namespace {
 
@@ -329,6 +331,63 @@ TEST_F(RunTrackerTest, SavedStateRestoresTheRunAndItsEvidence) {
   ASSERT_EQ(fx.decide.size(), 1u);
   EXPECT_EQ(fx.decide[0].run_id, 4);
   EXPECT_EQ(fx.decide[0].evidence.size(), 1u);
+}
+
+// A daemon that runs for months: a task at rest is forgotten after a day without news, and
+// what was decided stays decided.
+TEST_F(RunTrackerTest, ATaskAtRestIsForgottenAfterItsIdleTimeAndItsDecisionStands) {
+  start(2);
+  publish(t_.on_trailer(kKey, 1, kNow));
+  const std::string live = "default/t_live";
+  t_.on_event(live, ev("claimed", 9), kNow);  // a run going on is never forgotten
+  const std::string waiting = "default/t_wait";
+  t_.on_event(waiting, ev("claimed", 7), kNow);
+  EXPECT_TRUE(t_.on_pid_exit(waiting, 7, std::nullopt, kNow).wait_until) << "a death that waits for Hermes";
+  const std::string evidence = "default/t_ev";
+  t_.on_event(evidence, ev("claimed", 8), kNow);
+  t_.on_trailer(evidence, 1, kNow);                     // decided by no one yet: its run is over, its evidence taken
+  t_.on_hit(evidence, failure(FailureClass::Timeout));  // bytes after it, kept for the next run
+  EXPECT_TRUE(t_.forget_idle(kNow + 24 * 3600 - 1).empty()) << "idle less than a day";
+  const auto gone = t_.forget_idle(kNow + 24 * 3600);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0], kKey);
+  EXPECT_EQ(t_.size(), 3u);
+  EXPECT_EQ(t_.current_run(kKey), 0);
+  // Hermes's late word on the forgotten run: still no second decision, still reported.
+  const Effects late = t_.on_event(kKey, ev("crashed", 2, 1), kNow + 24 * 3600 + 5);
+  EXPECT_TRUE(late.decide.empty());
+  ASSERT_TRUE(late.hermes_ended);
+  EXPECT_EQ(late.hermes_ended->decision_id, kKey + "/2");
+  // And its next run is tracked as any new one.
+  EXPECT_TRUE(start(3).watch_pid);
+  EXPECT_EQ(t_.current_run(kKey), 3);
+}
+
+// Too many tasks at rest: the longest idle go first, but none idle for less than the
+// minimum (a trailer after kanban_complete, or Hermes's gave_up, may still come for it).
+TEST_F(RunTrackerTest, AboveTheCapTheLongestIdleAtRestGoFirstButNeverTheRecentlyEnded) {
+  RunTracker t{TrackerOptions{90, 24 * 3600, 2, 600}};
+  for (int i = 0; i < 5; ++i) {
+    const std::string key = "default/t_" + std::to_string(i);
+    t.on_event(key, ev("claimed", i + 1), kNow + i * 400);
+    t.on_trailer(key, 1, kNow + i * 400);
+    t.note_decided(key + "/" + std::to_string(i + 1), Action::Retry);
+  }
+  // Ages at kNow + 1800: 1800, 1400, 1000, 600, 200 s. Five at rest, the cap is two: the
+  // three oldest are over, and all three are past the 600 s minimum.
+  auto gone = t.forget_idle(kNow + 1800);
+  std::sort(gone.begin(), gone.end());
+  EXPECT_EQ(gone, (std::vector<std::string>{"default/t_0", "default/t_1", "default/t_2"}));
+  EXPECT_EQ(t.size(), 2u);
+  // Three more, all ended just now: over the cap, but too recent to forget.
+  for (int i = 5; i < 8; ++i) {
+    const std::string key = "default/t_" + std::to_string(i);
+    t.on_event(key, ev("claimed", i + 1), kNow + 1800);
+    t.on_trailer(key, 1, kNow + 1800);
+  }
+  gone = t.forget_idle(kNow + 1801);
+  EXPECT_EQ(gone, (std::vector<std::string>{"default/t_3"})) << "only t_3 (idle 601 s) may go";
+  EXPECT_EQ(t.size(), 4u);
 }
 
 }  // namespace

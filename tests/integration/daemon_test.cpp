@@ -596,5 +596,45 @@ TEST(DaemonTest, AnUnterminatedLastLineCountsAtAnEventExit) {
   EXPECT_EQ(next->doc["evidence"]["line"].get_int64().value(), 3);
 }
 
+// A daemon that runs for months keeps the tasks of the last day, not of every day: a task
+// at rest for forget_tasks_idle_s is forgotten (from memory and the checkpoint), and what
+// was decided for it stays decided: Hermes's late word on that run is still its run_ended,
+// never a second decision.
+TEST(DaemonTest, ATaskAtRestIsForgottenAndItsLateHermesEventIsNoSecondDecision) {
+  DaemonHarness h("forget_tasks_idle_s: 2\n");
+  h.start("debug");
+  SocketClient client(h.socket(), 0);
+  const auto run = h.start_task("t_rest");
+  h.append("t_rest", "   📝 Error: Request timed out.\n[kanban-worker-exit] rc=1\n");
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  const std::string id = "default/t_rest/" + std::to_string(run);
+  EXPECT_EQ(d->str("id"), id);
+  // The checkpoint holds the task (its run) until it is forgotten, then no more.
+  const auto checkpoint_names_task = [&](bool want) {
+    for (int i = 0; i < 200; ++i) {
+      std::ifstream in(h.state() + "/state.json");
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (!text.empty() && (text.find("\"key\":\"default/t_rest\"") != std::string::npos) == want) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  };
+  ASSERT_TRUE(checkpoint_names_task(true)) << h.daemon_log();
+  ASSERT_TRUE(h.wait_for_log("forgot 1 idle task(s)")) << h.daemon_log();
+  EXPECT_TRUE(checkpoint_names_task(false)) << "state.json still names the forgotten task";
+  h.board().event("t_rest", run, "crashed", R"({"pid":999999,"claimer":"h:1","exit_code":1})", DaemonHarness::now());
+  auto ended = client.next_of("run_ended");
+  ASSERT_TRUE(ended) << h.daemon_log();
+  EXPECT_EQ(ended->str("id"), id);
+  EXPECT_EQ(ended->str("event"), "crashed");
+  // The next run of the same task is decided as any new one.
+  const auto next_run = h.board().claim("t_rest", DaemonHarness::now());
+  h.append("t_rest", "   📝 Error: Request timed out.\n[kanban-worker-exit] rc=1\n");
+  auto second = client.next_of("decision");
+  ASSERT_TRUE(second) << h.daemon_log();
+  EXPECT_EQ(second->str("id"), "default/t_rest/" + std::to_string(next_run)) << second->raw;
+}
+
 }  // namespace
 }  // namespace medic
