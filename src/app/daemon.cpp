@@ -174,12 +174,17 @@ class Daemon {
   // Names refused once (a bad task id, board slug or log name; a log that is a link or a
   // FIFO): each is logged the first time only, and counted.
   std::set<std::string> refused_once_;
+  static constexpr std::size_t kMaxRefusedNames = 10000;
   // Counters (logged at shutdown).
   std::uint64_t malformed_events_ = 0;
   std::uint64_t refused_ = 0;  // names and files refused (bad ids, links, FIFOs, workspaces)
 };
 
 bool Daemon::refuse_once(const std::string& key, const std::string& message) {
+  // Workers choose these names: the set is bounded, and once full starts afresh (a name
+  // may then be logged once more), so a flood of bad names costs neither memory nor a
+  // log line per write.
+  if (refused_once_.size() >= kMaxRefusedNames && !refused_once_.count(key)) refused_once_.clear();
   if (!refused_once_.insert(key).second) return false;
   ++refused_;
   spdlog::warn("{}", message);
