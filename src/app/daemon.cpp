@@ -118,7 +118,8 @@ class Daemon {
   void reload_rules() { reloader_->request(); }
   void on_rules_loaded(LoadedRules loaded);
 
-  // Tasks at rest for long, and attempt counts out of every window, are forgotten.
+  // Tasks at rest for long, and attempt counts out of every window, are forgotten; logs
+  // idle for a sweep whose task is at rest are parked (closed, kept as a position).
   void forget_idle();
   static constexpr std::int64_t kForgetMinIdleS = 600;
 
@@ -405,10 +406,15 @@ void Daemon::forget_idle() {
   const std::vector<std::string> gone = tracker_.forget_idle(now);
   for (const auto& key : gone) rows_.erase(key);
   const std::size_t counts = decide::forget_expired_attempts(decider_->engine(), options_.policy, now);
-  if (gone.empty() && counts == 0) return;
+  // Logs idle since the last sweep whose task is at rest: closed, kept as their position.
+  const std::size_t parked = logs_->park_idle(
+      [this](const tail::LogFollower::Log& log) { return tracker_.at_rest(run_key(log.board, log.task_id)); });
+  if (gone.empty() && counts == 0 && parked == 0) return;
   state_dirty_ = true;  // the checkpoint drops them too
-  spdlog::debug("forgot {} idle task(s) and {} expired attempt count(s); {} task(s) kept", gone.size(), counts,
-                tracker_.size());
+  spdlog::debug(
+      "forgot {} idle task(s) and {} expired attempt count(s); {} task(s) kept; parked {} idle log(s), "
+      "{} open, {} parked",
+      gone.size(), counts, tracker_.size(), parked, logs_->size(), logs_->parked());
 }
 
 void Daemon::save_state() {

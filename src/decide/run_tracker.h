@@ -159,6 +159,12 @@ class RunTracker {
   /// decision.
   std::vector<std::string> forget_idle(core::EpochSeconds now);
   std::size_t size() const { return tasks_.size(); }
+  /// No run of `key` is going on or waiting, and no evidence is kept for it (also true
+  /// for a key never seen): nothing more is expected from its log until its next run.
+  bool at_rest(const std::string& key) const {
+    auto it = tasks_.find(key);
+    return it == tasks_.end() || at_rest(it->second);
+  }
 
  private:
   struct Task {

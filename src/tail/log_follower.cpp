@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <utility>
 
 #include "core/ids.h"
@@ -37,7 +38,10 @@ LogFollower::File* LogFollower::follow(const std::string& board, const std::stri
       return nullptr;
     }
     struct stat st {};
-    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return nullptr;
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) parked_.erase(path);  // deleted (Hermes's gc) while parked
+      return nullptr;
+    }
     File f;
     f.log = Log{board, task, path, 0};
     f.tailer = std::make_unique<Tailer>(logs_dir, name);
@@ -48,7 +52,12 @@ LogFollower::File* LogFollower::follow(const std::string& board, const std::stri
       return nullptr;
     }
     f.stream.emplace(std::move(*s));
-    if (auto sv = saved_.find(path); sv != saved_.end()) {
+    if (auto pk = parked_.find(path); pk != parked_.end()) {
+      // Parked: reopened where it stood (the tailer checks it is the same file).
+      f.tailer->resume(pk->second.at.id, pk->second.at.offset, pk->second.at.fingerprint);
+      restart_stream(f, *db_, pk->second.at.offset, pk->second.at.line);
+      parked_.erase(pk);
+    } else if (auto sv = saved_.find(path); sv != saved_.end()) {
       f.tailer->resume(sv->second.id, sv->second.offset, sv->second.fingerprint);
       restart_stream(f, *db_, sv->second.offset, sv->second.line);
     } else if (starting_ && S_ISREG(st.st_mode)) {
@@ -73,11 +82,34 @@ void LogFollower::read_all() {
 
 void LogFollower::drop_board(const std::string& board) {
   std::erase_if(logs_, [&](const auto& kv) { return kv.second.log.board == board; });
+  std::erase_if(parked_, [&](const auto& kv) { return kv.second.board == board; });
+}
+
+std::size_t LogFollower::park_idle(const std::function<bool(const Log&)>& may_park) {
+  std::size_t n = 0;
+  for (auto it = logs_.begin(); it != logs_.end();) {
+    File& f = it->second;
+    // Not read since the previous call: idle for a whole period.
+    const bool idle = f.read_in_period < park_period_;
+    if (!idle || more_.count(it->first) || !f.tailer->open() || f.tailer->holds_rotated() || !f.stream ||
+        f.stream->finished() || f.stream->line_start_offset() != f.tailer->offset() || !may_park(f.log)) {
+      ++it;
+      continue;
+    }
+    parked_[it->first] =
+        Parked{f.log.board, Saved{f.tailer->id(), f.tailer->offset(), f.stream->next_line(), f.tailer->fingerprint()}};
+    it = logs_.erase(it);
+    ++n;
+  }
+  ++park_period_;
+  if (n > 0) dirty_ = true;
+  return n;
 }
 
 void LogFollower::read(File& f, bool all, bool replaced) {
   const int dir_fd = cb_.logs_fd(f.log.board);
   if (dir_fd < 0) return;
+  f.read_in_period = park_period_;
   const std::uint64_t errors_before = f.tailer->errors();
   const std::uint64_t refusals_before = f.tailer->refusals();
   std::vector<match::Hit> hits;
@@ -189,6 +221,7 @@ std::map<std::string, LogFollower::Saved> LogFollower::positions() const {
     if (f.stream->line_start_offset() == f.tailer->offset()) at.fingerprint = f.tailer->fingerprint();
     out.emplace(path, at);
   }
+  for (const auto& [path, p] : parked_) out.emplace(path, p.at);
   return out;
 }
 

@@ -81,6 +81,8 @@ class Tailer {
   const FileId& id() const { return id_; }
   std::uint64_t offset() const { return offset_; }
   bool open() const { return fd_ >= 0; }
+  /// The renamed-away file is still held open for its writer's late bytes.
+  bool holds_rotated() const { return rotated_fd_ >= 0; }
   std::uint64_t rotations() const { return rotations_; }
   /// Read and open failures so far (a missing file is not one), and the last message.
   std::uint64_t errors() const { return errors_; }

@@ -636,5 +636,26 @@ TEST(DaemonTest, ATaskAtRestIsForgottenAndItsLateHermesEventIsNoSecondDecision) 
   EXPECT_EQ(second->str("id"), "default/t_rest/" + std::to_string(next_run)) << second->raw;
 }
 
+// A log idle while its task is at rest is parked (closed, kept as its position): the next
+// run's bytes reopen it where it stood, and its exit is decided on them, with their lines.
+TEST(DaemonTest, AParkedLogIsReopenedByTheNextRunAndItsExitIsDecided) {
+  DaemonHarness h("forget_tasks_idle_s: 1\n");
+  h.start("debug");
+  SocketClient client(h.socket(), 0);
+  const auto run = h.start_task("t_park");
+  h.append("t_park", "   📝 Error: Request timed out.\n[kanban-worker-exit] rc=1\n");
+  auto first = client.next_of("decision");
+  ASSERT_TRUE(first) << h.daemon_log();
+  EXPECT_EQ(first->str("id"), "default/t_park/" + std::to_string(run));
+  ASSERT_TRUE(h.wait_for_log("parked 1 idle log(s)")) << h.daemon_log();
+  const auto next_run = h.board().claim("t_park", DaemonHarness::now());
+  h.append("t_park", "   📝 Error: HTTP 429: too many requests\n[kanban-worker-exit] rc=1\n");
+  auto second = client.next_of("decision");
+  ASSERT_TRUE(second) << h.daemon_log();
+  EXPECT_EQ(second->str("id"), "default/t_park/" + std::to_string(next_run)) << second->raw;
+  EXPECT_EQ(second->str("class"), "rate_limit") << second->raw;
+  EXPECT_EQ(second->doc["evidence"]["line"].get_int64().value(), 3) << "the line count survives the parking";
+}
+
 }  // namespace
 }  // namespace medic

@@ -189,5 +189,62 @@ TEST_F(LogFollowerTest, SavedPositionsResumeAtTheUnterminatedLinesStart) {
   EXPECT_EQ(seen_[0].hit.offset, 9u);
 }
 
+// A log idle for a whole period whose task is at rest is closed and kept as its position;
+// its next bytes reopen it there, with its line count, as if it had stayed open.
+TEST_F(LogFollowerTest, AnIdleLogAtRestIsParkedAndItsNextBytesAreReadFromWhereItStood) {
+  LogFollower& f = make_follower();
+  f.end_startup();
+  append("t_a.log", "request timed out\nline two\n");  // 27 bytes
+  append("t_live.log", "working\n");
+  append("t_part.log", "half a line");
+  f.on_change("b", dir_.path(), "t_a.log");
+  f.on_change("b", dir_.path(), "t_live.log");
+  f.on_change("b", dir_.path(), "t_part.log");
+  const auto at_rest = [](const LogFollower::Log& log) { return log.task_id != "t_live"; };
+  EXPECT_EQ(f.park_idle(at_rest), 0u) << "read in this period: not idle yet";
+  EXPECT_EQ(f.park_idle(at_rest), 1u) << "t_a only: t_live's run goes on, t_part ends mid-line";
+  EXPECT_EQ(f.size(), 2u);
+  EXPECT_EQ(f.parked(), 1u);
+  // The checkpoint still holds where the parked log stands.
+  const auto positions = f.positions();
+  ASSERT_EQ(positions.count(dir_.path() + "/t_a.log"), 1u);
+  EXPECT_EQ(positions.at(dir_.path() + "/t_a.log").offset, 27u);
+  // The next run writes: reopened at offset 27, line 3, nothing read twice.
+  ASSERT_EQ(seen_.size(), 1u);
+  append("t_a.log", "HTTP 429 in the next run\n");
+  f.on_change("b", dir_.path(), "t_a.log", false);
+  ASSERT_EQ(seen_.size(), 2u) << "the first run's line was read again";
+  EXPECT_EQ(seen_[1].hit.text, "HTTP 429 in the next run");
+  EXPECT_EQ(seen_[1].hit.offset, 27u);
+  EXPECT_EQ(seen_[1].hit.line, 3u);
+  EXPECT_EQ(f.parked(), 0u);
+  EXPECT_EQ(f.size(), 3u);
+}
+
+// A parked log that is truncated and rewritten is read from its start; one deleted (Hermes's
+// gc) is forgotten, so the checkpoint does not keep it.
+TEST_F(LogFollowerTest, AParkedLogRewrittenIsReadAfreshAndOneDeletedIsForgotten) {
+  LogFollower& f = make_follower();
+  f.end_startup();
+  append("t_a.log", "an old run that wrote a long first line\n");
+  append("t_gone.log", "old\n");
+  f.on_change("b", dir_.path(), "t_a.log");
+  f.on_change("b", dir_.path(), "t_gone.log");
+  const auto all = [](const LogFollower::Log&) { return true; };
+  f.park_idle(all);
+  ASSERT_EQ(f.park_idle(all), 2u);
+  {
+    std::ofstream out(dir_.path() + "/t_a.log", std::ios::trunc);
+    out << "request timed out, and then more bytes than before\n";
+  }
+  f.on_change("b", dir_.path(), "t_a.log", false);
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].hit.offset, 0u) << "the saved fingerprint no longer matches: read from 0";
+  ASSERT_EQ(::unlink((dir_.path() + "/t_gone.log").c_str()), 0);
+  f.on_change("b", dir_.path(), "t_gone.log");
+  EXPECT_EQ(f.parked(), 0u);
+  EXPECT_EQ(f.positions().count(dir_.path() + "/t_gone.log"), 0u);
+}
+
 }  // namespace
 }  // namespace medic::tail
