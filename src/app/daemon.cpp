@@ -125,6 +125,7 @@ class Daemon {
 
   // State: the checkpoint, and the socket's hello.
   state::Checkpoint snapshot() const;
+  std::optional<state::Checkpoint> parked_snapshot(bool again);
   void save_state();      // off the loop thread (checkpoints_)
   void save_state_now();  // at shutdown
   void load_state();
@@ -171,6 +172,7 @@ class Daemon {
   static constexpr std::int64_t kRebuildMarginS = 120;
   // Saved positions from the last run, for the log follower and the board set.
   std::map<std::string, tail::LogFollower::Saved> saved_files_;
+  std::uint64_t parked_written_ = 0;  // the parked_version() last handed to the checkpoint
   std::map<std::string, std::int64_t> saved_cursors_;
   // Names refused once (a bad task id, board slug or log name; a log that is a link or a
   // FIFO): each is logged the first time only, and counted.
@@ -387,6 +389,18 @@ void Daemon::on_rules_loaded(LoadedRules loaded) {
   logs_->read_all();
 }
 
+// The parked logs' positions, for the checkpoint's side file: only when they changed
+// since last handed over (or `again`, after a failed write of them).
+std::optional<state::Checkpoint> Daemon::parked_snapshot(bool again) {
+  if (!logs_ || (!again && logs_->parked_version() == parked_written_)) return std::nullopt;
+  parked_written_ = logs_->parked_version();
+  state::Checkpoint cp;
+  for (const auto& [path, at] : logs_->parked_positions()) {
+    cp.files.push_back(state::FileState{path, at.id.dev, at.id.ino, at.offset, at.line, at.fingerprint});
+  }
+  return cp;
+}
+
 state::Checkpoint Daemon::snapshot() const {
   state::Checkpoint cp;
   if (boards_) cp.cursors = boards_->cursors();
@@ -434,6 +448,16 @@ void Daemon::save_state_now() {
 }
 
 void Daemon::load_state() {
+  // The parked logs' positions first: state.json's own entry for a log, when it has one,
+  // is newer (the log was reopened after it was parked).
+  if (auto side = state::load(checkpoints_->side_path()); side && *side) {
+    for (const auto& f : (*side)->checkpoint.files)
+      saved_files_[f.path] = tail::LogFollower::Saved{core::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint};
+    spdlog::info("parked logs loaded path={} files={}", checkpoints_->side_path(), (*side)->checkpoint.files.size());
+  } else if (!side) {
+    spdlog::warn("parked logs unreadable path={} ({}): those logs are read as history", checkpoints_->side_path(),
+                 side.error().message);
+  }
   const std::string& path = checkpoints_->path();
   auto loaded = state::load(path);
   if (loaded && !*loaded) {
@@ -550,7 +574,9 @@ core::Result<void> Daemon::start_loop() {
   decider_.emplace(loop_, options_, workspace_roots_, tracker_, clock_);
   checkpoints_.emplace(
       loop_, options_.state_dir + "/state.json",
-      state::CheckpointWriter::Callbacks{[this] { return snapshot(); }, [this] { return journal_.take_sync(); }});
+      state::CheckpointWriter::Callbacks{[this] { return snapshot(); }, [this] { return journal_.take_sync(); },
+                                         [this](bool again) { return parked_snapshot(again); }},
+      options_.state_dir + "/parked.json");
   return {};
 }
 

@@ -19,12 +19,14 @@ struct CheckpointWriter::Work {
   uv_work_t req{};
   CheckpointWriter* self = nullptr;
   Checkpoint cp;
+  std::optional<Checkpoint> side;
   core::UniqueFd journal;
   std::string error;
+  bool side_failed = false;
 };
 
-CheckpointWriter::CheckpointWriter(uv_loop_t* loop, std::string path, Callbacks callbacks)
-    : loop_(loop), path_(std::move(path)), cb_(std::move(callbacks)) {}
+CheckpointWriter::CheckpointWriter(uv_loop_t* loop, std::string path, Callbacks callbacks, std::string side_path)
+    : loop_(loop), path_(std::move(path)), side_path_(std::move(side_path)), cb_(std::move(callbacks)) {}
 
 void CheckpointWriter::save() {
   if (busy_) {
@@ -36,6 +38,7 @@ void CheckpointWriter::save() {
   w->req.data = w.get();
   w->self = this;
   w->cp = cb_.snapshot();
+  if (cb_.side && !side_path_.empty()) w->side = cb_.side(std::exchange(side_again_, false));
   w->journal = cb_.journal_sync();
   Work* queued = w.release();  // the after-work callback owns it once queued
   const int rc = uv_queue_work(
@@ -44,7 +47,14 @@ void CheckpointWriter::save() {
         auto* wk = static_cast<Work*>(r->data);
         if (wk->journal && ::fdatasync(wk->journal.get()) != 0) {
           wk->error = std::string("journal fdatasync: ") + std::strerror(errno);
+          wk->side_failed = wk->side.has_value();
           return;  // no checkpoint that the journal on disk may be behind
+        }
+        if (wk->side) {
+          if (auto ok = core::write_file_atomically(wk->self->side_path_, encode(*wk->side), 0640); !ok) {
+            wk->error = ok.error().message;
+            wk->side_failed = true;
+          }
         }
         if (auto ok = core::write_file_atomically(wk->self->path_, encode(wk->cp), 0640); !ok)
           wk->error = ok.error().message;
@@ -64,6 +74,7 @@ void CheckpointWriter::save() {
 
 void CheckpointWriter::done(Work& w) {
   busy_ = false;
+  if (w.side_failed) side_again_ = true;
   if (!w.error.empty()) {
     ++errors_;
     spdlog::error("checkpoint not written: {}", w.error);
@@ -81,6 +92,15 @@ core::Result<void> CheckpointWriter::save_now() {
   // one written, not overwritten by an older copy finishing late.
   again_ = false;
   while (busy_) uv_run(loop_, UV_RUN_ONCE);
+  if (cb_.side && !side_path_.empty()) {
+    if (auto side = cb_.side(std::exchange(side_again_, false))) {
+      if (auto ok = core::write_file_atomically(side_path_, encode(*side), 0640); !ok) {
+        side_again_ = true;
+        ++errors_;
+        return ok;
+      }
+    }
+  }
   auto ok = core::write_file_atomically(path_, encode(cb_.snapshot()), 0640);
   if (ok) {
     ++writes_;

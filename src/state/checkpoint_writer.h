@@ -6,6 +6,9 @@
 // journal_sync callback hands over is fdatasynced: the checkpoint never gets ahead of the
 // journal on disk (a checkpoint that says a decision was made, with the decision lost, is
 // the one thing a restart could not repair).
+// A side file (the parked logs' positions, which change far less often than the rest and
+// can be many) is written in the same work, after the journal's sync, only when its
+// content changed: most checkpoints then carry only what moves.
 // Ownership: the writer must outlive the loop's last run (teardown closes the loop first).
 // Thread: the loop thread (the work runs on the threadpool).
 
@@ -29,8 +32,11 @@ class CheckpointWriter {
     std::function<Checkpoint()> snapshot;
     /// The journal's newest segment to fdatasync first (empty: nothing appended since).
     std::function<core::UniqueFd()> journal_sync;
+    /// The side file's content when it changed since it was last handed over, or whatever
+    /// it is when `again` (its last write failed); nullopt: unchanged. Unset: no side file.
+    std::function<std::optional<Checkpoint>(bool again)> side;
   };
-  CheckpointWriter(uv_loop_t* loop, std::string path, Callbacks callbacks);
+  CheckpointWriter(uv_loop_t* loop, std::string path, Callbacks callbacks, std::string side_path = {});
   CheckpointWriter(const CheckpointWriter&) = delete;
   CheckpointWriter& operator=(const CheckpointWriter&) = delete;
 
@@ -44,6 +50,7 @@ class CheckpointWriter {
   std::uint64_t writes() const { return writes_; }
   std::uint64_t errors() const { return errors_; }
   const std::string& path() const { return path_; }
+  const std::string& side_path() const { return side_path_; }
 
  private:
   struct Work;
@@ -51,7 +58,9 @@ class CheckpointWriter {
 
   uv_loop_t* loop_;
   std::string path_;
+  std::string side_path_;
   Callbacks cb_;
+  bool side_again_ = false;  // the side file's last write failed: hand it over whole again
   bool busy_ = false;
   bool again_ = false;
   std::uint64_t writes_ = 0;

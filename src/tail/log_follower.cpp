@@ -39,7 +39,7 @@ LogFollower::File* LogFollower::follow(const std::string& board, const std::stri
     }
     struct stat st {};
     if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) parked_.erase(path);  // deleted (Hermes's gc) while parked
+      if (errno == ENOENT && parked_.erase(path) > 0) ++parked_version_;  // deleted (Hermes's gc) while parked
       return nullptr;
     }
     File f;
@@ -57,6 +57,7 @@ LogFollower::File* LogFollower::follow(const std::string& board, const std::stri
       f.tailer->resume(pk->second.at.id, pk->second.at.offset, pk->second.at.fingerprint);
       restart_stream(f, *db_, pk->second.at.offset, pk->second.at.line);
       parked_.erase(pk);
+      ++parked_version_;
     } else if (auto sv = saved_.find(path); sv != saved_.end()) {
       f.tailer->resume(sv->second.id, sv->second.offset, sv->second.fingerprint);
       restart_stream(f, *db_, sv->second.offset, sv->second.line);
@@ -82,7 +83,7 @@ void LogFollower::read_all() {
 
 void LogFollower::drop_board(const std::string& board) {
   std::erase_if(logs_, [&](const auto& kv) { return kv.second.log.board == board; });
-  std::erase_if(parked_, [&](const auto& kv) { return kv.second.board == board; });
+  if (std::erase_if(parked_, [&](const auto& kv) { return kv.second.board == board; }) > 0) ++parked_version_;
 }
 
 std::size_t LogFollower::park_idle(const std::function<bool(const Log&)>& may_park) {
@@ -102,7 +103,7 @@ std::size_t LogFollower::park_idle(const std::function<bool(const Log&)>& may_pa
     ++n;
   }
   ++park_period_;
-  if (n > 0) dirty_ = true;
+  if (n > 0) ++parked_version_;
   return n;
 }
 
@@ -221,6 +222,11 @@ std::map<std::string, LogFollower::Saved> LogFollower::positions() const {
     if (f.stream->line_start_offset() == f.tailer->offset()) at.fingerprint = f.tailer->fingerprint();
     out.emplace(path, at);
   }
+  return out;
+}
+
+std::map<std::string, LogFollower::Saved> LogFollower::parked_positions() const {
+  std::map<std::string, Saved> out;
   for (const auto& [path, p] : parked_) out.emplace(path, p.at);
   return out;
 }

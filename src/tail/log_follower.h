@@ -17,7 +17,8 @@
 // - parking: a log idle for a whole park period, whose task the caller says is at rest,
 //   is closed and kept as its position only (about 150 bytes instead of a descriptor, a
 //   tailer and a match stream, about 2 KiB); its next change reopens it from there, as a
-//   restart would. A logs dir keeps 30 days of logs (Hermes's gc), nearly all at rest.
+//   restart would. A logs dir keeps 30 days of logs (Hermes's gc), nearly all at rest,
+//   so their positions go to a checkpoint side file written only when they change.
 // Thread: the loop thread.
 
 #include <uv.h>
@@ -89,9 +90,13 @@ class LogFollower {
   /// Restarts every stream on `next` (which outlives this follower's use of it) at its
   /// unterminated line's start; call read_all() once `next` is the daemon's database.
   void switch_db(const match::PatternDb& next);
-  /// For the checkpoint, by path: where each open log's unterminated line starts, and
-  /// where each parked log stands (what resume_from takes at the next start).
+  /// For the checkpoint, by path: where each open log's unterminated line starts (what
+  /// resume_from takes at the next start).
   std::map<std::string, Saved> positions() const;
+  /// Where each parked log stands, for the checkpoint's side file (resume_from takes them
+  /// too); parked_version() changes whenever they do.
+  std::map<std::string, Saved> parked_positions() const;
+  std::uint64_t parked_version() const { return parked_version_; }
   /// Parks the logs not read since the previous call (so idle for at least one period of
   /// the caller's) that `may_park` allows, that end at a line's end and hold no renamed-
   /// away file open. Returns how many were parked.
@@ -132,6 +137,7 @@ class LogFollower {
   std::map<std::string, Saved> saved_;
   std::map<std::string, Parked> parked_;  // by path
   std::uint64_t park_period_ = 0;         // park_idle calls so far
+  std::uint64_t parked_version_ = 0;      // changes of parked_
   bool starting_ = true;
   bool dirty_ = false;
   std::uint64_t stream_errors_ = 0;

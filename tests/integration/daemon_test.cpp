@@ -657,5 +657,44 @@ TEST(DaemonTest, AParkedLogIsReopenedByTheNextRunAndItsExitIsDecided) {
   EXPECT_EQ(second->doc["evidence"]["line"].get_int64().value(), 3) << "the line count survives the parking";
 }
 
+// A parked log's position lives in the checkpoint's side file (parked.json), not in
+// state.json, and survives a restart: what the next run wrote while medic was down is read
+// from there as new bytes, and its exit is decided by its trailer (without the position,
+// those bytes would be history, and their trailer a run boundary).
+TEST(DaemonTest, AParkedLogsPositionSurvivesARestartInTheSideFile) {
+  DaemonHarness h("forget_tasks_idle_s: 1\n");
+  h.start("debug");
+  auto run = h.start_task("t_side");
+  h.append("t_side", "   📝 Error: Request timed out.\n[kanban-worker-exit] rc=1\n");
+  std::uint64_t seen = 0;
+  {
+    SocketClient client(h.socket(), 0);
+    auto first = client.next_of("decision");
+    ASSERT_TRUE(first) << h.daemon_log();
+    seen = static_cast<std::uint64_t>(first->num("seq"));
+  }
+  ASSERT_TRUE(h.wait_for_log("parked 1 idle log(s)")) << h.daemon_log();
+  const std::string log = h.log_path("t_side");
+  const auto holds = [](const std::string& file, const std::string& text) {
+    std::ifstream in(file);
+    const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return all.find(text) != std::string::npos;
+  };
+  for (int i = 0; i < 100 && (!holds(h.state() + "/parked.json", log) || holds(h.state() + "/state.json", log)); ++i)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(holds(h.state() + "/parked.json", log)) << "the parked log is not in the side file";
+  EXPECT_FALSE(holds(h.state() + "/state.json", log)) << "state.json still lists the parked log";
+  h.stop();
+  run = h.board().claim("t_side", DaemonHarness::now());
+  h.append("t_side", "   📝 Error: HTTP 429: too many requests\n[kanban-worker-exit] rc=1\n");
+  h.start("debug");
+  SocketClient client(h.socket(), seen);
+  auto d = client.next_of("decision");
+  ASSERT_TRUE(d) << h.daemon_log();
+  EXPECT_EQ(d->str("id"), "default/t_side/" + std::to_string(run)) << d->raw;
+  EXPECT_EQ(std::string(d->doc["exit"]["seen_by"].get_string().value()), "trailer") << d->raw;
+  EXPECT_EQ(d->doc["evidence"]["line"].get_int64().value(), 3) << d->raw;
+}
+
 }  // namespace
 }  // namespace medic

@@ -5,6 +5,7 @@
 #include "state/checkpoint_writer.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -76,7 +77,21 @@ class CheckpointWriterTest : public ::testing::Test {
                                       ++snapshots_;
                                       return sample(cursor_);
                                     },
-                                    [this] { return core::UniqueFd(journal_fd_ >= 0 ? ::dup(journal_fd_) : -1); }});
+                                    [this] { return core::UniqueFd(journal_fd_ >= 0 ? ::dup(journal_fd_) : -1); },
+                                    [this](bool again) -> std::optional<Checkpoint> {
+                                      side_agains_ += again ? 1 : 0;
+                                      if (!again && side_version_ == side_handed_) return std::nullopt;
+                                      side_handed_ = side_version_;
+                                      Checkpoint cp;
+                                      cp.cursors["side"] = side_version_;
+                                      return cp;
+                                    }},
+        side_path_);
+  }
+  std::int64_t side_version_on_disk() {
+    auto loaded = load(side_path_);
+    if (!loaded || !*loaded) return -1;
+    return (*loaded)->checkpoint.cursors.at("side");
   }
   std::int64_t saved_cursor() {
     auto loaded = load(path_);
@@ -90,7 +105,41 @@ class CheckpointWriterTest : public ::testing::Test {
   std::int64_t cursor_ = 0;
   int snapshots_ = 0;
   int journal_fd_ = -1;  // handed to the writer (as a duplicate) to fdatasync first; -1: none
+  std::string side_path_ = dir_.path() + "/side.json";
+  std::int64_t side_version_ = 1;  // the side file's content changes when this does
+  std::int64_t side_handed_ = 0;
+  int side_agains_ = 0;
 };
+
+// The side file (the parked logs' positions) is written with the checkpoint only when it
+// changed; a failed write of it is handed over whole again at the next save.
+TEST_F(CheckpointWriterTest, TheSideFileIsWrittenOnlyWhenItChangedAndAgainAfterAFailure) {
+  CheckpointWriter w = make();
+  w.save();
+  ASSERT_TRUE(run_until(&loop_, [&] { return !w.busy(); }));
+  EXPECT_EQ(side_version_on_disk(), 1);
+  struct stat first {};
+  ASSERT_EQ(::stat(side_path_.c_str(), &first), 0);
+  cursor_ = 2;
+  w.save();
+  ASSERT_TRUE(run_until(&loop_, [&] { return !w.busy(); }));
+  EXPECT_EQ(saved_cursor(), 2);
+  struct stat second {};
+  ASSERT_EQ(::stat(side_path_.c_str(), &second), 0);
+  EXPECT_EQ(second.st_ino, first.st_ino) << "an unchanged side file was written again (a new inode)";
+  // A change whose write fails (its directory is gone) is handed over again, whole.
+  side_path_ = dir_.path() + "/gone/side.json";
+  CheckpointWriter broken = make();
+  side_version_ = 2;
+  broken.save();
+  ASSERT_TRUE(run_until(&loop_, [&] { return !broken.busy(); }));
+  EXPECT_EQ(broken.errors(), 1u);
+  std::filesystem::create_directories(dir_.path() + "/gone");
+  broken.save();
+  ASSERT_TRUE(run_until(&loop_, [&] { return !broken.busy(); }));
+  EXPECT_EQ(side_agains_, 1);
+  EXPECT_EQ(side_version_on_disk(), 2) << "the failed side write was not retried";
+}
 
 TEST_F(CheckpointWriterTest, ABurstOfSavesWritesAtMostTwiceAndLeavesTheNewestState) {
   CheckpointWriter w = make();

@@ -205,10 +205,13 @@ TEST_F(LogFollowerTest, AnIdleLogAtRestIsParkedAndItsNextBytesAreReadFromWhereIt
   EXPECT_EQ(f.park_idle(at_rest), 1u) << "t_a only: t_live's run goes on, t_part ends mid-line";
   EXPECT_EQ(f.size(), 2u);
   EXPECT_EQ(f.parked(), 1u);
-  // The checkpoint still holds where the parked log stands.
-  const auto positions = f.positions();
-  ASSERT_EQ(positions.count(dir_.path() + "/t_a.log"), 1u);
-  EXPECT_EQ(positions.at(dir_.path() + "/t_a.log").offset, 27u);
+  // The checkpoint's side file holds where the parked log stands; the open logs' part no
+  // longer does.
+  EXPECT_EQ(f.positions().count(dir_.path() + "/t_a.log"), 0u);
+  const auto parked = f.parked_positions();
+  ASSERT_EQ(parked.count(dir_.path() + "/t_a.log"), 1u);
+  EXPECT_EQ(parked.at(dir_.path() + "/t_a.log").offset, 27u);
+  const std::uint64_t version = f.parked_version();
   // The next run writes: reopened at offset 27, line 3, nothing read twice.
   ASSERT_EQ(seen_.size(), 1u);
   append("t_a.log", "HTTP 429 in the next run\n");
@@ -219,6 +222,7 @@ TEST_F(LogFollowerTest, AnIdleLogAtRestIsParkedAndItsNextBytesAreReadFromWhereIt
   EXPECT_EQ(seen_[1].hit.line, 3u);
   EXPECT_EQ(f.parked(), 0u);
   EXPECT_EQ(f.size(), 3u);
+  EXPECT_NE(f.parked_version(), version) << "reopening a parked log changes what the side file holds";
 }
 
 // A parked log that is truncated and rewritten is read from its start; one deleted (Hermes's
@@ -243,7 +247,7 @@ TEST_F(LogFollowerTest, AParkedLogRewrittenIsReadAfreshAndOneDeletedIsForgotten)
   ASSERT_EQ(::unlink((dir_.path() + "/t_gone.log").c_str()), 0);
   f.on_change("b", dir_.path(), "t_gone.log");
   EXPECT_EQ(f.parked(), 0u);
-  EXPECT_EQ(f.positions().count(dir_.path() + "/t_gone.log"), 0u);
+  EXPECT_EQ(f.parked_positions().count(dir_.path() + "/t_gone.log"), 0u);
 }
 
 }  // namespace
