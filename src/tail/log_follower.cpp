@@ -38,10 +38,27 @@ LogFollower::File* LogFollower::follow(const std::string& board, const std::stri
       return nullptr;
     }
     struct stat st {};
+    auto pk = parked_.find(path);
     if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT && parked_.erase(path) > 0) ++parked_version_;  // deleted (Hermes's gc) while parked
+      if (errno == ENOENT && pk != parked_.end()) {
+        // Renamed to "<name>.1" (a rotation whose new file is not there yet): kept, so the
+        // new file's first read finishes the old one from the parked offset, as after a
+        // restart. Deleted (Hermes's gc): forgotten.
+        struct stat old {};
+        const std::string rotated = name + ".1";
+        if (::fstatat(dir_fd, rotated.c_str(), &old, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !(FileId{static_cast<std::uint64_t>(old.st_dev), static_cast<std::uint64_t>(old.st_ino)} ==
+              pk->second.at.id)) {
+          parked_.erase(pk);
+          ++parked_version_;
+        }
+      }
       return nullptr;
     }
+    if (pk != parked_.end() && S_ISREG(st.st_mode) &&
+        FileId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)} == pk->second.at.id &&
+        static_cast<std::uint64_t>(st.st_size) == pk->second.at.offset)
+      return nullptr;  // parked and unchanged (a rescan looks at every name): stays parked
     File f;
     f.log = Log{board, task, path, 0};
     f.tailer = std::make_unique<Tailer>(logs_dir, name);
@@ -52,15 +69,18 @@ LogFollower::File* LogFollower::follow(const std::string& board, const std::stri
       return nullptr;
     }
     f.stream.emplace(std::move(*s));
-    if (auto pk = parked_.find(path); pk != parked_.end()) {
+    if (pk != parked_.end()) {
       // Parked: reopened where it stood (the tailer checks it is the same file).
       f.tailer->resume(pk->second.at.id, pk->second.at.offset, pk->second.at.fingerprint);
       restart_stream(f, *db_, pk->second.at.offset, pk->second.at.line);
       parked_.erase(pk);
       ++parked_version_;
     } else if (auto sv = saved_.find(path); sv != saved_.end()) {
+      // Used once: a position from the last start must not apply again to a later file
+      // at this name (it would re-read a rotated "<name>.1" from that old offset).
       f.tailer->resume(sv->second.id, sv->second.offset, sv->second.fingerprint);
       restart_stream(f, *db_, sv->second.offset, sv->second.line);
+      saved_.erase(sv);
     } else if (starting_ && S_ISREG(st.st_mode)) {
       f.log.history_end = static_cast<std::uint64_t>(st.st_size);
     }

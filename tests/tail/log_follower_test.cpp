@@ -250,5 +250,44 @@ TEST_F(LogFollowerTest, AParkedLogRewrittenIsReadAfreshAndOneDeletedIsForgotten)
   EXPECT_EQ(f.parked_positions().count(dir_.path() + "/t_gone.log"), 0u);
 }
 
+// Rotation while parked: bytes written just before the rename (no event read for them yet)
+// and the rename itself, then the new file. The old file is finished from the parked
+// offset through "<name>.1", then the new one is read from 0; nothing is read twice.
+TEST_F(LogFollowerTest, AParkedLogRotatedIsFinishedThroughItsRenamedFileThenTheNewOneIsRead) {
+  LogFollower& f = make_follower();
+  f.end_startup();
+  append("t_a.log", "HTTP 429 in the first run\n");
+  f.on_change("b", dir_.path(), "t_a.log");
+  ASSERT_EQ(seen_.size(), 1u);
+  const auto all = [](const LogFollower::Log&) { return true; };
+  f.park_idle(all);
+  ASSERT_EQ(f.park_idle(all), 1u);
+  append("t_a.log", "request timed out just before the rotation\n");
+  ASSERT_EQ(::rename((dir_.path() + "/t_a.log").c_str(), (dir_.path() + "/t_a.log.1").c_str()), 0);
+  f.on_change("b", dir_.path(), "t_a.log");  // the rename: nothing at the name now
+  EXPECT_EQ(f.parked(), 1u) << "a rotated parked log was taken for deleted";
+  append("t_a.log", "HTTP 429 in the new file\n");
+  f.on_change("b", dir_.path(), "t_a.log");
+  ASSERT_EQ(seen_.size(), 3u) << "the first run was read again, or the late bytes were lost";
+  EXPECT_EQ(seen_[1].hit.text, "request timed out just before the rotation");
+  EXPECT_EQ(seen_[2].hit.text, "HTTP 429 in the new file");
+  EXPECT_EQ(seen_[2].hit.offset, 0u);
+}
+
+// A rescan looks at every name: a parked log that has not changed stays parked (no
+// descriptor, no stream opened for it).
+TEST_F(LogFollowerTest, ARescanLeavesAnUnchangedParkedLogParked) {
+  LogFollower& f = make_follower();
+  f.end_startup();
+  append("t_a.log", "line one\n");
+  f.on_change("b", dir_.path(), "t_a.log");
+  const auto all = [](const LogFollower::Log&) { return true; };
+  f.park_idle(all);
+  ASSERT_EQ(f.park_idle(all), 1u);
+  f.on_change("b", dir_.path(), "t_a.log");
+  EXPECT_EQ(f.parked(), 1u);
+  EXPECT_EQ(f.size(), 0u);
+}
+
 }  // namespace
 }  // namespace medic::tail
