@@ -410,7 +410,8 @@ state::Checkpoint Daemon::snapshot() const {
   cp.unhealthy_until = decider_->engine().unhealthy_until;
   cp.attempts = decider_->engine().attempts;
   for (auto& [key, r] : tracker_.save()) {
-    cp.runs.push_back(state::RunState{key, r.run_id, r.started_at, r.provider, std::move(r.evidence)});
+    cp.runs.push_back(
+        state::RunState{key, r.run_id, r.started_at, r.provider, std::move(r.evidence), r.live, r.finished});
   }
   return cp;
 }
@@ -493,7 +494,7 @@ void Daemon::load_state() {
   decider_->engine().unhealthy_until = cp.unhealthy_until;
   decider_->engine().attempts = cp.attempts;
   for (auto& r : cp.runs) {
-    decide::RunTracker::Saved saved{r.run_id, r.started_at, r.provider, {}};
+    decide::RunTracker::Saved saved{r.run_id, r.started_at, r.provider, {}, r.live, r.finished};
     for (auto& ev : r.evidence) {
       // Class and priority come from the current rules, by id.
       for (const auto& rule : db_->rules().rules) {

@@ -347,7 +347,7 @@ std::map<std::string, RunTracker::Saved> RunTracker::save() const {
   std::map<std::string, Saved> out;
   for (const auto& [key, t] : tasks_) {
     if (t.run_id == 0 && t.evidence.empty() && t.provider.empty()) continue;
-    out[key] = Saved{t.run_id, t.started_at, t.provider, t.evidence};
+    out[key] = Saved{t.run_id, t.started_at, t.provider, t.evidence, t.live || t.waiting, t.finished};
   }
   return out;
 }
@@ -358,7 +358,10 @@ void RunTracker::restore(const std::string& key, Saved s) {
   t.started_at = s.started_at;
   t.provider = std::move(s.provider);
   t.evidence = std::move(s.evidence);
-  t.live = t.run_id != 0 && !decided(run_id_of(key, t.run_id));
+  // A run that had ended (finished by the worker, or decided) stays ended: only a run
+  // still going when saved is live again.
+  t.finished = s.finished;
+  t.live = s.live && !s.finished && t.run_id != 0 && !decided(run_id_of(key, t.run_id));
 }
 
 std::int64_t RunTracker::current_run(const std::string& key) const {

@@ -146,6 +146,8 @@ class RunTracker {
     core::EpochSeconds started_at = 0;
     std::string provider;
     std::vector<Evidence> evidence;
+    bool live = true;       // the run was going on (false: ended, decided or finished)
+    bool finished = false;  // ended by the worker's own Kanban call
   };
   std::map<std::string, Saved> save() const;
   void restore(const std::string& key, Saved s);

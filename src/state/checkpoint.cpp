@@ -57,6 +57,8 @@ std::string encode(const Checkpoint& cp) {
     w.key("run_id").value(r.run_id);
     w.key("started_at").value(r.started_at);
     w.key("provider").value(r.provider);
+    w.key("live").value(r.live);
+    w.key("finished").value(r.finished);
     w.key("evidence").begin_array();
     for (const auto& e : r.evidence) {
       w.begin_object();
@@ -154,6 +156,9 @@ core::Result<Parsed> parse(std::string_view text) {
       }
       i64(r, "started_at", run.started_at);
       str(r, "provider", run.provider);
+      bool flag = false;
+      if (r["live"].get_bool().get(flag) == simdjson::SUCCESS) run.live = flag;
+      if (r["finished"].get_bool().get(flag) == simdjson::SUCCESS) run.finished = flag;
       for (auto e : evidence) {
         decide::Evidence ev;
         std::int64_t line = 0;

@@ -34,6 +34,10 @@ struct RunState {
   std::int64_t started_at = 0;
   std::string provider;
   std::vector<decide::Evidence> evidence;  // class and priority are looked up by rule id on load
+  // Still running when saved (absent in an older checkpoint: true, unless decided).
+  bool live = true;
+  // Ended by the worker's own Kanban call: its later trailer is no failure.
+  bool finished = false;
 };
 
 struct Checkpoint {

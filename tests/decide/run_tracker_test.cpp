@@ -333,6 +333,22 @@ TEST_F(RunTrackerTest, SavedStateRestoresTheRunAndItsEvidence) {
   EXPECT_EQ(fx.decide[0].evidence.size(), 1u);
 }
 
+// A run the worker finished with its own Kanban call stays ended across a restart: at rest
+// (so it can be forgotten and its log parked), and its later trailer is still no failure.
+TEST_F(RunTrackerTest, AFinishedRunStaysEndedAcrossARestart) {
+  start(6);
+  t_.on_event(kKey, ev("completed", 6), kNow);
+  const std::string going = "default/t_going";
+  t_.on_event(going, ev("claimed", 8), kNow);
+  auto saved = t_.save();
+  RunTracker other;
+  for (auto& [k, s] : saved) other.restore(k, s);
+  EXPECT_TRUE(other.at_rest(kKey)) << "a completed run came back live";
+  EXPECT_FALSE(other.at_rest(going)) << "a run still going came back ended";
+  EXPECT_TRUE(other.on_trailer(kKey, 0, kNow + 1).decide.empty()) << "the trailer after kanban_complete";
+  EXPECT_EQ(other.forget_idle(kNow + 24 * 3600 + 10).size(), 1u);
+}
+
 // A daemon that runs for months: a task at rest is forgotten after a day without news, and
 // what was decided stays decided.
 TEST_F(RunTrackerTest, ATaskAtRestIsForgottenAfterItsIdleTimeAndItsDecisionStands) {

@@ -35,6 +35,8 @@ Checkpoint sample(std::int64_t cursor) {
   r.run_id = 3;
   r.started_at = 1780000000;
   r.provider = "openai-codex";
+  r.live = false;
+  r.finished = true;
   cp.runs.push_back(r);
   return cp;
 }
@@ -56,6 +58,14 @@ TEST(CheckpointTest, WhatIsEncodedParsesBackTheSame) {
   ASSERT_EQ(cp.runs.size(), 1u);
   EXPECT_EQ(cp.runs[0].run_id, 3);
   EXPECT_EQ(cp.runs[0].provider, "openai-codex");
+  EXPECT_FALSE(cp.runs[0].live);
+  EXPECT_TRUE(cp.runs[0].finished);
+  // A run of an older checkpoint (no flags) is taken as still going.
+  auto older = parse(R"({"runs":[{"key":"default/t_a","run_id":3,"evidence":[]}]})");
+  ASSERT_TRUE(older) << older.error().message;
+  ASSERT_EQ(older->checkpoint.runs.size(), 1u);
+  EXPECT_TRUE(older->checkpoint.runs[0].live);
+  EXPECT_FALSE(older->checkpoint.runs[0].finished);
 }
 
 class CheckpointWriterTest : public ::testing::Test {
