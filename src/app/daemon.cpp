@@ -307,6 +307,13 @@ void Daemon::on_board_event(Board& b, const kanban::KanbanEvent& e) {
   re.started_at = e.started_at;
   re.exit_code = e.exit_code;
   re.reason = e.reason;
+  if (e.kind == "gave_up" && !re.run_id && tracker_.current_run(run_key(b.slug, e.task_id)) == 0) {
+    // Hermes writes gave_up with no run (kanban_db.py:7911). A task medic holds no run of
+    // (forgotten at rest, or ended before this start) takes the board's newest run: the
+    // one after which Hermes gave up.
+    if (const kanban::TaskRow* row = refresh_row(b, e.task_id))
+      re.run_id = row->last_run_id ? row->last_run_id : row->current_run_id;
+  }
   apply(b, e.task_id, tracker_.on_event(run_key(b.slug, e.task_id), re, clock_.now()));
 }
 

@@ -696,5 +696,22 @@ TEST(DaemonTest, AParkedLogsPositionSurvivesARestartInTheSideFile) {
   EXPECT_EQ(d->doc["evidence"]["line"].get_int64().value(), 3) << d->raw;
 }
 
+// Hermes writes gave_up with no run id, on its next tick. A task medic has forgotten at
+// rest (or never held a run of) takes the board's newest run for it: the gave_up is still
+// examined, as the one after that run.
+TEST(DaemonTest, AGaveUpWithoutRunIdForAForgottenTaskIsExaminedForTheBoardsNewestRun) {
+  DaemonHarness h("forget_tasks_idle_s: 1\n");
+  h.start("debug");
+  SocketClient client(h.socket(), 0);
+  const auto run = h.start_task("t_gu");
+  h.append("t_gu", "   📝 Error: Request timed out.\n[kanban-worker-exit] rc=1\n");
+  ASSERT_TRUE(client.next_of("decision")) << h.daemon_log();
+  ASSERT_TRUE(h.wait_for_log("forgot 1 idle task(s)")) << h.daemon_log();
+  h.board().exec("UPDATE tasks SET status='blocked' WHERE id='t_gu'");
+  h.board().event("t_gu", std::nullopt, "gave_up", R"({"failures":2,"effective_limit":2,"error":"exit 1"})",
+                  DaemonHarness::now());
+  EXPECT_TRUE(h.wait_for_log("decision id=default/t_gu/" + std::to_string(run) + "/gave_up")) << h.daemon_log();
+}
+
 }  // namespace
 }  // namespace medic
