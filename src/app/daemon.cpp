@@ -580,11 +580,11 @@ core::Result<void> Daemon::start_loop() {
       loop_, [dir = options_.rules_dir] { return load_daemon_rules(dir); },
       [this](LoadedRules loaded) { on_rules_loaded(std::move(loaded)); });
   decider_.emplace(loop_, options_, workspace_roots_, tracker_, clock_);
-  checkpoints_.emplace(
-      loop_, options_.state_dir + "/state.json",
-      state::CheckpointWriter::Callbacks{[this] { return snapshot(); }, [this] { return journal_.take_sync(); },
-                                         [this](bool again) { return parked_snapshot(again); }},
-      options_.state_dir + "/parked.json");
+  checkpoints_.emplace(loop_, options_.state_dir + "/state.json",
+                       state::CheckpointWriter::Callbacks{
+                           [this] { return snapshot(); }, [this] { return journal_.take_sync(); },
+                           [this](bool again) { return parked_snapshot(again); }, [this] { journal_.mark_unsynced(); }},
+                       options_.state_dir + "/parked.json");
   return {};
 }
 

@@ -78,6 +78,9 @@ class Journal {
   /// appended since the last sync (the caller fdatasyncs and closes it, on another thread),
   /// else an empty one. A finished segment is synced when the next starts.
   [[nodiscard]] core::UniqueFd take_sync();
+  /// The descriptor take_sync() handed over could not be synced: the newest segment counts
+  /// as unsynced again (the next take_sync or sync tries again).
+  void mark_unsynced() { dirty_ = fd_.get() >= 0; }
 
   std::uint64_t last_seq() const { return next_seq_ - 1; }
   /// The oldest seq still kept (last_seq() + 1 when the journal is empty).

@@ -23,6 +23,7 @@ struct CheckpointWriter::Work {
   core::UniqueFd journal;
   std::string error;
   bool side_failed = false;
+  bool journal_failed = false;
 };
 
 CheckpointWriter::CheckpointWriter(uv_loop_t* loop, std::string path, Callbacks callbacks, std::string side_path)
@@ -47,6 +48,7 @@ void CheckpointWriter::save() {
         auto* wk = static_cast<Work*>(r->data);
         if (wk->journal && ::fdatasync(wk->journal.get()) != 0) {
           wk->error = std::string("journal fdatasync: ") + std::strerror(errno);
+          wk->journal_failed = true;
           wk->side_failed = wk->side.has_value();
           return;  // no checkpoint that the journal on disk may be behind
         }
@@ -75,6 +77,7 @@ void CheckpointWriter::save() {
 void CheckpointWriter::done(Work& w) {
   busy_ = false;
   if (w.side_failed) side_again_ = true;
+  if (w.journal_failed && cb_.journal_unsynced) cb_.journal_unsynced();
   if (!w.error.empty()) {
     ++errors_;
     spdlog::error("checkpoint not written: {}", w.error);

@@ -35,6 +35,10 @@ class CheckpointWriter {
     /// The side file's content when it changed since it was last handed over, or whatever
     /// it is when `again` (its last write failed); nullopt: unchanged. Unset: no side file.
     std::function<std::optional<Checkpoint>(bool again)> side;
+    /// The segment journal_sync handed over could not be synced: hand it over again next
+    /// time (else the next checkpoint, with nothing appended since, would skip the sync
+    /// and name lines that may not be on disk). Unset: nothing to tell.
+    std::function<void()> journal_unsynced;
   };
   CheckpointWriter(uv_loop_t* loop, std::string path, Callbacks callbacks, std::string side_path = {});
   CheckpointWriter(const CheckpointWriter&) = delete;

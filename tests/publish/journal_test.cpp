@@ -79,6 +79,10 @@ TEST_F(JournalTest, TakeSyncHandsTheNewestSegmentOnlyWhenLinesWereAppended) {
   EXPECT_FALSE(j.take_sync()) << "synced since";
   ASSERT_TRUE(j.append([](std::uint64_t s) { return msg(s); }));
   EXPECT_TRUE(j.take_sync());
+  // The checkpoint writer could not sync what it was handed: it is handed over again.
+  EXPECT_FALSE(j.take_sync());
+  j.mark_unsynced();
+  EXPECT_TRUE(j.take_sync()) << "a failed off-loop sync was forgotten";
 }
 
 // A sync the kernel refuses is said, not dropped: the caller writes no checkpoint naming

@@ -95,7 +95,8 @@ class CheckpointWriterTest : public ::testing::Test {
                                       Checkpoint cp;
                                       cp.cursors["side"] = side_version_;
                                       return cp;
-                                    }},
+                                    },
+                                    [this] { ++journal_unsynced_; }},
         side_path_);
   }
   std::int64_t side_version_on_disk() {
@@ -119,6 +120,7 @@ class CheckpointWriterTest : public ::testing::Test {
   std::int64_t side_version_ = 1;  // the side file's content changes when this does
   std::int64_t side_handed_ = 0;
   int side_agains_ = 0;
+  int journal_unsynced_ = 0;
 };
 
 // The side file (the parked logs' positions) is written with the checkpoint only when it
@@ -200,6 +202,7 @@ TEST_F(CheckpointWriterTest, AJournalThatCannotBeSyncedLeavesTheCheckpointUnwrit
   ASSERT_TRUE(run_until(&loop_, [&] { return !w.busy(); }));
   EXPECT_EQ(w.errors(), 1u);
   EXPECT_EQ(saved_cursor(), -1) << "a checkpoint was written ahead of an unsynced journal";
+  EXPECT_EQ(journal_unsynced_, 1) << "the journal was not told its segment is still unsynced";
   ::close(p[0]);
   ::close(p[1]);
   ::close(journal_fd_);
