@@ -178,18 +178,26 @@ class Daemon {
   // FIFO): each is logged the first time only, and counted.
   std::set<std::string> refused_once_;
   static constexpr std::size_t kMaxRefusedNames = 10000;
+  bool refused_capped_ = false;
   // Counters (logged at shutdown).
   std::uint64_t malformed_events_ = 0;
   std::uint64_t refused_ = 0;  // names and files refused (bad ids, links, FIFOs, workspaces)
 };
 
 bool Daemon::refuse_once(const std::string& key, const std::string& message) {
-  // Workers choose these names: the set is bounded, and once full starts afresh (a name
-  // may then be logged once more), so a flood of bad names costs neither memory nor a
-  // log line per write.
-  if (refused_once_.size() >= kMaxRefusedNames && !refused_once_.count(key)) refused_once_.clear();
-  if (!refused_once_.insert(key).second) return false;
+  if (refused_once_.count(key)) return false;
   ++refused_;
+  // Workers choose these names: the set is bounded. Past it, a new name is counted and not
+  // logged (said once), so a flood of bad names costs neither memory nor a line per write.
+  if (refused_once_.size() >= kMaxRefusedNames) {
+    if (!refused_capped_) {
+      refused_capped_ = true;
+      spdlog::warn("{} names refused so far: further refusals are counted (refused= in the stop line), not logged",
+                   refused_once_.size());
+    }
+    return false;
+  }
+  refused_once_.insert(key);
   spdlog::warn("{}", message);
   return true;
 }
