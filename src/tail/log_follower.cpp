@@ -112,6 +112,12 @@ std::size_t LogFollower::park_idle(const std::function<bool(const Log&)>& may_pa
     File& f = it->second;
     // Not read since the previous call: idle for a whole period.
     const bool idle = f.read_in_period < park_period_;
+    if (idle && f.tailer->holds_rotated() && may_park(f.log)) {
+      // A rotated log (Hermes rotates at spawn, above 2 MiB) keeps the old file open for
+      // late bytes, which raise no event of the live name: read them, then let it go.
+      read(f, true);
+      f.tailer->release_rotated();
+    }
     if (!idle || more_.count(it->first) || !f.tailer->open() || f.tailer->holds_rotated() || !f.stream ||
         f.stream->finished() || f.stream->line_start_offset() != f.tailer->offset() || !may_park(f.log)) {
       ++it;

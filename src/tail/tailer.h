@@ -22,6 +22,7 @@
 // Thread: the loop thread. Errors: counted, with the last message, for the caller to log.
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <functional>
@@ -83,6 +84,12 @@ class Tailer {
   bool open() const { return fd_ >= 0; }
   /// The renamed-away file is still held open for its writer's late bytes.
   bool holds_rotated() const { return rotated_fd_ >= 0; }
+  /// Stops waiting for late bytes of the renamed-away file (the caller has read it to its
+  /// end): Hermes rotates at spawn, so the old file's writer is gone.
+  void release_rotated() {
+    if (rotated_fd_ >= 0) ::close(rotated_fd_);
+    rotated_fd_ = -1;
+  }
   std::uint64_t rotations() const { return rotations_; }
   /// Read and open failures so far (a missing file is not one), and the last message.
   std::uint64_t errors() const { return errors_; }

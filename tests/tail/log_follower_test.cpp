@@ -289,5 +289,24 @@ TEST_F(LogFollowerTest, ARescanLeavesAnUnchangedParkedLogParked) {
   EXPECT_EQ(f.size(), 0u);
 }
 
+// A log rotated while open (Hermes rotates at spawn above 2 MiB) holds the renamed file for
+// late bytes, which raise no event of the live name: parking reads them, lets the old
+// file go, and parks the log.
+TEST_F(LogFollowerTest, ARotatedLogReadsItsOldFilesLateBytesAndParks) {
+  LogFollower& f = make_follower();
+  f.end_startup();
+  append("t_a.log", "first run\n");
+  f.on_change("b", dir_.path(), "t_a.log");
+  ASSERT_EQ(::rename((dir_.path() + "/t_a.log").c_str(), (dir_.path() + "/t_a.log.1").c_str()), 0);
+  append("t_a.log", "second run\n");
+  f.on_change("b", dir_.path(), "t_a.log");
+  append("t_a.log.1", "request timed out, late in the first run\n");  // no event for the live name
+  const auto all = [](const LogFollower::Log&) { return true; };
+  f.park_idle(all);
+  EXPECT_EQ(f.park_idle(all), 1u) << "a log holding its rotated file never parks";
+  ASSERT_EQ(seen_.size(), 1u) << "the old file's late bytes were not read before it was let go";
+  EXPECT_EQ(seen_[0].hit.text, "request timed out, late in the first run");
+}
+
 }  // namespace
 }  // namespace medic::tail
