@@ -16,26 +16,17 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/json_fields.h"
+
 extern char** environ;
 
 namespace medic::testing {
 
-std::string Message::str(const char* key) const {
-  std::string_view v;
-  if (doc[key].get_string().get(v) != simdjson::SUCCESS) return {};
-  return std::string(v);
-}
+// The fields as core::json reads them (a missing or mistyped one is the empty value; -1
+// for a number).
+std::string Message::str(const char* key) const { return core::json::str(doc, key); }
 
-std::vector<std::string> Message::strings(const char* key) const {
-  std::vector<std::string> out;
-  simdjson::dom::array list;
-  if (doc[key].get_array().get(list) != simdjson::SUCCESS) return out;
-  for (simdjson::dom::element v : list) {
-    std::string_view s;
-    if (v.get_string().get(s) == simdjson::SUCCESS) out.emplace_back(s);
-  }
-  return out;
-}
+std::vector<std::string> Message::strings(const char* key) const { return core::json::strings(doc, key); }
 
 void write_passing_workspace(const TempDir& ws) {
   ws.file("raw/sources.json", "[\"a\", \"b\"]");
@@ -45,13 +36,7 @@ void write_passing_workspace(const TempDir& ws) {
   ws.file("state/PROJECT_STATE.html", "<p>all done</p>");
 }
 
-std::int64_t Message::num(const char* key) const {
-  std::int64_t v = 0;
-  if (doc[key].get_int64().get(v) == simdjson::SUCCESS) return v;
-  double d = 0;
-  if (doc[key].get_double().get(d) == simdjson::SUCCESS) return static_cast<std::int64_t>(d);
-  return -1;
-}
+std::int64_t Message::num(const char* key) const { return core::json::number_or(doc, key, -1); }
 
 bool Message::is_null(const char* key) const { return doc[key].is_null(); }
 
