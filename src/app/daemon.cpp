@@ -410,9 +410,10 @@ std::optional<state::Checkpoint> Daemon::parked_snapshot(bool again) {
   if (!logs_ || (!again && logs_->parked_version() == parked_written_)) return std::nullopt;
   parked_written_ = logs_->parked_version();
   state::Checkpoint cp;
-  for (const auto& [path, at] : logs_->parked_positions()) {
+  cp.files.reserve(logs_->parked());
+  logs_->for_each_parked([&cp](const std::string& path, const tail::LogFollower::Saved& at) {
     cp.files.push_back(state::FileState{path, at.id.dev, at.id.ino, at.offset, at.line, at.fingerprint});
-  }
+  });
   return cp;
 }
 

@@ -23,6 +23,12 @@ bool str(simdjson::dom::element e, const char* key, std::string& out) {
 
 std::string encode(const Checkpoint& cp) {
   std::string out;
+  // Sized up front: a file entry is its path and about 100 bytes more. Growing by doubling
+  // left up to twice the text allocated, and the parked logs' file can be megabytes.
+  std::size_t guess =
+      4096 + 64 * (cp.cursors.size() + cp.attempts.size() + cp.unhealthy_until.size()) + 300 * cp.runs.size();
+  for (const auto& f : cp.files) guess += f.path.size() + 112;
+  out.reserve(guess);
   core::JsonWriter w(out);
   w.begin_object();
   w.key("boards").begin_object();

@@ -96,6 +96,10 @@ class LogFollower {
   /// Where each parked log stands, for the checkpoint's side file (resume_from takes them
   /// too); parked_version() changes whenever they do.
   std::map<std::string, Saved> parked_positions() const;
+  /// The same, one at a time, without a copy of them all.
+  void for_each_parked(const std::function<void(const std::string& path, const Saved&)>& fn) const {
+    for (const auto& [path, p] : parked_) fn(path, p.at);
+  }
   std::uint64_t parked_version() const { return parked_version_; }
   /// Parks the logs not read since the previous call (so idle for at least one period of
   /// the caller's) that `may_park` allows, that end at a line's end and hold no renamed-
