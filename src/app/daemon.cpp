@@ -455,7 +455,9 @@ void Daemon::save_state() {
 
 void Daemon::save_state_now() {
   // The checkpoint names the last decision journaled; it is written only once that
-  // decision is on disk, as the checkpoint writer does off the loop.
+  // decision is on disk, as the checkpoint writer does off the loop. The write in flight
+  // lands first: its journal sync, if it fails, marks the segment unsynced for this one.
+  checkpoints_->wait();
   if (auto synced = journal_.sync(); !synced) {
     spdlog::error("checkpoint not written: journal {}", synced.error().message);
     return;
@@ -663,7 +665,7 @@ core::Result<void> Daemon::start_handles() {
       checkpoint_timer_,
       [](uv_timer_t* t) {
         auto* self = static_cast<Daemon*>(t->data);
-        if (self->logs_->take_dirty() || self->state_dirty_) self->save_state();
+        if (self->logs_->take_dirty() || self->state_dirty_ || self->checkpoints_->failed_last()) self->save_state();
       },
       1000, 1000);
 }

@@ -342,8 +342,15 @@ core::Result<void> Journal::sync() {
 
 core::UniqueFd Journal::take_sync() {
   if (!dirty_ || !fd_) return {};
+  core::UniqueFd dup(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!dup) {
+    // No descriptor to hand over (EMFILE): synced here, on the caller's thread, rather
+    // than a checkpoint written ahead of the journal.
+    if (auto ok = sync(); !ok) spdlog::error("journal not synced: {}", ok.error().message);
+    return {};
+  }
   dirty_ = false;
-  return core::UniqueFd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+  return dup;
 }
 
 }  // namespace medic::publish

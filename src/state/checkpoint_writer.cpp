@@ -56,6 +56,7 @@ void CheckpointWriter::save() {
           if (auto ok = core::write_file_atomically(wk->self->side_path_, encode(*wk->side), 0640); !ok) {
             wk->error = ok.error().message;
             wk->side_failed = true;
+            return;  // state.json on disk still lists the newly parked logs as open
           }
         }
         if (auto ok = core::write_file_atomically(wk->self->path_, encode(wk->cp), 0640); !ok)
@@ -76,6 +77,7 @@ void CheckpointWriter::save() {
 
 void CheckpointWriter::done(Work& w) {
   busy_ = false;
+  failed_last_ = !w.error.empty();
   if (w.side_failed) side_again_ = true;
   if (w.journal_failed && cb_.journal_unsynced) cb_.journal_unsynced();
   if (!w.error.empty()) {
@@ -94,7 +96,7 @@ core::Result<void> CheckpointWriter::save_now() {
   // The write in flight lands first (and no other after it): the stop's state is the last
   // one written, not overwritten by an older copy finishing late.
   again_ = false;
-  while (busy_) uv_run(loop_, UV_RUN_ONCE);
+  wait();
   if (cb_.side && !side_path_.empty()) {
     if (auto side = cb_.side(std::exchange(side_again_, false))) {
       if (auto ok = core::write_file_atomically(side_path_, encode(*side), 0640); !ok) {

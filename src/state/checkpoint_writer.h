@@ -8,7 +8,8 @@
 // the one thing a restart could not repair).
 // A side file (the parked logs' positions, which change far less often than the rest and
 // can be many) is written in the same work, after the journal's sync, only when its
-// content changed: most checkpoints then carry only what moves.
+// content changed: most checkpoints then carry only what moves. When it cannot be written
+// the checkpoint is not written either (the one on disk still lists those logs as open).
 // Ownership: the writer must outlive the loop's last run (teardown closes the loop first).
 // Thread: the loop thread (the work runs on the threadpool).
 
@@ -51,6 +52,12 @@ class CheckpointWriter {
   [[nodiscard]] core::Result<void> save_now();
 
   bool busy() const { return busy_; }
+  /// Runs the loop until the write in flight, if any, is done.
+  void wait() {
+    while (busy_) uv_run(loop_, UV_RUN_ONCE);
+  }
+  /// The last write failed (the caller saves again even with nothing new to say).
+  bool failed_last() const { return failed_last_; }
   std::uint64_t writes() const { return writes_; }
   std::uint64_t errors() const { return errors_; }
   const std::string& path() const { return path_; }
@@ -65,6 +72,7 @@ class CheckpointWriter {
   std::string side_path_;
   Callbacks cb_;
   bool side_again_ = false;  // the side file's last write failed: hand it over whole again
+  bool failed_last_ = false;
   bool busy_ = false;
   bool again_ = false;
   std::uint64_t writes_ = 0;

@@ -143,14 +143,19 @@ TEST_F(CheckpointWriterTest, TheSideFileIsWrittenOnlyWhenItChangedAndAgainAfterA
   side_path_ = dir_.path() + "/gone/side.json";
   CheckpointWriter broken = make();
   side_version_ = 2;
+  cursor_ = 3;
   broken.save();
   ASSERT_TRUE(run_until(&loop_, [&] { return !broken.busy(); }));
   EXPECT_EQ(broken.errors(), 1u);
+  EXPECT_TRUE(broken.failed_last()) << "the caller is not told to save again";
+  EXPECT_EQ(saved_cursor(), 2) << "state.json was written although the side file was not";
   std::filesystem::create_directories(dir_.path() + "/gone");
   broken.save();
   ASSERT_TRUE(run_until(&loop_, [&] { return !broken.busy(); }));
   EXPECT_EQ(side_agains_, 1);
   EXPECT_EQ(side_version_on_disk(), 2) << "the failed side write was not retried";
+  EXPECT_EQ(saved_cursor(), 3);
+  EXPECT_FALSE(broken.failed_last());
 }
 
 TEST_F(CheckpointWriterTest, ABurstOfSavesWritesAtMostTwiceAndLeavesTheNewestState) {
