@@ -172,7 +172,8 @@ class Daemon {
   static constexpr std::int64_t kRebuildMarginS = 120;
   // Saved positions from the last run, for the log follower and the board set.
   std::map<std::string, tail::LogFollower::Saved> saved_files_;
-  std::uint64_t parked_written_ = 0;  // the parked_version() last handed to the checkpoint
+  std::vector<state::FileState> saved_parked_;  // from parked.json
+  std::uint64_t parked_written_ = 0;            // the parked_version() last handed to the checkpoint
   std::map<std::string, std::int64_t> saved_cursors_;
   // Names refused once (a bad task id, board slug or log name; a log that is a link or a
   // FIFO): each is logged the first time only, and counted.
@@ -411,8 +412,8 @@ std::optional<state::Checkpoint> Daemon::parked_snapshot(bool again) {
   parked_written_ = logs_->parked_version();
   state::Checkpoint cp;
   cp.files.reserve(logs_->parked());
-  logs_->for_each_parked([&cp](const std::string& path, const tail::LogFollower::Saved& at) {
-    cp.files.push_back(state::FileState{path, at.id.dev, at.id.ino, at.offset, at.line, at.fingerprint});
+  logs_->for_each_parked([&cp](const std::string& board, const std::string& path, const tail::LogFollower::Saved& at) {
+    cp.files.push_back(state::FileState{path, at.id.dev, at.id.ino, at.offset, at.line, at.fingerprint, board});
   });
   return cp;
 }
@@ -421,7 +422,7 @@ state::Checkpoint Daemon::snapshot() const {
   state::Checkpoint cp;
   if (boards_) cp.cursors = boards_->cursors();
   for (const auto& [path, at] : logs_->positions()) {
-    cp.files.push_back(state::FileState{path, at.id.dev, at.id.ino, at.offset, at.line, at.fingerprint});
+    cp.files.push_back(state::FileState{path, at.id.dev, at.id.ino, at.offset, at.line, at.fingerprint, {}});
   }
   cp.unhealthy_until = decider_->engine().unhealthy_until;
   cp.attempts = decider_->engine().attempts;
@@ -470,9 +471,8 @@ void Daemon::load_state() {
   // The parked logs' positions first: state.json's own entry for a log, when it has one,
   // is newer (the log was reopened after it was parked).
   if (auto side = state::load(checkpoints_->side_path()); side && *side) {
-    for (const auto& f : (*side)->checkpoint.files)
-      saved_files_[f.path] = tail::LogFollower::Saved{core::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint};
-    spdlog::info("parked logs loaded path={} files={}", checkpoints_->side_path(), (*side)->checkpoint.files.size());
+    saved_parked_ = std::move((*side)->checkpoint.files);
+    spdlog::info("parked logs loaded path={} files={}", checkpoints_->side_path(), saved_parked_.size());
   } else if (!side) {
     spdlog::warn("parked logs unreadable path={} ({}): those logs are read as history", checkpoints_->side_path(),
                  side.error().message);
@@ -653,6 +653,16 @@ core::Result<void> Daemon::start_handles() {
                       Board* b = this->board(board);
                       return b && b->logs_fd ? b->logs_fd.get() : -1;
                     }});
+  // Parked logs stay parked (a log the first scan finds unchanged is not reopened), unless
+  // state.json says it was reopened since: its entry there is newer.
+  for (const auto& f : saved_parked_) {
+    if (!f.board.empty() && !saved_files_.count(f.path))
+      logs_->restore_parked(f.board, f.path,
+                            tail::LogFollower::Saved{core::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint});
+    else if (!saved_files_.count(f.path))
+      saved_files_[f.path] = tail::LogFollower::Saved{core::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint};
+  }
+  saved_parked_.clear();
   logs_->resume_from(std::move(saved_files_));
   // What is kept per task is swept once a minute (or at the idle time, when shorter).
   const auto sweep_ms = static_cast<std::uint64_t>(std::min<std::int64_t>(options_.forget_tasks_idle_s, 60)) * 1000;

@@ -43,6 +43,7 @@ std::string encode(const Checkpoint& cp) {
     w.key("offset").value(static_cast<std::int64_t>(f.offset));
     w.key("line").value(static_cast<std::int64_t>(f.line));
     if (f.fingerprint != 0) w.key("fp").value(static_cast<std::int64_t>(f.fingerprint));
+    if (!f.board.empty()) w.key("board").value(f.board);
     w.end_object();
   }
   w.end_array();
@@ -114,6 +115,7 @@ core::Result<Parsed> parse(std::string_view text) {
         continue;
       }
       i64(f, "fp", fp);  // absent: an older medic, or mid-line
+      str(f, "board", fs.board);
       fs.dev = static_cast<std::uint64_t>(dev);
       fs.ino = static_cast<std::uint64_t>(ino);
       fs.offset = static_cast<std::uint64_t>(offset);

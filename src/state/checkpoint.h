@@ -26,6 +26,7 @@ struct FileState {
   std::uint64_t offset = 0;
   std::uint64_t line = 1;
   std::uint64_t fingerprint = 0;  // 0: none saved
+  std::string board;              // the board whose logs dir holds it (parked logs; "" else)
 };
 
 struct RunState {

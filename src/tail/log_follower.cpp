@@ -101,6 +101,26 @@ void LogFollower::read_all() {
   for (auto& [path, f] : logs_) read(f);
 }
 
+void LogFollower::end_startup() {
+  starting_ = false;
+  // Logs deleted (Hermes's gc) while medic was down raise no event: their restored
+  // positions would stay in the side file for good. Each one is looked up once.
+  std::size_t dropped = 0;
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    const int dir_fd = cb_.logs_fd(it->second.board);
+    const std::size_t slash = it->first.rfind('/');
+    struct stat st {};
+    if (dir_fd >= 0 && slash != std::string::npos &&
+        ::fstatat(dir_fd, it->first.c_str() + slash + 1, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+      it = parked_.erase(it);
+      ++dropped;
+    } else {
+      ++it;
+    }
+  }
+  if (dropped > 0) ++parked_version_;
+}
+
 void LogFollower::drop_board(const std::string& board) {
   std::erase_if(logs_, [&](const auto& kv) { return kv.second.log.board == board; });
   if (std::erase_if(parked_, [&](const auto& kv) { return kv.second.board == board; }) > 0) ++parked_version_;

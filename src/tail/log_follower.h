@@ -74,8 +74,14 @@ class LogFollower {
 
   /// Saved positions from the last run, applied when each file is first seen.
   void resume_from(std::map<std::string, Saved> saved) { saved_ = std::move(saved); }
+  /// Parked positions from the last run (its side file): they stay parked, and a log the
+  /// first scan finds unchanged is not reopened.
+  void restore_parked(const std::string& board, const std::string& path, const Saved& at) {
+    parked_[path] = Parked{board, at};
+  }
   /// The first scan of the boards is over: logs seen from now on are new, not history.
-  void end_startup() { starting_ = false; }
+  /// Restored parked positions of logs gone from a board that is there are dropped.
+  void end_startup();
 
   /// `name` changed in board's logs dir (`logs_dir` is its path, for messages).
   /// `replaced`: the name may now hold another file (created, moved, removed); false when
@@ -97,8 +103,9 @@ class LogFollower {
   /// too); parked_version() changes whenever they do.
   std::map<std::string, Saved> parked_positions() const;
   /// The same, one at a time, without a copy of them all.
-  void for_each_parked(const std::function<void(const std::string& path, const Saved&)>& fn) const {
-    for (const auto& [path, p] : parked_) fn(path, p.at);
+  void for_each_parked(
+      const std::function<void(const std::string& board, const std::string& path, const Saved&)>& fn) const {
+    for (const auto& [path, p] : parked_) fn(p.board, path, p.at);
   }
   std::uint64_t parked_version() const { return parked_version_; }
   /// Parks the logs not read since the previous call (so idle for at least one period of

@@ -27,7 +27,7 @@ using testing::TempDir;
 Checkpoint sample(std::int64_t cursor) {
   Checkpoint cp;
   cp.cursors["default"] = cursor;
-  cp.files.push_back(FileState{"/h/kanban/logs/t_a.log", 2049, 77, 4096, 12, 0xabcdef});
+  cp.files.push_back(FileState{"/h/kanban/logs/t_a.log", 2049, 77, 4096, 12, 0xabcdef, "proj"});
   cp.unhealthy_until["openai-codex"] = 1780861905;
   cp.attempts["default/t_a"] = {1780000000, 1780000300};
   RunState r;
@@ -53,6 +53,7 @@ TEST(CheckpointTest, WhatIsEncodedParsesBackTheSame) {
   EXPECT_EQ(cp.files[0].offset, 4096u);
   EXPECT_EQ(cp.files[0].line, 12u);
   EXPECT_EQ(cp.files[0].fingerprint, 0xabcdefu);
+  EXPECT_EQ(cp.files[0].board, "proj");
   EXPECT_EQ(cp.unhealthy_until.at("openai-codex"), 1780861905);
   EXPECT_EQ(cp.attempts.at("default/t_a").size(), 2u);
   ASSERT_EQ(cp.runs.size(), 1u);

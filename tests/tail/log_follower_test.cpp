@@ -308,5 +308,39 @@ TEST_F(LogFollowerTest, ARotatedLogReadsItsOldFilesLateBytesAndParks) {
   EXPECT_EQ(seen_[0].hit.text, "request timed out, late in the first run");
 }
 
+// A restart: parked positions come back parked. The first scan leaves an unchanged log
+// parked (no descriptor), reopens a grown one where it stood, and a log deleted while
+// medic was down is dropped once the scan is over.
+TEST_F(LogFollowerTest, RestoredParkedLogsStayParkedUnlessTheyGrewOrWentAway) {
+  LogFollower& first = make_follower();
+  first.end_startup();
+  append("t_same.log", "request timed out\n");
+  append("t_grew.log", "request timed out\n");
+  append("t_gone.log", "request timed out\n");
+  for (const char* n : {"t_same.log", "t_grew.log", "t_gone.log"}) first.on_change("b", dir_.path(), n);
+  const auto all = [](const LogFollower::Log&) { return true; };
+  first.park_idle(all);
+  ASSERT_EQ(first.park_idle(all), 3u);
+  std::vector<std::pair<std::string, LogFollower::Saved>> saved;
+  first.for_each_parked([&](const std::string& board, const std::string& path, const LogFollower::Saved& at) {
+    EXPECT_EQ(board, "b");
+    saved.emplace_back(path, at);
+  });
+  ASSERT_EQ(saved.size(), 3u);
+  seen_.clear();
+  // Down: one log grows, one is deleted.
+  append("t_grew.log", "HTTP 429 while medic was down\n");
+  ASSERT_EQ(::unlink((dir_.path() + "/t_gone.log").c_str()), 0);
+  LogFollower& second = make_follower();
+  for (const auto& [path, at] : saved) second.restore_parked("b", path, at);
+  for (const char* n : {"t_same.log", "t_grew.log"}) second.on_change("b", dir_.path(), n);  // the first scan
+  second.end_startup();
+  EXPECT_EQ(second.size(), 1u) << "only the grown log is open";
+  EXPECT_EQ(second.parked(), 1u) << "the unchanged one stays parked, the deleted one is dropped";
+  ASSERT_EQ(seen_.size(), 1u) << "read from the parked offset, not as history from 0";
+  EXPECT_EQ(seen_[0].hit.text, "HTTP 429 while medic was down");
+  EXPECT_EQ(seen_[0].log.history_end, 0u);
+}
+
 }  // namespace
 }  // namespace medic::tail
