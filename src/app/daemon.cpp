@@ -320,7 +320,10 @@ void Daemon::on_board_event(Board& b, const kanban::KanbanEvent& e) {
     // Hermes writes gave_up with no run (kanban_db.py:7911). A task medic holds no run of
     // (forgotten at rest, or ended before this start) takes the board's newest run: the
     // one after which Hermes gave up.
-    if (const kanban::TaskRow* row = refresh_row(b, e.task_id))
+    // Not a run started after the event: reading a backlog, the row may already show a
+    // later run, which this gave_up is not about.
+    if (const kanban::TaskRow* row = refresh_row(b, e.task_id);
+        row && row->last_run_started_at.value_or(0) <= e.created_at)
       re.run_id = row->last_run_id ? row->last_run_id : row->current_run_id;
   }
   apply(b, e.task_id, tracker_.on_event(run_key(b.slug, e.task_id), re, clock_.now()));

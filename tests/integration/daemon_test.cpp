@@ -701,7 +701,7 @@ TEST(DaemonTest, AParkedLogsPositionSurvivesARestartInTheSideFile) {
 // examined, as the one after that run.
 TEST(DaemonTest, AGaveUpWithoutRunIdForAForgottenTaskIsExaminedForTheBoardsNewestRun) {
   DaemonHarness h("forget_tasks_idle_s: 1\n");
-  h.start("debug");
+  h.start("trace");  // each event read is logged
   SocketClient client(h.socket(), 0);
   const auto run = h.start_task("t_gu");
   h.append("t_gu", "   📝 Error: Request timed out.\n[kanban-worker-exit] rc=1\n");
@@ -711,6 +711,24 @@ TEST(DaemonTest, AGaveUpWithoutRunIdForAForgottenTaskIsExaminedForTheBoardsNewes
   h.board().event("t_gu", std::nullopt, "gave_up", R"({"failures":2,"effective_limit":2,"error":"exit 1"})",
                   DaemonHarness::now());
   EXPECT_TRUE(h.wait_for_log("decision id=default/t_gu/" + std::to_string(run) + "/gave_up")) << h.daemon_log();
+  // Read late (a backlog): the board's newest run started after the gave_up, which is not
+  // about it, and no run is guessed for it.
+  // A run Hermes started later (its row only: medic has read no event of it).
+  h.board().exec("INSERT INTO task_runs (task_id, status, started_at) VALUES ('t_gu', 'running', " +
+                 std::to_string(DaemonHarness::now() + 100) + ")");
+  const auto next_run = run + 1;
+  h.board().event("t_gu", std::nullopt, "gave_up", R"({"failures":2,"effective_limit":2,"error":"exit 1"})",
+                  DaemonHarness::now());
+  // A later task's exit on the same board: events are read in order, so once its decision
+  // is out the gave_up has been answered.
+  const auto marker = h.start_task("t_marker");
+  h.board().event("t_marker", marker, "crashed", R"({"pid":999998,"claimer":"h:1","exit_code":1})",
+                  DaemonHarness::now());
+  for (auto m = client.next_of("decision"); m && m->str("task_id") != "t_marker"; m = client.next_of("decision")) {
+  }
+  ASSERT_TRUE(h.wait_for_log("kind=gave_up task=t_gu", 2)) << h.daemon_log();
+  EXPECT_EQ(h.daemon_log().find("id=default/t_gu/" + std::to_string(next_run) + "/gave_up"), std::string::npos)
+      << h.daemon_log();
 }
 
 }  // namespace
