@@ -62,6 +62,14 @@ rules::Rule trailer_rule() {
 // (or one cache hit) per start or reload.
 LoadedRules load_daemon_rules(const std::optional<std::string>& dir) { return load_rules(dir, {trailer_rule()}); }
 
+// A log's position as the follower keeps it, and as the checkpoint writes it.
+tail::LogFollower::Saved saved_of(const state::FileState& f) {
+  return tail::LogFollower::Saved{core::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint};
+}
+state::FileState file_state(const std::string& path, const tail::LogFollower::Saved& at, const std::string& board) {
+  return state::FileState{path, at.id.dev, at.id.ino, at.offset, at.line, at.fingerprint, board};
+}
+
 // The composition root of `medic run`: it owns the modules, wires their callbacks and runs
 // the ordered start-up steps and the one teardown. Data flows left to right:
 //   boards (kanban::BoardSet) and logs (tail::LogFollower)
@@ -416,7 +424,7 @@ std::optional<state::Checkpoint> Daemon::parked_snapshot(bool again) {
   state::Checkpoint cp;
   cp.files.reserve(logs_->parked());
   logs_->for_each_parked([&cp](const std::string& board, const std::string& path, const tail::LogFollower::Saved& at) {
-    cp.files.push_back(state::FileState{path, at.id.dev, at.id.ino, at.offset, at.line, at.fingerprint, board});
+    cp.files.push_back(file_state(path, at, board));
   });
   return cp;
 }
@@ -425,7 +433,7 @@ state::Checkpoint Daemon::snapshot() const {
   state::Checkpoint cp;
   if (boards_) cp.cursors = boards_->cursors();
   for (const auto& [path, at] : logs_->positions()) {
-    cp.files.push_back(state::FileState{path, at.id.dev, at.id.ino, at.offset, at.line, at.fingerprint, {}});
+    cp.files.push_back(file_state(path, at, {}));
   }
   cp.unhealthy_until = decider_->engine().unhealthy_until;
   cp.attempts = decider_->engine().attempts;
@@ -510,7 +518,7 @@ void Daemon::load_state() {
   state::Checkpoint& cp = parsed->checkpoint;
   saved_cursors_ = cp.cursors;
   for (const auto& f : cp.files) {
-    saved_files_[f.path] = tail::LogFollower::Saved{core::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint};
+    saved_files_[f.path] = saved_of(f);
   }
   decider_->engine().unhealthy_until = cp.unhealthy_until;
   decider_->engine().attempts = cp.attempts;
@@ -659,11 +667,11 @@ core::Result<void> Daemon::start_handles() {
   // Parked logs stay parked (a log the first scan finds unchanged is not reopened), unless
   // state.json says it was reopened since: its entry there is newer.
   for (const auto& f : saved_parked_) {
-    if (!f.board.empty() && !saved_files_.count(f.path))
-      logs_->restore_parked(f.board, f.path,
-                            tail::LogFollower::Saved{core::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint});
-    else if (!saved_files_.count(f.path))
-      saved_files_[f.path] = tail::LogFollower::Saved{core::FileId{f.dev, f.ino}, f.offset, f.line, f.fingerprint};
+    if (saved_files_.count(f.path)) continue;
+    if (f.board.empty())
+      saved_files_[f.path] = saved_of(f);  // (no board to park it under: a startup position)
+    else
+      logs_->restore_parked(f.board, f.path, saved_of(f));
   }
   saved_parked_.clear();
   logs_->resume_from(std::move(saved_files_));

@@ -5,6 +5,8 @@
 // "-h", "a/b") is refused before any path or argv is made, logged and counted.
 // Thread: any; pure.
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <string_view>
 
@@ -15,6 +17,10 @@ struct FileId {
   std::uint64_t dev = 0;
   std::uint64_t ino = 0;
   friend bool operator==(const FileId&, const FileId&) = default;
+  /// The identity of what a stat (fstat, fstatat) describes.
+  static FileId of(const struct stat& st) {
+    return FileId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+  }
 };
 
 /// "t_" then 1-64 of [a-z0-9_-]: Hermes makes "t_" + hex (kanban_db.py _new_task_id);

@@ -47,16 +47,14 @@ LogFollower::File* LogFollower::follow(const std::string& board, const std::stri
         struct stat old {};
         const std::string rotated = name + ".1";
         if (::fstatat(dir_fd, rotated.c_str(), &old, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !(FileId{static_cast<std::uint64_t>(old.st_dev), static_cast<std::uint64_t>(old.st_ino)} ==
-              pk->second.at.id)) {
+            !(FileId::of(old) == pk->second.at.id)) {
           parked_.erase(pk);
           ++parked_version_;
         }
       }
       return nullptr;
     }
-    if (pk != parked_.end() && S_ISREG(st.st_mode) &&
-        FileId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)} == pk->second.at.id &&
+    if (pk != parked_.end() && S_ISREG(st.st_mode) && FileId::of(st) == pk->second.at.id &&
         static_cast<std::uint64_t>(st.st_size) == pk->second.at.offset)
       return nullptr;  // parked and unchanged (a rescan looks at every name): stays parked
     File f;
@@ -130,16 +128,20 @@ std::size_t LogFollower::park_idle(const std::function<bool(const Log&)>& may_pa
   std::size_t n = 0;
   for (auto it = logs_.begin(); it != logs_.end();) {
     File& f = it->second;
-    // Not read since the previous call: idle for a whole period.
-    const bool idle = f.read_in_period < park_period_;
-    if (idle && f.tailer->holds_rotated() && may_park(f.log)) {
+    // Not read since the previous call: idle for a whole period; and its logs dir is
+    // there, so a read below can happen.
+    if (f.read_in_period >= park_period_ || more_.count(it->first) || cb_.logs_fd(f.log.board) < 0 ||
+        !may_park(f.log)) {
+      ++it;
+      continue;
+    }
+    if (f.tailer->holds_rotated()) {
       // A rotated log (Hermes rotates at spawn, above 2 MiB) keeps the old file open for
       // late bytes, which raise no event of the live name: read them, then let it go.
       read(f, true);
       f.tailer->release_rotated();
     }
-    if (!idle || more_.count(it->first) || !f.tailer->open() || f.tailer->holds_rotated() || !f.stream ||
-        f.stream->finished() || f.stream->line_start_offset() != f.tailer->offset() || !may_park(f.log)) {
+    if (!f.tailer->open() || f.stream->finished() || f.stream->line_start_offset() != f.tailer->offset()) {
       ++it;
       continue;
     }
@@ -268,12 +270,6 @@ std::map<std::string, LogFollower::Saved> LogFollower::positions() const {
     if (f.stream->line_start_offset() == f.tailer->offset()) at.fingerprint = f.tailer->fingerprint();
     out.emplace(path, at);
   }
-  return out;
-}
-
-std::map<std::string, LogFollower::Saved> LogFollower::parked_positions() const {
-  std::map<std::string, Saved> out;
-  for (const auto& [path, p] : parked_) out.emplace(path, p.at);
   return out;
 }
 

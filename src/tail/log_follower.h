@@ -99,10 +99,9 @@ class LogFollower {
   /// For the checkpoint, by path: where each open log's unterminated line starts (what
   /// resume_from takes at the next start).
   std::map<std::string, Saved> positions() const;
-  /// Where each parked log stands, for the checkpoint's side file (resume_from takes them
-  /// too); parked_version() changes whenever they do.
-  std::map<std::string, Saved> parked_positions() const;
-  /// The same, one at a time, without a copy of them all.
+  /// Where each parked log stands, one at a time (no copy of them all), for the
+  /// checkpoint's side file (restore_parked takes them back); parked_version() changes
+  /// whenever they do.
   void for_each_parked(
       const std::function<void(const std::string& board, const std::string& path, const Saved&)>& fn) const {
     for (const auto& [path, p] : parked_) fn(p.board, path, p.at);

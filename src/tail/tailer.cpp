@@ -15,10 +15,6 @@ namespace medic::tail {
 
 namespace {
 
-FileId id_of(const struct stat& st) {
-  return FileId{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
-}
-
 const char* kind_of(mode_t mode) {
   if (S_ISLNK(mode)) return "a symbolic link";
   if (S_ISFIFO(mode)) return "a FIFO";
@@ -135,7 +131,7 @@ bool Tailer::open_rotated_at_resume(int dir_fd) {
   const std::string old = name_ + ".1";
   struct stat st {};
   if (::fstatat(dir_fd, old.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-      !(id_of(st) == resume_id_) || resume_offset_ > static_cast<std::uint64_t>(st.st_size))
+      !(FileId::of(st) == resume_id_) || resume_offset_ > static_cast<std::uint64_t>(st.st_size))
     return false;
   const int fd = ::openat(dir_fd, old.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return false;
@@ -157,7 +153,7 @@ bool Tailer::read_available(int dir_fd, const Sink& sink, std::size_t budget, bo
   // lstat semantics: what is at the name itself, never what a link points at.
   struct stat path_st {};
   const bool at_path = ::fstatat(dir_fd, name_.c_str(), &path_st, AT_SYMLINK_NOFOLLOW) == 0;
-  const FileId path_id = id_of(path_st);
+  const FileId path_id = FileId::of(path_st);
 
   if (fd_ >= 0 && (!at_path || !(path_id == id_))) {
     // Rotated or deleted: finish the old file through our descriptor first, then keep it
@@ -189,10 +185,10 @@ bool Tailer::read_available(int dir_fd, const Sink& sink, std::size_t budget, bo
     if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
       const mode_t mode = st.st_mode;
       close_fd();
-      return refuse(id_of(st), kind_of(mode));
+      return refuse(FileId::of(st), kind_of(mode));
     }
     refused_.clear();
-    id_ = id_of(st);
+    id_ = FileId::of(st);
     bool resumed = false;
     if (id_ == resume_id_ && resume_offset_ <= static_cast<std::uint64_t>(st.st_size)) {
       // The same file as before a restart: go on where we were, if its bytes before that
